@@ -1,0 +1,1 @@
+"""Wire format and the sans-io gossip node."""

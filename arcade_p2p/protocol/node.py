@@ -1,0 +1,391 @@
+"""The sans-io gossip node: links, flooding, SYNC and anti-entropy.
+
+How this works: the node never touches a socket or a clock. A driver hands it datagrams
+with :meth:`GossipNode.receive_datagram`, collects what to send with
+:meth:`GossipNode.datagrams_to_send`, and calls :meth:`GossipNode.handle_timer` at or
+after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
+
+* **Links.** A peer configured with :meth:`add_peer` is sent HELLO every second until it
+  answers; any peer whose HELLO authenticates (same room, same fps) becomes a neighbour.
+  A neighbour silent for ``link_timeout_s`` is considered gone; nothing else happens.
+* **Flooding.** Every event new to this node is queued for every live neighbour except the
+  one it came from; queues are packed into datagrams of at most 1200 bytes.
+* **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
+  last SYNC it sent us, from which both sides measure round-trip times.
+* **Anti-entropy.** Periodically every neighbour gets a SUMMARY (a digest of per-source
+  high-water marks). A neighbour whose digest differs answers with HAVE (its marks, in
+  chunks); the side that lacks events sends WANT with the missing seq ranges and receives
+  them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
+  all converge this way.
+* **Bad input.** Every datagram that fails to decode, authenticate or make sense is
+  dropped and counted by reason in :attr:`GossipNode.dropped`, with a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+
+from arcade_p2p.clock import Clock, RttFilter
+from arcade_p2p.errors import RemoteError
+from arcade_p2p.events import Event
+from arcade_p2p.protocol.replay import ReplayFilter
+from arcade_p2p.protocol.wire import (
+    MAC_BYTES,
+    MAX_DATAGRAM_BYTES,
+    MAX_HAVE_ITEMS,
+    MAX_RANGE_ITEMS,
+    Datagram,
+    Events,
+    Have,
+    Hello,
+    Message,
+    Summary,
+    Sync,
+    Want,
+    WireCodec,
+)
+from arcade_p2p.timeline import InsertOutcome, Timeline
+
+__all__ = ["GossipNode", "Link", "NodeSettings", "NodeStats"]
+
+log = logging.getLogger("arcade_p2p.protocol")
+
+Address = Hashable
+EVENTS_OVERHEAD_BYTES = 64
+"""Room left in a datagram for the header, MAC and Events framing."""
+MAX_EVENTS_PER_WANT = 256
+"""Most events sent back for one WANT (the rest follows in later rounds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """Timing of the gossip protocol (seconds).
+
+    Attributes:
+        hello_interval_s: Retry period of HELLO to configured peers that are not linked.
+        sync_interval_s: Period of SYNC to each neighbour.
+        summary_interval_s: Period of anti-entropy SUMMARY to each neighbour.
+        link_timeout_s: A neighbour silent this long is considered gone.
+    """
+
+    hello_interval_s: float = 1.0
+    sync_interval_s: float = 0.25
+    summary_interval_s: float = 0.5
+    link_timeout_s: float = 3.0
+
+
+@dataclass(slots=True)
+class Link:
+    """What the node knows about one neighbour address."""
+
+    address: Address
+    configured: bool = False
+    peer: int | None = None
+    last_heard: float = float("-inf")
+    up: bool = False
+    rtt: RttFilter = field(default_factory=RttFilter)
+    echo_sent_at: float = -1.0
+    echo_received_at: float = 0.0
+    outbox: list[Event] = field(default_factory=list)
+    last_want_at: float = float("-inf")
+
+
+@dataclass(slots=True)
+class NodeStats:
+    """Traffic counters of a node."""
+
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    events_received: int = 0
+    events_new: int = 0
+    events_duplicate: int = 0
+    events_conflict: int = 0
+
+
+class GossipNode:
+    """One peer's protocol engine.
+
+    Args:
+        source: This session's id (sender id of every datagram).
+        fps: Tick rate (neighbours must match).
+        codec: Wire codec of the room.
+        timeline: The event log shared with the time machine.
+        clock: The peer's clock (fed by SYNC).
+        rng: Seeded randomness (epoch, timer phases).
+        settings: Protocol timing.
+        on_new_event: Called for every event new to this node (local ones excluded).
+        now: Start time.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: int,
+        fps: int,
+        codec: WireCodec,
+        timeline: Timeline,
+        clock: Clock,
+        rng: random.Random,
+        settings: NodeSettings,
+        on_new_event: Callable[[Event], None],
+        now: float,
+    ) -> None:
+        self.source = source
+        self.fps = fps
+        self.codec = codec
+        self.timeline = timeline
+        self.clock = clock
+        self.settings = settings
+        self.epoch = rng.getrandbits(32)
+        self.stats = NodeStats()
+        self.dropped: Counter[str] = Counter()
+        self._on_new_event = on_new_event
+        self._counter = 0
+        self._links: dict[Address, Link] = {}
+        self._replay = ReplayFilter()
+        self._queue: list[tuple[Address, Message]] = []
+        self._next_hello = now
+        self._next_sync = now + rng.random() * settings.sync_interval_s
+        self._next_summary = now + rng.random() * settings.summary_interval_s
+
+    # ----------------------------------------------------------------- links
+    def add_peer(self, address: Address, *, now: float) -> None:
+        """Dial ``address``: HELLO it until it answers (and again whenever it goes silent)."""
+        link = self._link(address)
+        link.configured = True
+        self._next_hello = min(self._next_hello, now)
+
+    def remove_peer(self, address: Address) -> None:
+        """Forget a neighbour entirely (it may link again by sending HELLO)."""
+        link = self._links.pop(address, None)
+        if link is not None:
+            self.clock.forget(address)
+
+    @property
+    def links(self) -> list[Link]:
+        """All known links (live or not)."""
+        return list(self._links.values())
+
+    def neighbours(self) -> list[Address]:
+        """Addresses of live neighbours."""
+        return [a for a, link in self._links.items() if link.up]
+
+    # ----------------------------------------------------------------- events
+    def broadcast(self, event: Event) -> None:
+        """Flood a locally created event (already in the timeline) to every neighbour."""
+        self._flood(event, exclude=None)
+
+    def _flood(self, event: Event, exclude: Address | None) -> None:
+        for address, link in self._links.items():
+            if link.up and address != exclude:
+                link.outbox.append(event)
+
+    # ----------------------------------------------------------------- input
+    def receive_datagram(self, data: bytes, address: Address, *, now: float) -> None:
+        """Handle one datagram from ``address``; bad ones are dropped and counted."""
+        self.stats.datagrams_in += 1
+        self.stats.bytes_in += len(data)
+        try:
+            datagram = self.codec.decode(data)
+            if datagram.sender == self.source:
+                raise RemoteError("own_datagram", "a datagram of this very session")
+            if not self._replay.accept(datagram.sender, datagram.epoch, datagram.counter):
+                raise RemoteError("replayed", f"counter {datagram.counter}")
+            self._dispatch(datagram, address, now)
+        except RemoteError as exc:
+            self._drop(exc, address)
+
+    def _drop(self, exc: RemoteError, address: Address) -> None:
+        self.dropped[exc.reason] += 1
+        n = self.dropped[exc.reason]
+        if n & (n - 1) == 0:  # 1st, 2nd, 4th, 8th ... to keep logs readable under attack
+            log.warning(
+                "dropped datagram from %r: %s (%d dropped for this reason)", address, exc, n
+            )
+
+    def _dispatch(self, datagram: Datagram, address: Address, now: float) -> None:
+        message = datagram.message
+        link = self._links.get(address)
+        if isinstance(message, Hello):
+            if message.fps != self.fps:
+                raise RemoteError("fps_mismatch", f"peer runs at {message.fps} fps")
+            link = self._link(address)
+            self._link_up(link, datagram.sender, now)
+            if message.reply:
+                self._send(address, Hello(self.fps, False))
+            return
+        if link is None or not link.up or link.peer != datagram.sender:
+            self._send(address, Hello(self.fps, True))
+            raise RemoteError("unlinked", "message before HELLO")
+        link.last_heard = now
+        if isinstance(message, Events):
+            self._on_events(message.events, address)
+        elif isinstance(message, Sync):
+            self._on_sync(link, message, now)
+        elif isinstance(message, Summary):
+            if message.digest != self.timeline.digest():
+                self._send_have(address)
+        elif isinstance(message, Have):
+            self._on_have(link, message, now)
+        else:
+            self._on_want(link, message)
+
+    def _link(self, address: Address) -> Link:
+        link = self._links.get(address)
+        if link is None:
+            link = self._links[address] = Link(address)
+        return link
+
+    def _link_up(self, link: Link, peer: int, now: float) -> None:
+        was_up = link.up and link.peer == peer
+        if link.peer != peer:
+            link.rtt = RttFilter()
+            link.echo_sent_at = -1.0
+            self.clock.forget(link.address)
+        link.peer = peer
+        link.up = True
+        link.last_heard = now
+        if not was_up:
+            log.info("link up: %r is peer %d", link.address, peer)
+            self._send(link.address, self._sync_for(link, now))
+            self._send(link.address, self._summary())
+
+    def _on_events(self, events: Iterable[Event], address: Address) -> None:
+        for event in events:
+            self.stats.events_received += 1
+            outcome = self.timeline.insert(event)
+            if outcome is InsertOutcome.NEW:
+                self.stats.events_new += 1
+                self._on_new_event(event)
+                self._flood(event, exclude=address)
+            elif outcome is InsertOutcome.DUPLICATE:
+                self.stats.events_duplicate += 1
+            else:
+                self.stats.events_conflict += 1
+                self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)
+
+    def _on_sync(self, link: Link, sync: Sync, now: float) -> None:
+        if sync.echo_sent_at >= 0.0:
+            rtt = now - sync.echo_sent_at - sync.echo_hold_s
+            if 0.0 <= rtt < 60.0:
+                link.rtt.add(rtt)
+        link.echo_sent_at = sync.sent_at
+        link.echo_received_at = now
+        self.clock.on_sync(link.address, sync.value, min_rtt_s=link.rtt.min_rtt_s, now=now)
+
+    def _on_have(self, link: Link, have: Have, now: float) -> None:
+        wanted = self.timeline.missing(dict(have.marks))
+        if not wanted:
+            return
+        backoff = max(self.settings.summary_interval_s, 2.0 * (link.rtt.min_rtt_s or 0.0))
+        if now - link.last_want_at < backoff:
+            return
+        link.last_want_at = now
+        ranges = [(s, a, b) for s, gaps in sorted(wanted.items()) for a, b in gaps]
+        for i in range(0, len(ranges), MAX_RANGE_ITEMS):
+            self._send(link.address, Want(tuple(ranges[i : i + MAX_RANGE_ITEMS])))
+
+    def _on_want(self, link: Link, want: Want) -> None:
+        budget = MAX_EVENTS_PER_WANT
+        for source, first, last in want.ranges:
+            source_log = self.timeline.source_log(source)
+            if source_log is None:
+                continue
+            for seq in range(first, min(last, source_log.highest) + 1):
+                event = source_log.events.get(seq)
+                if event is not None:
+                    link.outbox.append(event)
+                    budget -= 1
+                    if budget == 0:
+                        return
+
+    # ----------------------------------------------------------------- output
+    def get_timer(self) -> float:
+        """The time at which :meth:`handle_timer` next has work."""
+        deadline = min(self._next_sync, self._next_summary)
+        if any(link.configured and not link.up for link in self._links.values()):
+            deadline = min(deadline, self._next_hello)
+        return deadline
+
+    def handle_timer(self, *, now: float) -> None:
+        """Queue the periodic messages that are due and expire silent neighbours."""
+        s = self.settings
+        for link in self._links.values():
+            if link.up and now - link.last_heard > s.link_timeout_s:
+                link.up = False
+                link.outbox.clear()
+                self.clock.forget(link.address)
+                log.info("link down: %r (peer %s) silent", link.address, link.peer)
+        if now >= self._next_hello:
+            self._next_hello = now + s.hello_interval_s
+            for link in self._links.values():
+                if link.configured and not link.up:
+                    self._send(link.address, Hello(self.fps, True))
+        if now >= self._next_sync:
+            self._next_sync = max(self._next_sync + s.sync_interval_s, now)
+            for link in self._links.values():
+                if link.up:
+                    self._send(link.address, self._sync_for(link, now))
+        if now >= self._next_summary:
+            self._next_summary = max(self._next_summary + s.summary_interval_s, now)
+            summary = self._summary()
+            for link in self._links.values():
+                if link.up:
+                    self._send(link.address, summary)
+
+    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
+        """Encode and return everything queued since the last call."""
+        out: list[tuple[bytes, Address]] = []
+        for address, message in self._queue:
+            out.append((self._encode(message), address))
+        self._queue.clear()
+        for address, link in self._links.items():
+            if link.outbox:
+                out.extend((data, address) for data in self._pack_events(link.outbox))
+                link.outbox.clear()
+        self.stats.datagrams_out += len(out)
+        self.stats.bytes_out += sum(len(data) for data, _ in out)
+        return out
+
+    def _pack_events(self, events: list[Event]) -> list[bytes]:
+        budget = MAX_DATAGRAM_BYTES - EVENTS_OVERHEAD_BYTES - MAC_BYTES
+        packed: list[bytes] = []
+        batch: list[Event] = []
+        size = 0
+        for event in events:
+            n = self.codec.event_bytes(event)
+            if batch and size + n > budget:
+                packed.append(self._encode(Events(tuple(batch))))
+                batch, size = [], 0
+            batch.append(event)
+            size += n
+        if batch:
+            packed.append(self._encode(Events(tuple(batch))))
+        return packed
+
+    def _send(self, address: Address, message: Message) -> None:
+        self._queue.append((address, message))
+
+    def _encode(self, message: Message) -> bytes:
+        data = self.codec.encode(self.source, self.epoch, self._counter, message)
+        self._counter += 1
+        return data
+
+    def _sync_for(self, link: Link, now: float) -> Sync:
+        echo = link.echo_sent_at
+        hold = now - link.echo_received_at if echo >= 0.0 else 0.0
+        return Sync(self.clock.sync_value(now), now, echo, max(hold, 0.0))
+
+    def _summary(self) -> Summary:
+        return Summary(self.timeline.digest(), len(self.timeline))
+
+    def _send_have(self, address: Address) -> None:
+        marks = sorted(self.timeline.marks().items())
+        for i in range(0, len(marks), MAX_HAVE_ITEMS):
+            self._send(address, Have(tuple(marks[i : i + MAX_HAVE_ITEMS])))

@@ -1,0 +1,363 @@
+"""Wire format: versioned, validated, authenticated datagrams.
+
+How this works: a datagram is ``MAGIC (2 bytes) | VERSION (1 byte) | body | MAC (16 bytes)``.
+The body is one msgpack array ``[type, sender, epoch, counter, *fields]``: ``sender`` is the
+sending session's id, ``epoch`` a random number drawn when that session started and
+``counter`` counts its datagrams (the receiver uses both to drop replays). The MAC is
+HMAC-SHA256, truncated to 16 bytes, keyed by a key derived from the room name, over
+everything before it: a datagram from another room, a tampered one and a truncated one
+all fail the MAC. Decoding validates every field's type, range and size and raises
+:class:`~arcade_p2p.errors.RemoteError` -- and only that -- for anything unacceptable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from typing import Any, Union
+
+import msgpack
+
+from arcade_p2p.errors import RemoteError, UsageError
+from arcade_p2p.events import (
+    MAX_EVENT_NAME_BYTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_SOURCE_ID,
+    MAX_TICK,
+    Event,
+)
+
+__all__ = [
+    "MAC_BYTES",
+    "MAGIC",
+    "MAX_DATAGRAM_BYTES",
+    "VERSION",
+    "Datagram",
+    "Events",
+    "Have",
+    "Hello",
+    "Message",
+    "Summary",
+    "Sync",
+    "Want",
+    "WireCodec",
+    "room_key",
+]
+
+MAGIC = b"AP"
+VERSION = 1
+MAC_BYTES = 16
+MAX_DATAGRAM_BYTES = 1200
+"""Largest datagram sent or accepted (fits a typical path MTU)."""
+HEADER_BYTES = len(MAGIC) + 1
+MAX_COUNTER = 2**63 - 1
+MAX_EPOCH = 2**32 - 1
+MAX_SEQ = 2**63 - 1
+MAX_FPS = 1000
+MAX_RANGE_ITEMS = 64
+MAX_HAVE_ITEMS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Link handshake: "I am ``sender`` in this room, running at ``fps``".
+
+    Attributes:
+        fps: The sender's tick rate; peers with another rate refuse the link.
+        reply: Whether the receiver should answer with its own Hello.
+    """
+
+    fps: int
+    reply: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """A batch of events being flooded or answering a Want.
+
+    Attributes:
+        events: The events.
+    """
+
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Clock news and a round-trip probe; doubles as keep-alive.
+
+    Attributes:
+        value: The sender's clock value in ticks (its position, or its network estimate).
+        sent_at: The sender's local time when sending (seconds, its own clock).
+        echo_sent_at: ``sent_at`` of the last Sync the sender got from the receiver, or -1.
+        echo_hold_s: How long the sender held that Sync before this reply (seconds).
+    """
+
+    value: float
+    sent_at: float
+    echo_sent_at: float
+    echo_hold_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Anti-entropy digest of the sender's high-water marks.
+
+    Attributes:
+        digest: 8-byte hash of the marks; equal digests mean nothing to exchange.
+        count: How many events the sender holds.
+    """
+
+    digest: bytes
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Have:
+    """Part of the sender's high-water marks.
+
+    Attributes:
+        marks: ``(source, highest seq)`` pairs.
+    """
+
+    marks: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """A request for missing events.
+
+    Attributes:
+        ranges: ``(source, first seq, last seq)`` inclusive ranges.
+    """
+
+    ranges: tuple[tuple[int, int, int], ...]
+
+
+Message = Union[Hello, Events, Sync, Summary, Have, Want]
+
+_TYPE_IDS: dict[type, int] = {Hello: 1, Events: 2, Sync: 3, Summary: 4, Have: 5, Want: 6}
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """A decoded datagram.
+
+    Attributes:
+        sender: Id of the sending session.
+        epoch: Random number identifying the sending session's run.
+        counter: The sender's datagram counter (for replay detection).
+        message: The message carried.
+    """
+
+    sender: int
+    epoch: int
+    counter: int
+    message: Message
+
+
+def room_key(room: str) -> bytes:
+    """The MAC key of a room name."""
+    return hashlib.sha256(b"arcade-p2p room\x00" + room.encode("utf-8")).digest()
+
+
+class WireCodec:
+    """Encodes and decodes datagrams of one room.
+
+    Args:
+        room: The room name; only peers using the same name understand each other.
+    """
+
+    def __init__(self, room: str) -> None:
+        if not isinstance(room, str) or not room:
+            raise UsageError("room must be a non-empty string")
+        self._key = room_key(room)
+
+    def encode(self, sender: int, epoch: int, counter: int, message: Message) -> bytes:
+        """Encode one message into a datagram.
+
+        Raises:
+            UsageError: The message does not fit in :data:`MAX_DATAGRAM_BYTES`.
+        """
+        body = msgpack.packb(
+            [_TYPE_IDS[type(message)], sender, epoch, counter, *_fields(message)],
+            use_bin_type=True,
+        )
+        signed = MAGIC + bytes((VERSION,)) + body
+        data = signed + hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+        if len(data) > MAX_DATAGRAM_BYTES:
+            raise UsageError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM_BYTES}")
+        return data
+
+    def event_bytes(self, event: Event) -> int:
+        """Encoded size of one event inside an Events message (for batching)."""
+        return len(msgpack.packb(_event_fields(event), use_bin_type=True))
+
+    def decode(self, data: bytes) -> Datagram:
+        """Decode and validate one datagram.
+
+        Raises:
+            RemoteError: For anything unacceptable; ``reason`` tells what.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise RemoteError("malformed", "not bytes")
+        data = bytes(data)
+        if len(data) > MAX_DATAGRAM_BYTES:
+            raise RemoteError("oversized", f"{len(data)} bytes")
+        if len(data) < HEADER_BYTES + MAC_BYTES + 1:
+            raise RemoteError("truncated", f"{len(data)} bytes")
+        if data[:2] != MAGIC:
+            raise RemoteError("bad_magic")
+        if data[2] != VERSION:
+            raise RemoteError("bad_version", f"version {data[2]}")
+        signed, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
+        if not hmac.compare_digest(hmac.digest(self._key, signed, "sha256")[:MAC_BYTES], mac):
+            raise RemoteError("bad_mac", "wrong room, tampered or truncated")
+        try:
+            body = msgpack.unpackb(
+                signed[HEADER_BYTES:],
+                raw=False,
+                strict_map_key=True,
+            )
+        except Exception as exc:  # msgpack raises many types for bad input
+            raise RemoteError("malformed", f"msgpack: {type(exc).__name__}") from None
+        return _parse(body)
+
+
+def _event_fields(event: Event) -> list[Any]:
+    return [event.tick, event.source, event.seq, event.name, event.payload]
+
+
+def _fields(message: Message) -> list[Any]:
+    if isinstance(message, Hello):
+        return [message.fps, message.reply]
+    if isinstance(message, Events):
+        return [[_event_fields(e) for e in message.events]]
+    if isinstance(message, Sync):
+        return [message.value, message.sent_at, message.echo_sent_at, message.echo_hold_s]
+    if isinstance(message, Summary):
+        return [message.digest, message.count]
+    if isinstance(message, Have):
+        return [[list(m) for m in message.marks]]
+    return [[list(r) for r in message.ranges]]
+
+
+def _parse(body: Any) -> Datagram:
+    if not isinstance(body, list) or len(body) < 4:
+        raise RemoteError("malformed", "body is not a list of >= 4 items")
+    kind, sender, epoch, counter, *fields = body
+    sender = _int(sender, 0, MAX_SOURCE_ID, "sender")
+    epoch = _int(epoch, 0, MAX_EPOCH, "epoch")
+    counter = _int(counter, 0, MAX_COUNTER, "counter")
+    parser = _PARSERS.get(kind) if type(kind) is int else None
+    if parser is None:
+        raise RemoteError("unknown_type", repr(kind)[:40])
+    return Datagram(sender, epoch, counter, parser(fields))
+
+
+def _int(value: Any, low: int, high: int, what: str) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise RemoteError("malformed", f"{what} out of range")
+    return value
+
+
+def _float(value: Any, what: str) -> float:
+    if type(value) is int:
+        value = float(value)
+    if type(value) is not float or not math.isfinite(value):
+        raise RemoteError("malformed", f"{what} is not a finite number")
+    return value
+
+
+def _arity(fields: list[Any], n: int, what: str) -> None:
+    if len(fields) != n:
+        raise RemoteError("malformed", f"{what} has {len(fields)} fields, expected {n}")
+
+
+def _list(value: Any, max_items: int, what: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > max_items:
+        raise RemoteError("malformed", f"{what} is not a list of <= {max_items} items")
+    return value
+
+
+def _parse_hello(fields: list[Any]) -> Hello:
+    _arity(fields, 2, "hello")
+    fps = _int(fields[0], 1, MAX_FPS, "fps")
+    if type(fields[1]) is not bool:
+        raise RemoteError("malformed", "hello.reply is not a bool")
+    return Hello(fps, fields[1])
+
+
+def _parse_event(item: Any) -> Event:
+    if not isinstance(item, list) or len(item) != 5:
+        raise RemoteError("malformed", "event is not a list of 5 items")
+    tick = _int(item[0], 0, MAX_TICK, "event.tick")
+    source = _int(item[1], 0, MAX_SOURCE_ID, "event.source")
+    seq = _int(item[2], 1, MAX_SEQ, "event.seq")
+    name = item[3]
+    if type(name) is not str or not name or len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES:
+        raise RemoteError("malformed", "event.name")
+    payload = item[4]
+    if len(msgpack.packb(payload, use_bin_type=True)) > MAX_PAYLOAD_BYTES:
+        raise RemoteError("malformed", "event.payload too large")
+    return Event(tick, source, seq, name, payload)
+
+
+def _parse_events(fields: list[Any]) -> Events:
+    _arity(fields, 1, "events")
+    items = _list(fields[0], MAX_DATAGRAM_BYTES, "events")
+    return Events(tuple(_parse_event(item) for item in items))
+
+
+def _parse_sync(fields: list[Any]) -> Sync:
+    _arity(fields, 4, "sync")
+    value = _float(fields[0], "sync.value")
+    if not 0.0 <= value <= MAX_TICK:
+        raise RemoteError("malformed", "sync.value out of range")
+    hold = _float(fields[3], "sync.echo_hold_s")
+    if hold < 0.0:
+        raise RemoteError("malformed", "sync.echo_hold_s is negative")
+    return Sync(value, _float(fields[1], "sync.sent_at"), _float(fields[2], "sync.echo"), hold)
+
+
+def _parse_summary(fields: list[Any]) -> Summary:
+    _arity(fields, 2, "summary")
+    digest = fields[0]
+    if type(digest) is not bytes or len(digest) != 8:
+        raise RemoteError("malformed", "summary.digest")
+    return Summary(digest, _int(fields[1], 0, MAX_SEQ, "summary.count"))
+
+
+def _parse_have(fields: list[Any]) -> Have:
+    _arity(fields, 1, "have")
+    marks = []
+    for item in _list(fields[0], MAX_HAVE_ITEMS, "have.marks"):
+        if not isinstance(item, list) or len(item) != 2:
+            raise RemoteError("malformed", "have mark")
+        marks.append((_int(item[0], 0, MAX_SOURCE_ID, "source"), _int(item[1], 1, MAX_SEQ, "seq")))
+    return Have(tuple(marks))
+
+
+def _parse_want(fields: list[Any]) -> Want:
+    _arity(fields, 1, "want")
+    ranges = []
+    for item in _list(fields[0], MAX_RANGE_ITEMS, "want.ranges"):
+        if not isinstance(item, list) or len(item) != 3:
+            raise RemoteError("malformed", "want range")
+        source = _int(item[0], 0, MAX_SOURCE_ID, "source")
+        first = _int(item[1], 1, MAX_SEQ, "first")
+        last = _int(item[2], first, MAX_SEQ, "last")
+        ranges.append((source, first, last))
+    return Want(tuple(ranges))
+
+
+_PARSERS = {
+    1: _parse_hello,
+    2: _parse_events,
+    3: _parse_sync,
+    4: _parse_summary,
+    5: _parse_have,
+    6: _parse_want,
+}

@@ -1,0 +1,254 @@
+"""A session: one peer's whole middleware, composed and ready for a driver.
+
+How this works: a :class:`Session` owns the timeline, the time machine, the clock and the
+gossip node, and wires them together: events new to the node are noted by the machine;
+SYNC feeds the clock; the clock says which tick should have run. A driver (a game window,
+the headless UDP runner or the virtual-time simulator) only does four things, always
+passing its current time as ``now``: feed datagrams in, take datagrams out, call
+:meth:`Session.update` to run due ticks, and sleep until :meth:`Session.get_timer`.
+
+Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
+rule, which keeps the log increasing), where "now" is the network's tick as far as this
+peer knows it, and the second term only counts within one second past the first, so a
+stray far-future event cannot stall everyone's input.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arcade_p2p.app import App
+from arcade_p2p.clock import Clock, ClockMode, ClockSettings
+from arcade_p2p.errors import UsageError
+from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.machine import TimeMachine
+from arcade_p2p.protocol.node import GossipNode, NodeSettings
+from arcade_p2p.protocol.wire import WireCodec
+from arcade_p2p.timeline import Timeline
+
+__all__ = ["Session", "SessionConfig", "SessionStats"]
+
+DEFAULT_FPS = 50
+DEFAULT_DELAY_MS = 500.0
+DEFAULT_ROOM = "lobby"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Settings every peer of a room should share.
+
+    Attributes:
+        fps: Ticks per second (all peers must agree).
+        delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
+        clock: Clock synchronisation rule: ``"default"`` or ``"paper"``.
+        room: Room name; the MAC key of every datagram is derived from it.
+        snapshot_every_ticks: Snapshot period K.
+        summary_interval_s: Anti-entropy period.
+        link_timeout_s: Silence after which a neighbour is considered gone.
+    """
+
+    fps: int = DEFAULT_FPS
+    delay_ms: float = DEFAULT_DELAY_MS
+    clock: str = ClockMode.DEFAULT.value
+    room: str = DEFAULT_ROOM
+    snapshot_every_ticks: int = 10
+    summary_interval_s: float = 0.5
+    link_timeout_s: float = 3.0
+
+    @property
+    def delta_ticks(self) -> int:
+        """Delta in ticks (at least 1)."""
+        return max(1, round(self.delay_ms * self.fps / 1000.0))
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` for values that cannot work."""
+        if not isinstance(self.fps, int) or not 1 <= self.fps <= 1000:
+            raise UsageError(f"fps must be an integer in 1..1000, got {self.fps!r}")
+        if not (isinstance(self.delay_ms, (int, float)) and 0 <= self.delay_ms <= 600_000):
+            raise UsageError(f"delay_ms must be in 0..600000, got {self.delay_ms!r}")
+        if self.snapshot_every_ticks < 1:
+            raise UsageError("snapshot_every_ticks must be >= 1")
+        if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
+            raise UsageError("intervals must be positive")
+        ClockSettings.for_mode(self.clock, self.delta_ticks)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """A snapshot of a session's counters.
+
+    Attributes:
+        tick: Next tick to simulate.
+        neighbours: Live neighbours.
+        events: Events in the timeline.
+        events_emitted: Events this session emitted.
+        live_events: Events applied on time.
+        rollbacks: Rollbacks performed.
+        rollback_ticks: Sum of rollback depths (the paper's metric).
+        resim_ticks: Ticks re-simulated.
+        live_ticks: Ticks simulated in real time.
+        catch_ups: Times the clock started catching up.
+        bytes_in: Bytes received.
+        bytes_out: Bytes sent.
+        dropped: Dropped datagrams by reason.
+    """
+
+    tick: int
+    neighbours: int
+    events: int
+    events_emitted: int
+    live_events: int
+    rollbacks: int
+    rollback_ticks: int
+    resim_ticks: int
+    live_ticks: int
+    catch_ups: int
+    bytes_in: int
+    bytes_out: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+class Session:
+    """One peer: timeline + time machine + clock + gossip node.
+
+    Args:
+        app: The deterministic application.
+        peer_id: This session's id, unique in the room for this run (any int in
+            ``0 .. 2**63-1``; ids need not be contiguous). A restarted peer should use a
+            new id.
+        config: Shared settings.
+        now: The driver's current time in seconds (tick 0 is due now).
+        rng: Seeded randomness for protocol timers and the session epoch.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        peer_id: int,
+        config: SessionConfig | None = None,
+        now: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        config = config or SessionConfig()
+        config.validate()
+        if not isinstance(peer_id, int) or not 0 <= peer_id <= MAX_SOURCE_ID:
+            raise UsageError(f"peer_id must be an int in 0..2**63-1, got {peer_id!r}")
+        self.config = config
+        self.peer_id = peer_id
+        self.delta_ticks = config.delta_ticks
+        rng = rng or random.Random(peer_id)
+        clock_settings = ClockSettings.for_mode(config.clock, self.delta_ticks)
+        self.timeline = Timeline()
+        self.machine = TimeMachine(
+            app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
+        )
+        self.clock = Clock(config.fps, clock_settings, now=now)
+        self.node = GossipNode(
+            source=peer_id,
+            fps=config.fps,
+            codec=WireCodec(config.room),
+            timeline=self.timeline,
+            clock=self.clock,
+            rng=rng,
+            settings=NodeSettings(
+                sync_interval_s=clock_settings.sync_interval_s,
+                summary_interval_s=config.summary_interval_s,
+                link_timeout_s=config.link_timeout_s,
+            ),
+            on_new_event=self.machine.note_event,
+            now=now,
+        )
+        self._seq = 0
+        self._emitted = 0
+
+    @property
+    def app(self) -> App:
+        """The application driven by this session."""
+        return self.machine.app
+
+    @property
+    def tick(self) -> int:
+        """Next tick to simulate (ticks below it have run)."""
+        return self.machine.tick
+
+    def add_peer(self, address: Hashable, *, now: float) -> None:
+        """Connect to a neighbour at ``address`` (the driver's address type)."""
+        self.node.add_peer(address, now=now)
+
+    def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
+        """Broadcast an application event; it is applied everywhere at its stamped tick.
+
+        Raises:
+            UsageError: The name or payload cannot be sent.
+        """
+        payload = canonical_payload(name, payload)
+        present = max(self.clock.due_tick(now), math.floor(self.clock.network_estimate(now)))
+        tick = present + self.delta_ticks
+        last = self.timeline.last_tick
+        if tick <= last <= tick + self.config.fps:
+            tick = last + 1
+        tick = max(tick, self.machine.tick)
+        own = self.timeline.source_log(self.peer_id)
+        self._seq = max(self._seq, own.highest if own else 0) + 1
+        event = Event(tick, self.peer_id, self._seq, name, payload)
+        self.timeline.insert(event)
+        self.node.broadcast(event)
+        self._emitted += 1
+        return event
+
+    def update(self, *, now: float) -> int:
+        """Run every tick due by ``now`` (rolling back first if needed).
+
+        Returns:
+            How many live ticks ran.
+        """
+        return self.machine.advance(self.clock.due_tick(now))
+
+    def receive_datagram(self, data: bytes, address: Hashable, *, now: float) -> None:
+        """Feed one datagram from the network (bad ones are dropped and counted)."""
+        self.node.receive_datagram(data, address, now=now)
+
+    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Hashable]]:
+        """Datagrams the driver must send now, as ``(data, address)`` pairs."""
+        return self.node.datagrams_to_send(now=now)
+
+    def get_timer(self) -> float:
+        """When the protocol next needs :meth:`handle_timer` (absolute time)."""
+        return self.node.get_timer()
+
+    def next_tick_time(self, now: float) -> float:
+        """When the next tick becomes due."""
+        return self.clock.next_due_time(now)
+
+    def handle_timer(self, *, now: float) -> None:
+        """Run protocol timers that are due (SYNC, anti-entropy, HELLO, liveness)."""
+        self.node.handle_timer(now=now)
+
+    def state_hash(self) -> str:
+        """Digest of the simulation state after the last tick that ran."""
+        return self.machine.state_hash()
+
+    def stats(self) -> SessionStats:
+        """Current counters."""
+        m = self.machine.stats
+        n = self.node.stats
+        return SessionStats(
+            tick=self.machine.tick,
+            neighbours=len(self.node.neighbours()),
+            events=len(self.timeline),
+            events_emitted=self._emitted,
+            live_events=m.live_events,
+            rollbacks=m.rollbacks,
+            rollback_ticks=m.rollback_ticks,
+            resim_ticks=m.resim_ticks,
+            live_ticks=m.live_ticks,
+            catch_ups=self.clock.catch_ups,
+            bytes_in=n.bytes_in,
+            bytes_out=n.bytes_out,
+            dropped=dict(self.node.dropped),
+        )

@@ -1,0 +1,95 @@
+"""Snapshot store: where the time machine can jump back to, in bounded memory.
+
+How this works: a snapshot is the app's serialized state at the *start* of a tick (before
+its TICK step), taken only at ticks that are multiples of ``every_ticks`` so that all peers
+snapshot (and restore) at the same ticks. Recent snapshots are kept densely; older ones are
+thinned so that the spacing between kept snapshots doubles with their age, which keeps
+O(dense + log(age)) snapshots however long the session runs. The START snapshot (tick 0)
+is always kept, so any event, however old, can be applied.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from arcade_p2p.errors import UsageError
+
+__all__ = ["SnapshotStore"]
+
+
+class SnapshotStore:
+    """Snapshots keyed by tick, thinned with age.
+
+    Args:
+        every_ticks: Snapshot period K in ticks (snapshots are taken at ``tick % K == 0``).
+        dense_count: How many of the most recent snapshots are kept at full density.
+    """
+
+    def __init__(self, every_ticks: int, dense_count: int = 16) -> None:
+        if every_ticks < 1:
+            raise UsageError("snapshot period must be >= 1 tick")
+        if dense_count < 1:
+            raise UsageError("dense_count must be >= 1")
+        self.every_ticks = every_ticks
+        self.dense_count = dense_count
+        self._ticks: list[int] = []
+        self._blobs: dict[int, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+    @property
+    def ticks(self) -> list[int]:
+        """Ticks of the kept snapshots, ascending (a copy)."""
+        return list(self._ticks)
+
+    @property
+    def size_bytes(self) -> int:
+        """Total size of the kept snapshots."""
+        return sum(len(b) for b in self._blobs.values())
+
+    def is_snapshot_tick(self, tick: int) -> bool:
+        """Whether a snapshot is taken at the start of ``tick``."""
+        return tick % self.every_ticks == 0
+
+    def put(self, tick: int, blob: bytes) -> None:
+        """Store the state at the start of ``tick`` and drop snapshots now too dense.
+
+        Any snapshot after ``tick`` is discarded: it belongs to a timeline that a
+        rollback has just rewritten.
+        """
+        cut = bisect.bisect_right(self._ticks, tick)
+        for stale in self._ticks[cut:]:
+            del self._blobs[stale]
+        del self._ticks[cut:]
+        if not self._ticks or self._ticks[-1] != tick:
+            self._ticks.append(tick)
+        self._blobs[tick] = blob
+        self._thin(tick)
+
+    def at_or_before(self, tick: int) -> tuple[int, bytes]:
+        """The newest snapshot taken at or before ``tick``.
+
+        Raises:
+            UsageError: No snapshot is that old (the START snapshot was never stored).
+        """
+        i = bisect.bisect_right(self._ticks, tick) - 1
+        if i < 0:
+            raise UsageError(f"no snapshot at or before tick {tick}")
+        found = self._ticks[i]
+        return found, self._blobs[found]
+
+    def _thin(self, newest: int) -> None:
+        dense_span = self.dense_count * self.every_ticks
+        kept: list[int] = []
+        for tick in self._ticks:
+            age = newest - tick
+            if tick == 0 or age < dense_span or tick % self._spacing(age, dense_span) == 0:
+                kept.append(tick)
+            else:
+                del self._blobs[tick]
+        self._ticks = kept
+
+    def _spacing(self, age: int, dense_span: int) -> int:
+        # Spacing doubles each time the age doubles past the dense span.
+        return self.every_ticks * (2 ** ((age // dense_span).bit_length()))

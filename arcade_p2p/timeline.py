@@ -1,0 +1,173 @@
+"""The timeline: every event this peer knows, in application order.
+
+How this works: events are indexed two ways. ``_by_tick`` maps a tick to the sorted list
+of that tick's events, which is what the time machine reads while simulating. ``_by_source``
+maps a source to ``{seq: event}``, which gives duplicate suppression, per-source
+high-water marks (the highest ``seq`` below which nothing is missing) and the list of gaps
+that anti-entropy asks neighbours for. :meth:`Timeline.insert` reports whether an event was
+new, so callers learn the earliest tick their simulation has to revisit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from arcade_p2p.events import Event
+
+__all__ = ["InsertOutcome", "SourceLog", "Timeline"]
+
+
+class InsertOutcome(Enum):
+    """What :meth:`Timeline.insert` did with an event."""
+
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    """Same ``(source, seq)`` as a known event but different content: dropped."""
+
+
+@dataclass(slots=True)
+class SourceLog:
+    """The events of one source.
+
+    Attributes:
+        events: ``seq -> event``.
+        contiguous: Highest ``seq`` such that every seq in ``1..contiguous`` is present.
+        highest: Highest ``seq`` present.
+    """
+
+    events: dict[int, Event] = field(default_factory=dict)
+    contiguous: int = 0
+    highest: int = 0
+
+    def add(self, event: Event) -> None:
+        """Store a new event and move the marks."""
+        self.events[event.seq] = event
+        self.highest = max(self.highest, event.seq)
+        while self.contiguous + 1 in self.events:
+            self.contiguous += 1
+
+    def gaps(self, upto: int) -> list[tuple[int, int]]:
+        """Inclusive seq ranges missing in ``contiguous+1 .. upto``."""
+        ranges: list[tuple[int, int]] = []
+        expected = self.contiguous + 1
+        for seq in sorted(s for s in self.events if s > self.contiguous):
+            if seq > upto:
+                break
+            if seq > expected:
+                ranges.append((expected, seq - 1))
+            expected = seq + 1
+        if expected <= upto:
+            ranges.append((expected, upto))
+        return ranges
+
+
+class Timeline:
+    """All known events, deduplicated and ordered by ``(tick, source, seq)``."""
+
+    def __init__(self) -> None:
+        self._by_tick: dict[int, list[Event]] = {}
+        self._by_source: dict[int, SourceLog] = {}
+        self._count = 0
+        self._last_tick = -1
+        self._digest: bytes | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def last_tick(self) -> int:
+        """Highest tick of any known event, or -1 when the timeline is empty."""
+        return self._last_tick
+
+    def insert(self, event: Event) -> InsertOutcome:
+        """Add an event unless it is already known.
+
+        Args:
+            event: The event to add.
+
+        Returns:
+            :attr:`InsertOutcome.NEW` if it was added; otherwise why it was not.
+        """
+        log = self._by_source.get(event.source)
+        if log is None:
+            log = self._by_source[event.source] = SourceLog()
+        known = log.events.get(event.seq)
+        if known is not None:
+            return InsertOutcome.DUPLICATE if known == event else InsertOutcome.CONFLICT
+        log.add(event)
+        bucket = self._by_tick.get(event.tick)
+        if bucket is None:
+            self._by_tick[event.tick] = [event]
+        else:
+            bisect.insort(bucket, event, key=_order_key)
+        self._count += 1
+        self._last_tick = max(self._last_tick, event.tick)
+        self._digest = None
+        return InsertOutcome.NEW
+
+    def at(self, tick: int) -> list[Event]:
+        """The events of ``tick`` in application order (do not mutate the list)."""
+        return self._by_tick.get(tick, _EMPTY)
+
+    def get(self, source: int, seq: int) -> Event | None:
+        """The event ``(source, seq)`` if known."""
+        log = self._by_source.get(source)
+        return None if log is None else log.events.get(seq)
+
+    def marks(self) -> dict[int, int]:
+        """Per-source high-water marks: ``source -> highest seq present``."""
+        return {source: log.highest for source, log in self._by_source.items()}
+
+    def source_log(self, source: int) -> SourceLog | None:
+        """The log of one source, if any of its events is known."""
+        return self._by_source.get(source)
+
+    def missing(self, advertised: dict[int, int]) -> dict[int, list[tuple[int, int]]]:
+        """What a neighbour advertising ``advertised`` marks has that this timeline lacks.
+
+        Args:
+            advertised: ``source -> highest seq`` the neighbour holds.
+
+        Returns:
+            ``source -> inclusive seq ranges`` to ask for (empty when nothing is missing).
+        """
+        wanted: dict[int, list[tuple[int, int]]] = {}
+        for source, highest in advertised.items():
+            log = self._by_source.get(source)
+            if log is None:
+                wanted[source] = [(1, highest)]
+            elif highest > log.contiguous:
+                gaps = log.gaps(highest)
+                if gaps:
+                    wanted[source] = gaps
+        return wanted
+
+    def all_events(self) -> Iterator[Event]:
+        """Every event in application order."""
+        for tick in sorted(self._by_tick):
+            yield from self._by_tick[tick]
+
+    def digest(self) -> bytes:
+        """A short hash of the high-water marks (equal digests: nothing to exchange)."""
+        if self._digest is not None:
+            return self._digest
+        h = hashlib.blake2b(digest_size=8)
+        for source in sorted(self._by_source):
+            log = self._by_source[source]
+            h.update(source.to_bytes(8, "little"))
+            h.update(log.highest.to_bytes(8, "little"))
+            h.update(log.contiguous.to_bytes(8, "little"))
+        self._digest = h.digest()
+        return self._digest
+
+
+_EMPTY: list[Event] = []
+
+
+def _order_key(event: Event) -> tuple[int, int, int]:
+    return event.order_key
