@@ -201,13 +201,21 @@ class Session:
         self._emitted += 1
         return event
 
-    def update(self, *, now: float) -> int:
+    def update(self, *, now: float, max_tick: int | None = None) -> int:
         """Run every tick due by ``now`` (rolling back first if needed).
+
+        Args:
+            now: The driver's current time.
+            max_tick: If given, never run past this tick (late events are still repaired),
+                which lets peers stop at an agreed tick and compare state hashes.
 
         Returns:
             How many live ticks ran.
         """
-        return self.machine.advance(self.clock.due_tick(now))
+        target = self.clock.due_tick(now)
+        if max_tick is not None:
+            target = min(target, max_tick)
+        return self.machine.advance(target)
 
     def receive_datagram(self, data: bytes, address: Hashable, *, now: float) -> None:
         """Feed one datagram from the network (bad ones are dropped and counted)."""

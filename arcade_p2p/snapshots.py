@@ -92,4 +92,4 @@ class SnapshotStore:
 
     def _spacing(self, age: int, dense_span: int) -> int:
         # Spacing doubles each time the age doubles past the dense span.
-        return self.every_ticks * (2 ** ((age // dense_span).bit_length()))
+        return self.every_ticks << (age // dense_span).bit_length()

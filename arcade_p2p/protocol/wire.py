@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import msgpack
 
@@ -136,7 +137,7 @@ class Want:
     ranges: tuple[tuple[int, int, int], ...]
 
 
-Message = Union[Hello, Events, Sync, Summary, Have, Want]
+Message = Hello | Events | Sync | Summary | Have | Want
 
 _TYPE_IDS: dict[type, int] = {Hello: 1, Events: 2, Sync: 3, Summary: 4, Have: 5, Want: 6}
 
@@ -181,7 +182,7 @@ class WireCodec:
         Raises:
             UsageError: The message does not fit in :data:`MAX_DATAGRAM_BYTES`.
         """
-        body = msgpack.packb(
+        body: bytes = msgpack.packb(
             [_TYPE_IDS[type(message)], sender, epoch, counter, *_fields(message)],
             use_bin_type=True,
         )
@@ -193,7 +194,8 @@ class WireCodec:
 
     def event_bytes(self, event: Event) -> int:
         """Encoded size of one event inside an Events message (for batching)."""
-        return len(msgpack.packb(_event_fields(event), use_bin_type=True))
+        packed: bytes = msgpack.packb(_event_fields(event), use_bin_type=True)
+        return len(packed)
 
     def decode(self, data: bytes) -> Datagram:
         """Decode and validate one datagram.
@@ -353,7 +355,7 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
-_PARSERS = {
+_PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _parse_hello,
     2: _parse_events,
     3: _parse_sync,

@@ -1,0 +1,120 @@
+"""What one simulated experiment is: the paper's parameters plus ours.
+
+How this works: :class:`SimConfig` is a frozen record of every knob of one run. Its
+defaults are the embedded default of ``arcade-p2p sim`` (the paper's framed centre cell:
+paper21, L = 50 ms, 25 events/min, multiplier 2, 300 s at 50 fps, seed 1).
+:meth:`SimConfig.validate` turns impossible values into one-line :class:`UsageError`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from arcade_p2p.clock import ClockMode
+from arcade_p2p.errors import UsageError
+
+__all__ = ["PAPER_AVG_HOPS", "SimConfig"]
+
+PAPER_AVG_HOPS = 5
+"""The paper's Delta rule assumes this many hops on average: Delta = L x 5 x multiplier."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """One simulated run.
+
+    Attributes:
+        topology: ``paper21``, ``line``, ``ring``, ``star``, ``mesh``, ``grid`` or ``random``.
+        peers: Number of peers (ignored by ``paper21``, which has 21).
+        degree: Average degree of ``random`` graphs.
+        latency_ms: Mean one-way per-hop latency L.
+        jitter_ms: Standard deviation of the per-hop latency (None: L/5, as the paper).
+        rate_per_min: Network-wide event rate (events per minute, spread over peers).
+        mult: Delta multiplier (Delta = L x 5 x mult unless ``delay_ms`` is given).
+        delay_ms: Explicit Delta in milliseconds (overrides the multiplier rule).
+        duration_s: Simulated seconds.
+        warmup_s: Seconds excluded from the metrics at the start.
+        quiet_s: No new events during the last this-many seconds.
+        start_spread_s: Each peer starts after a uniform random delay up to this.
+        fps: Ticks per second.
+        loss: Probability that a datagram is lost on a link.
+        duplicate: Probability that a datagram is delivered twice.
+        churn_on_s: Mean online time with churn (None: no churn).
+        churn_off_s: Mean offline time with churn.
+        clock: ``default`` or ``paper``.
+        seed: Seed of every random choice in the run.
+    """
+
+    topology: str = "paper21"
+    peers: int = 21
+    degree: int = 4
+    latency_ms: float = 50.0
+    jitter_ms: float | None = None
+    rate_per_min: float = 25.0
+    mult: float = 2.0
+    delay_ms: float | None = None
+    duration_s: float = 300.0
+    warmup_s: float = 30.0
+    quiet_s: float = 30.0
+    start_spread_s: float = 10.0
+    fps: int = 50
+    loss: float = 0.0
+    duplicate: float = 0.0
+    churn_on_s: float | None = None
+    churn_off_s: float | None = None
+    clock: str = ClockMode.DEFAULT.value
+    seed: int = 1
+
+    @property
+    def delta_ms(self) -> float:
+        """Delta in milliseconds."""
+        if self.delay_ms is not None:
+            return self.delay_ms
+        return self.latency_ms * PAPER_AVG_HOPS * self.mult
+
+    @property
+    def jitter(self) -> float:
+        """Per-hop latency standard deviation in milliseconds."""
+        return self.latency_ms / 5.0 if self.jitter_ms is None else self.jitter_ms
+
+    @property
+    def churn(self) -> bool:
+        """Whether peers go offline and come back."""
+        return self.churn_on_s is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (for JSON and CSV)."""
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` with a one-line message for impossible values."""
+        checks = [
+            (self.peers >= 2, "peers must be >= 2"),
+            (self.degree >= 1, "degree must be >= 1"),
+            (self.latency_ms >= 0, "latency must be >= 0 ms"),
+            (self.jitter >= 0, "jitter must be >= 0 ms"),
+            (self.rate_per_min >= 0, "rate must be >= 0 events/min"),
+            (self.mult > 0, "mult must be > 0"),
+            (self.delay_ms is None or self.delay_ms >= 0, "delay must be >= 0 ms"),
+            (self.duration_s > 0, "duration must be > 0 s"),
+            (0 <= self.warmup_s < self.duration_s, "warmup must be in [0, duration)"),
+            (0 <= self.quiet_s < self.duration_s, "quiet period must be in [0, duration)"),
+            (self.start_spread_s >= 0, "start spread must be >= 0 s"),
+            (1 <= self.fps <= 1000, "fps must be in 1..1000"),
+            (0 <= self.loss < 1, "loss must be in [0, 1)"),
+            (0 <= self.duplicate < 1, "duplicate must be in [0, 1)"),
+            (
+                (self.churn_on_s is None) == (self.churn_off_s is None),
+                "churn needs both on and off means",
+            ),
+            (
+                self.churn_on_s is None or (self.churn_on_s > 0 and (self.churn_off_s or 0) > 0),
+                "churn means must be > 0 s",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+        if self.clock not in {m.value for m in ClockMode}:
+            raise UsageError(f"clock must be 'paper' or 'default', got {self.clock!r}")
