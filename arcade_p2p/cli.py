@@ -18,7 +18,9 @@ __all__ = ["main"]
 
 SUBCOMMAND_MODULES = (
     "arcade_p2p.demo",
+    "arcade_p2p.peer",
     "arcade_p2p.sim.cli",
+    "arcade_p2p.sim.sweep",
 )
 
 
