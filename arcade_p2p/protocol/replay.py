@@ -28,6 +28,9 @@ class ReplayFilter:
         self._windows: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
         self._max_windows = max_windows
 
+    def __len__(self) -> int:
+        return len(self._windows)
+
     def accept(self, sender: int, epoch: int, counter: int) -> bool:
         """Record ``counter`` and say whether it is fresh (False: a replay)."""
         key = (sender, epoch)

@@ -1,0 +1,95 @@
+"""A tiny in-process network for sans-io sessions (explicit delay, loss, duplication)."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.session import Session, SessionConfig
+
+
+@dataclass
+class Wire:
+    """In-process datagram network with explicit delay, loss and duplication per send.
+
+    Sessions are addressed by their index. ``shape`` decides, for each datagram, a list
+    of delays (empty list: lost; two entries: duplicated).
+    """
+
+    sessions: list[Session]
+    edges: set[tuple[int, int]]
+    shape: Callable[[random.Random], list[float]]
+    rng: random.Random
+    now: float = 0.0
+    inflight: list[tuple[float, int, bytes, int, int]] = field(default_factory=list)
+    _n: int = 0
+
+    def connect(self) -> None:
+        for a, b in sorted(self.edges):
+            if a > b:
+                self.sessions[a].add_peer(b, now=self.now)
+
+    def step(self, dt: float, *, emit: Callable[[int, Session], None] | None = None) -> None:
+        self.now += dt
+        for index, session in enumerate(self.sessions):
+            if self.now >= session.get_timer():
+                session.handle_timer(now=self.now)
+            session.update(now=self.now)
+            if emit is not None:
+                emit(index, session)
+            for data, dst in session.datagrams_to_send(now=self.now):
+                if (index, dst) not in self.edges:
+                    continue
+                for delay in self.shape(self.rng):
+                    self._n += 1
+                    heapq.heappush(self.inflight, (self.now + delay, self._n, data, dst, index))
+        while self.inflight and self.inflight[0][0] <= self.now:
+            _, _, data, dst, src = heapq.heappop(self.inflight)
+            self.sessions[dst].receive_datagram(data, src, now=self.now)
+
+    def run(self, seconds: float, dt: float = 0.01, **kw: Callable[[int, Session], None]) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            self.step(dt, **kw)
+
+
+def make_network(
+    edges: list[tuple[int, int]],
+    *,
+    seed: int = 1,
+    config: SessionConfig | None = None,
+    shape: Callable[[random.Random], list[float]] | None = None,
+    start_times: list[float] | None = None,
+) -> Wire:
+    """Sessions 0..n-1 running the moving rectangle, linked along ``edges`` (both ways)."""
+    n = 1 + max(max(e) for e in edges)
+    config = config or SessionConfig(delay_ms=100)
+    sessions = [
+        Session(
+            MovingRectApp(),
+            peer_id=1000 + 7 * i,
+            config=config,
+            now=(start_times[i] if start_times else 0.0),
+            rng=random.Random(seed * 100 + i),
+        )
+        for i in range(n)
+    ]
+    both = {(a, b) for a, b in edges} | {(b, a) for a, b in edges}
+    wire = Wire(
+        sessions, both, shape or (lambda r: [0.02 + r.random() * 0.01]), random.Random(seed)
+    )
+    wire.connect()
+    return wire
+
+
+def settle_and_compare(wire: Wire, seconds: float = 5.0) -> tuple[set[str], int]:
+    """Deliver perfectly for a while, stop everyone at one tick; return (hashes, final tick)."""
+    wire.shape = lambda r: [0.02]
+    wire.run(seconds)
+    final = max(s.tick for s in wire.sessions) + 50
+    for s in wire.sessions:
+        s.machine.advance(final)
+    return {s.state_hash() for s in wire.sessions}, final

@@ -1,0 +1,50 @@
+"""The core is sans-io: it never imports sockets, threads, clocks, module-level randomness
+or arcade. Drivers (transport, runner, window, simulator, CLI) are the only exceptions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "arcade_p2p"
+CORE_MODULES = [
+    "app.py",
+    "clock.py",
+    "errors.py",
+    "events.py",
+    "machine.py",
+    "moving_rect.py",
+    "session.py",
+    "snapshots.py",
+    "timeline.py",
+    "protocol/node.py",
+    "protocol/replay.py",
+    "protocol/wire.py",
+]
+FORBIDDEN = {"socket", "threading", "time", "arcade", "pyglet", "asyncio", "selectors"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_does_no_io(module: str) -> None:
+    assert not imported_modules(PACKAGE / module) & FORBIDDEN
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_uses_no_global_random(module: str) -> None:
+    tree = ast.parse((PACKAGE / module).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "random":
+                assert node.attr == "Random", f"module-level random.{node.attr} in {module}"
