@@ -215,10 +215,9 @@ class GossipNode:
         if isinstance(message, Hello):
             if message.fps != self.fps:
                 raise RemoteError("fps_mismatch", f"peer runs at {message.fps} fps")
-            link = self._link(address)
-            self._link_up(link, datagram.sender, now)
-            if message.reply:
+            if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
                 self._send(address, Hello(self.fps, False))
+            self._link_up(self._link(address), datagram.sender, now)
             return
         if link is None or not link.up or link.peer != datagram.sender:
             self._send(address, Hello(self.fps, True))
