@@ -49,6 +49,8 @@ class ClockSettings:
         catch_up_s: Seconds over which a catch-up is spread.
         compensate_latency: Advance received positions by half the minimum RTT.
         forward_estimate: SYNC carries the best network estimate, not the own position.
+        stamp_from_estimate: Local events are stamped from the network estimate (not the
+            own tick) while this peer is still catching up.
     """
 
     mode: ClockMode
@@ -57,6 +59,7 @@ class ClockSettings:
     catch_up_s: float
     compensate_latency: bool
     forward_estimate: bool
+    stamp_from_estimate: bool
 
     @classmethod
     def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
@@ -66,8 +69,8 @@ class ClockSettings:
         except ValueError:
             raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
-            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False)
-        return cls(mode, 0.25, 1.0, 1.0, True, True)
+            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False)
+        return cls(mode, 0.25, 1.0, 1.0, True, True, True)
 
 
 class RttFilter:
@@ -135,6 +138,13 @@ class Clock:
             when += step
             step *= 2
         return when
+
+    def stamp_base(self, now: float) -> int:
+        """The tick local events are stamped from (before adding Delta)."""
+        own = self.due_tick(now)
+        if self.settings.stamp_from_estimate:
+            return max(own, math.floor(self.network_estimate(now)))
+        return own
 
     def network_estimate(self, now: float) -> float:
         """Best estimate of the network's highest clock position at ``now`` (>= own)."""

@@ -8,14 +8,14 @@ passing its current time as ``now``: feed datagrams in, take datagrams out, call
 :meth:`Session.update` to run due ticks, and sleep until :meth:`Session.get_timer`.
 
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
-rule, which keeps the log increasing), where "now" is the network's tick as far as this
-peer knows it, and the second term only counts within one second past the first, so a
-stray far-future event cannot stall everyone's input.
+rule, which keeps the log increasing). In the default clock mode "now" is the network's
+tick as far as this peer knows it (the paper mode uses the own tick); the second term only
+counts within one second past the first, so a stray far-future event cannot stall
+everyone's input.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -187,8 +187,7 @@ class Session:
             UsageError: The name or payload cannot be sent.
         """
         payload = canonical_payload(name, payload)
-        present = max(self.clock.due_tick(now), math.floor(self.clock.network_estimate(now)))
-        tick = present + self.delta_ticks
+        tick = self.clock.stamp_base(now) + self.delta_ticks
         last = self.timeline.last_tick
         if tick <= last <= tick + self.config.fps:
             tick = last + 1
