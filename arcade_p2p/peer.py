@@ -1,0 +1,308 @@
+"""``arcade-p2p peer``: one headless moving-rectangle peer over real UDP.
+
+How this works: the command binds a :class:`~arcade_p2p.transport.UdpTransport`, prints
+``listening on HOST:PORT`` as its first line (so a parent process can learn a port chosen
+by the operating system), dials every ``--peer`` and drives a
+:class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.moving_rect.MovingRectApp`
+with a :class:`~arcade_p2p.runner.PeerRunner`. A seeded bot presses random arrow keys at
+``--rate`` per minute during the first ``--seconds`` of the session's clock (counted in
+ticks, so every peer stops at the same tick whenever it started). All peers then keep
+networking for ``--settle`` seconds so stragglers arrive, and stop simulating at the same
+*end tick* -- ``(seconds + settle) * fps`` unless ``--end-tick`` is given -- so their state
+hashes are comparable. A peer stays on the network :data:`LINGER_S` more seconds after
+reaching the end tick (repairing late events and answering others' pulls), then prints
+its report: a readable summary, or one JSON object with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from arcade_p2p.errors import UsageError
+from arcade_p2p.moving_rect import DIRECTIONS, MovingRectApp
+from arcade_p2p.runner import PeerRunner
+from arcade_p2p.session import DEFAULT_FPS, DEFAULT_ROOM, Session, SessionConfig
+from arcade_p2p.transport import LinkEmulation, UdpTransport, parse_address
+
+__all__ = ["LINGER_S", "PeerReport", "RandomKeys", "register", "run_peer"]
+
+DEFAULT_PEER_DELAY_MS = 100.0
+DEFAULT_SECONDS = 10.0
+DEFAULT_RATE_PER_MIN = 60.0
+DEFAULT_SETTLE_S = 3.0
+LINGER_S = 1.0
+"""Seconds a peer keeps networking after reaching the end tick before it reports."""
+KEY_NAMES = tuple(DIRECTIONS)
+SECONDS_PER_MINUTE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReport:
+    """What a peer reports when it stops (the JSON object printed with ``--json``).
+
+    Attributes:
+        peer: The peer's id.
+        address: ``HOST:PORT`` it listened on.
+        end_tick: The agreed last tick.
+        final_tick: The last tick it simulated (equal to ``end_tick`` when all went well).
+        state_hash: Digest of the state after ``final_tick``.
+        events: Events in its timeline (from every peer, its own included).
+        events_emitted: Events it emitted.
+        live_events: Events applied on time (not through a rollback).
+        rollbacks: Rollbacks performed.
+        rollback_ticks: Sum of rollback depths in ticks (the paper's metric).
+        catch_ups: Times its clock had to catch up with the network.
+        neighbours: Live neighbours when it stopped.
+        bytes_in: Bytes received by the protocol.
+        bytes_out: Bytes sent by the protocol.
+        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room).
+        send_errors: Sends the operating system refused, by reason.
+        emulated_lost: Datagrams dropped by the link emulation.
+    """
+
+    peer: int
+    address: str
+    end_tick: int
+    final_tick: int
+    state_hash: str
+    events: int
+    events_emitted: int
+    live_events: int
+    rollbacks: int
+    rollback_ticks: int
+    catch_ups: int
+    neighbours: int
+    bytes_in: int
+    bytes_out: int
+    dropped: dict[str, int]
+    send_errors: dict[str, int]
+    emulated_lost: int
+
+    def to_json(self) -> str:
+        """One line of JSON."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> PeerReport:
+        """Parse a line printed by :meth:`to_json`.
+
+        Raises:
+            ValueError: The line is not such a report.
+        """
+        fields: Any = json.loads(line)
+        if not isinstance(fields, dict):
+            raise ValueError("a peer report is a JSON object")
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise ValueError(f"not a peer report: {exc}") from None
+
+    def summary(self) -> str:
+        """A few readable lines."""
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
+        return "\n".join(
+            (
+                f"peer {self.peer} ({self.address}) at tick {self.final_tick}"
+                f" (end tick {self.end_tick}): state {self.state_hash}",
+                f"  events {self.events} ({self.events_emitted} emitted here,"
+                f" {self.live_events} applied on time), rollbacks {self.rollbacks}"
+                f" ({self.rollback_ticks} ticks), clock catch-ups {self.catch_ups}",
+                f"  neighbours {self.neighbours}, bytes in {self.bytes_in} / out"
+                f" {self.bytes_out}, dropped datagrams: {dropped}",
+            )
+        )
+
+
+class RandomKeys:
+    """A bot that presses random arrow keys: ``"key"`` events at random times.
+
+    Gaps between presses are exponential (a Poisson process of ``rate_per_min``); presses
+    stop once the session reaches ``stop_tick``.
+
+    Args:
+        session: Where the events are emitted.
+        rate_per_min: Average presses per minute (0: none).
+        stop_tick: No presses once the session's next tick is this or later.
+        rng: Seeded randomness for gaps and keys.
+        now: Current time.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        rate_per_min: float,
+        stop_tick: int,
+        rng: random.Random,
+        now: float,
+    ) -> None:
+        self.session = session
+        self.stop_tick = stop_tick
+        self._rate_per_s = rate_per_min / SECONDS_PER_MINUTE
+        self._rng = rng
+        self._next = now + self._gap()
+
+    def _gap(self) -> float:
+        return self._rng.expovariate(self._rate_per_s) if self._rate_per_s > 0 else math.inf
+
+    def step(self, now: float) -> float:
+        """Press every key that is due by ``now``; returns when the next press is due."""
+        while self._next <= now:
+            if self.session.tick >= self.stop_tick:
+                self._next = math.inf
+                break
+            self.session.emit("key", self._rng.choice(KEY_NAMES), now=now)
+            self._next += self._gap()
+        return self._next
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``peer`` subcommand."""
+    parser = subparsers.add_parser(
+        "peer",
+        help="run one headless moving-rectangle peer over UDP",
+        description="Run one headless moving-rectangle peer over real UDP. The first "
+        "line printed is 'listening on HOST:PORT'.",
+    )
+    parser.add_argument("--id", type=int, default=None, help="peer id (default: random)")
+    parser.add_argument("--host", default="127.0.0.1", help="IPv4 address to bind")
+    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free port)")
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a peer to dial (repeatable)",
+    )
+    parser.add_argument("--room", default=DEFAULT_ROOM, help="room name (the MAC key)")
+    parser.add_argument("--fps", type=int, default=DEFAULT_FPS, help="ticks per second")
+    parser.add_argument(
+        "--delay-ms", type=float, default=DEFAULT_PEER_DELAY_MS, help="Delta in milliseconds"
+    )
+    parser.add_argument("--clock", default="default", help="clock rule: default or paper")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=DEFAULT_SECONDS,
+        help="emit random key events during the first S seconds of session time",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE_PER_MIN, help="key events per minute"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed (default: the id)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_S,
+        help="seconds of networking after emitting stops, before the end tick",
+    )
+    parser.add_argument(
+        "--end-tick",
+        type=int,
+        default=None,
+        help="last tick to simulate (default: (seconds + settle) * fps)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="emulated one-way latency of arrivals"
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="standard deviation of that latency"
+    )
+    parser.add_argument("--loss", type=float, default=0.0, help="emulated loss probability")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(run=run_peer)
+
+
+def _check_finite(name: str, value: float, *, low: float = 0.0) -> None:
+    if not (math.isfinite(value) and value >= low):
+        raise UsageError(f"--{name} must be a finite number >= {low:g}, got {value!r}")
+
+
+def run_peer(args: argparse.Namespace) -> int:
+    """Run the ``peer`` subcommand; returns the exit code."""
+    for name in ("seconds", "rate", "settle", "latency_ms", "jitter_ms", "loss"):
+        _check_finite(name.replace("_", "-"), getattr(args, name))
+    config = SessionConfig(fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room)
+    config.validate()
+    end_tick = args.end_tick
+    if end_tick is None:
+        end_tick = round((args.seconds + args.settle) * args.fps)
+    if end_tick < 0:
+        raise UsageError(f"--end-tick must be >= 0, got {end_tick}")
+    peer_id = args.id if args.id is not None else int.from_bytes(os.urandom(8), "big") >> 1
+    rng = random.Random(args.seed if args.seed is not None else peer_id)
+    emulation = None
+    if args.latency_ms or args.jitter_ms or args.loss:
+        emulation = LinkEmulation(
+            args.latency_ms, args.jitter_ms, args.loss, seed=rng.getrandbits(64)
+        )
+    peers = [parse_address(text) for text in args.peer]
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with UdpTransport(args.host, args.port, emulation=emulation) as transport:
+        host, port = transport.address
+        print(f"listening on {host}:{port}", flush=True)
+        now = time.monotonic()
+        session = Session(MovingRectApp(), peer_id=peer_id, config=config, now=now)
+        for address in peers:
+            session.add_peer(address, now=now)
+        runner = PeerRunner(session, transport, max_tick=end_tick)
+        bot = RandomKeys(
+            session,
+            rate_per_min=args.rate,
+            stop_tick=round(args.seconds * args.fps),
+            rng=rng,
+            now=now,
+        )
+        if not args.json:
+            dialing = ", ".join(args.peer) or "nobody (waiting to be dialled)"
+            print(
+                f"peer {peer_id}: room {args.room!r}, {args.fps} fps, delay"
+                f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
+                flush=True,
+            )
+        reached_at = math.inf
+
+        def done(now: float) -> bool:
+            nonlocal reached_at
+            if runner.finished and reached_at == math.inf:
+                reached_at = now
+            return now >= reached_at + LINGER_S
+
+        runner.run(until=done, on_wake=bot.step)
+        report = _report(session, transport, end_tick)
+    print(report.to_json() if args.json else report.summary(), flush=True)
+    return 0
+
+
+def _report(session: Session, transport: UdpTransport, end_tick: int) -> PeerReport:
+    state_hash = session.state_hash()  # repairs any late event first
+    stats = session.stats()
+    transport_stats = transport.stats()
+    host, port = transport.address
+    return PeerReport(
+        peer=session.peer_id,
+        address=f"{host}:{port}",
+        end_tick=end_tick,
+        final_tick=stats.tick - 1,
+        state_hash=state_hash,
+        events=stats.events,
+        events_emitted=stats.events_emitted,
+        live_events=stats.live_events,
+        rollbacks=stats.rollbacks,
+        rollback_ticks=stats.rollback_ticks,
+        catch_ups=stats.catch_ups,
+        neighbours=stats.neighbours,
+        bytes_in=stats.bytes_in,
+        bytes_out=stats.bytes_out,
+        dropped=stats.dropped,
+        send_errors=transport_stats.send_errors,
+        emulated_lost=transport_stats.emulated_lost,
+    )

@@ -1,0 +1,101 @@
+"""The real-time driver: connects a sans-io Session to a UDP transport.
+
+How this works: :meth:`PeerRunner.pump` is one non-blocking turn of the crank, given the
+current time: feed every ready datagram to the session, run the protocol timers if they
+are due, run the ticks that are due (never past ``max_tick``), and send whatever the
+session queued. A game window calls it once per frame. :meth:`PeerRunner.next_wakeup`
+says when the next turn has work (the next protocol timer or the next tick), and
+:meth:`PeerRunner.run` is the headless loop built from the two: pump, then sleep in
+:meth:`UdpTransport.wait` until that time or until a datagram arrives.
+
+Times are ``time.monotonic()`` seconds, the clock the transport stamps arrivals with.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import cast
+
+from arcade_p2p.session import Session
+from arcade_p2p.transport.emulation import Address
+from arcade_p2p.transport.udp import UdpTransport
+
+__all__ = ["PeerRunner"]
+
+
+class PeerRunner:
+    """Drives one :class:`Session` over one :class:`UdpTransport` in real time.
+
+    Args:
+        session: The peer's session (created with ``now=time.monotonic()``).
+        transport: The bound transport; addresses given to
+            :meth:`Session.add_peer` must be its ``(ip, port)`` tuples.
+        max_tick: If given, never simulate past this tick (late events are still
+            repaired), so that peers can stop at an agreed tick and compare state hashes.
+    """
+
+    def __init__(
+        self, session: Session, transport: UdpTransport, *, max_tick: int | None = None
+    ) -> None:
+        self.session = session
+        self.transport = transport
+        self.max_tick = max_tick
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``max_tick`` is set and has been simulated."""
+        return self.max_tick is not None and self.session.tick > self.max_tick
+
+    def pump(self, now: float) -> int:
+        """Do everything that is due at ``now``, without blocking.
+
+        Args:
+            now: Current ``time.monotonic()``.
+
+        Returns:
+            How many live ticks ran.
+        """
+        session = self.session
+        for data, address in self.transport.receive_ready(now):
+            session.receive_datagram(data, address, now=now)
+        if now >= session.get_timer():
+            session.handle_timer(now=now)
+        ran = session.update(now=now, max_tick=self.max_tick)
+        for data, destination in session.datagrams_to_send(now=now):
+            # The session only ever learns addresses from this transport.
+            self.transport.send(data, cast(Address, destination))
+        return ran
+
+    def next_wakeup(self, now: float) -> float:
+        """Absolute time at which :meth:`pump` next has work (a timer or a tick)."""
+        wakeup = self.session.get_timer()
+        if not self.finished:
+            wakeup = min(wakeup, self.session.next_tick_time(now))
+        return wakeup
+
+    def run(
+        self,
+        *,
+        until: Callable[[float], bool],
+        on_wake: Callable[[float], float] | None = None,
+    ) -> None:
+        """Pump in real time until ``until(now)`` is true (a blocking headless loop).
+
+        Args:
+            until: Checked at every wake-up with the current time; True stops the loop.
+            on_wake: Optional hook called at every wake-up before pumping (for example a
+                bot that emits input); returns the absolute time it next needs to run
+                (``math.inf`` for never).
+        """
+        hook_at = math.inf
+        while True:
+            now = time.monotonic()
+            if until(now):
+                return
+            if on_wake is not None:
+                hook_at = on_wake(now)
+            self.pump(now)
+            wakeup = min(self.next_wakeup(now), hook_at)
+            self.transport.wait(wakeup - time.monotonic())
