@@ -3,24 +3,35 @@
 How this works: a peer's clock position (in ticks) is
 ``floor((now - origin) * fps) + offset + catch-up progress`` -- integers counted from a
 fixed origin, never a float accumulated frame by frame. There is no leader: the highest
-tick in the network is "real time". Neighbours tell each other their positions in SYNC
-messages; a peer that finds itself behind by more than its tolerance starts a *catch-up*:
-it adds the missing ticks gradually over ``catch_up_s`` seconds (frames come faster; no tick
-is skipped). Clocks never slow down.
+clock in the network is "real time". Neighbours tell each other their clock values in
+SYNC messages; a peer that finds itself behind by more than its tolerance starts a
+*catch-up*: it adds the missing whole ticks gradually over ``catch_up_s`` seconds (frames
+come faster; no tick is skipped). Clocks never slow down.
 
 Two modes:
 
 * ``paper`` -- as in the seed paper: SYNC every second with the peer's own tick, taken at
   face value (no latency compensation), catch up only when behind by more than Delta.
-* ``default`` -- SYNC four times a second; the received position is advanced by half the
-  smallest recently measured round-trip time; peers forward their best estimate of the
-  network's maximum (so news crosses many hops without waiting for each hop to catch
-  up); tolerance one tick.
+* ``default`` -- SYNC four times a second. Each SYNC is a clock sample advanced by half the
+  round-trip time measured with it; a :class:`NeighbourFilter` averages a neighbour's
+  recent samples (jitter cancels out) and restarts when the neighbour's clock visibly
+  jumps; a peer catches up only as far as its estimate minus its uncertainty (three
+  standard errors, or half a round trip while samples are few). Tolerance: one tick.
+
+  Forwarding without a ratchet: a SYNC carries a :class:`ClockReport` -- a value, its
+  *origin* (the peer whose own clock it estimates) and that origin's freshness stamp. A
+  peer forwards the best live foreign estimate unless its own clock is clearly ahead of
+  it, and ignores reports of its own clock coming back. So news crosses many hops at
+  network speed without each hop first catching up, and measurement noise cannot pull
+  the leading clock forward (a max over noisy estimates, fed back, would ratchet the
+  network ahead of real time). An origin whose stamp stops growing for three seconds
+  (it left) is dropped, and the most advanced remaining clock takes over.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -28,7 +39,21 @@ from enum import Enum
 
 from arcade_p2p.errors import UsageError
 
-__all__ = ["Clock", "ClockMode", "ClockSettings", "RttFilter"]
+__all__ = ["Clock", "ClockMode", "ClockReport", "ClockSettings", "NeighbourFilter", "RttFilter"]
+
+JUMP_SIGMAS = 4.0
+"""A sample further than this many standard deviations from the mean is a clock jump."""
+JUMP_MIN_TICKS = 3.0
+"""...and at least this many ticks away (and further than a round trip's worth)."""
+MIN_SAMPLES_FOR_STATISTICS = 3
+"""Below this many samples the uncertainty is the round-trip bound, not a standard error."""
+MARGIN_STANDARD_ERRORS = 3.0
+"""A peer catches up only to its estimate minus this many standard errors."""
+ORIGIN_SILENCE_S = 3.0
+"""An origin whose freshness stamp has not grown for this long is gone; its estimates are
+ignored until it reports again."""
+MAX_TRACKED_ORIGINS = 64
+"""Above this many remembered origins, the silent ones are forgotten."""
 
 
 class ClockMode(str, Enum):
@@ -45,12 +70,14 @@ class ClockSettings:
     Attributes:
         mode: ``paper`` or ``default``.
         sync_interval_s: Seconds between SYNC messages to each neighbour.
-        tolerance_ticks: A peer catches up only when behind by more than this.
+        tolerance_ticks: A peer catches up only when behind by more than this (plus the
+            estimate's uncertainty in the default mode).
         catch_up_s: Seconds over which a catch-up is spread.
-        compensate_latency: Advance received positions by half the minimum RTT.
+        compensate_latency: Advance received clock values by half the measured RTT.
         forward_estimate: SYNC carries the best network estimate, not the own position.
         stamp_from_estimate: Local events are stamped from the network estimate (not the
             own tick) while this peer is still catching up.
+        samples: How many recent samples per neighbour are averaged (1: the latest only).
     """
 
     mode: ClockMode
@@ -60,6 +87,7 @@ class ClockSettings:
     compensate_latency: bool
     forward_estimate: bool
     stamp_from_estimate: bool
+    samples: int
 
     @classmethod
     def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
@@ -69,12 +97,12 @@ class ClockSettings:
         except ValueError:
             raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
-            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False)
-        return cls(mode, 0.25, 1.0, 1.0, True, True, True)
+            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1)
+        return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16)
 
 
 class RttFilter:
-    """Minimum of the last few round-trip samples (a conservative one-way estimate).
+    """Minimum of the last few round-trip samples.
 
     Args:
         window: How many recent samples are kept.
@@ -94,6 +122,70 @@ class RttFilter:
         return min(self._samples) if self._samples else None
 
 
+class NeighbourFilter:
+    """Recent clock samples of one neighbour, in this peer's un-slewed time base.
+
+    A sample is ``value - base`` where ``base`` is this peer's elapsed ticks since its
+    origin (unaffected by its own catch-ups), so samples stay comparable while this peer
+    catches up; a neighbour's estimate at any time is ``base(now) + mean``. Each sample
+    was advanced by half its round trip; its true error is at most that much either way,
+    which bounds the uncertainty until there are enough samples for a standard error.
+
+    Args:
+        window: How many samples are averaged.
+    """
+
+    def __init__(self, window: int) -> None:
+        self._samples: deque[float] = deque(maxlen=window)
+        self._half_rtt_ticks = 0.0
+        self.origin: int | None = None
+
+    def add(self, sample: float, origin: int, half_rtt_ticks: float) -> None:
+        """Record a sample; restart on a new origin or an evident clock jump."""
+        if origin != self.origin or (self._samples and self._is_jump(sample)):
+            self._samples.clear()
+            self._half_rtt_ticks = 0.0
+            self.origin = origin
+        self._samples.append(sample)
+        self._half_rtt_ticks = max(self._half_rtt_ticks, half_rtt_ticks)
+
+    @property
+    def mean(self) -> float:
+        """Mean of the samples (at least one sample exists once added)."""
+        return statistics.fmean(self._samples)
+
+    @property
+    def uncertainty(self) -> float:
+        """How far the mean may be too high, in ticks (a conservative bound)."""
+        n = len(self._samples)
+        if n < MIN_SAMPLES_FOR_STATISTICS:
+            return self._half_rtt_ticks
+        standard_error = statistics.stdev(self._samples) / math.sqrt(n)
+        return min(self._half_rtt_ticks, MARGIN_STANDARD_ERRORS * standard_error)
+
+    def _is_jump(self, sample: float) -> bool:
+        mean = statistics.fmean(self._samples)
+        spread = statistics.stdev(self._samples) if len(self._samples) > 1 else 0.0
+        noise = max(JUMP_SIGMAS * spread, 2.0 * self._half_rtt_ticks)
+        return abs(sample - mean) > max(JUMP_MIN_TICKS, noise)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReport:
+    """What a peer says about the network clock in a SYNC.
+
+    Attributes:
+        value: A clock value in ticks, at the time the SYNC is sent.
+        origin: Id of the peer whose own clock ``value`` estimates.
+        stamp: Freshness: the highest value the origin itself reported (grows while the
+            origin is alive; forwarded unchanged).
+    """
+
+    value: float
+    origin: int
+    stamp: float
+
+
 class Clock:
     """Tick clock of one peer.
 
@@ -101,34 +193,38 @@ class Clock:
         fps: Ticks per second.
         settings: Synchronisation rule.
         now: The driver's time (seconds) at which tick 0 is due.
+        me: This peer's id (the origin of its own clock value).
     """
 
-    def __init__(self, fps: int, settings: ClockSettings, *, now: float) -> None:
+    def __init__(self, fps: int, settings: ClockSettings, *, now: float, me: int = 0) -> None:
         if fps < 1:
             raise UsageError("fps must be >= 1")
         self.fps = fps
         self.settings = settings
+        self.me = me
         self._origin = now
         self._offset = 0
         self._slew_start = now
         self._slew_ticks = 0
-        self._network: dict[Hashable, tuple[float, float]] = {}
+        self._neighbours: dict[Hashable, NeighbourFilter] = {}
+        self._freshness: dict[int, tuple[float, float]] = {}
         self.catch_ups = 0
+
+    def _base(self, now: float) -> float:
+        return (now - self._origin) * self.fps
 
     def position(self, now: float) -> float:
         """Clock position in ticks (fractional) at ``now``."""
-        elapsed = (now - self._origin) * self.fps
-        return elapsed + self._offset + self._slew_progress(now)
+        return self._base(now) + self._offset + self._slew_progress(now)
 
     def due_tick(self, now: float) -> int:
         """The last tick that should have run by ``now``."""
-        return math.floor((now - self._origin) * self.fps) + self._offset + self._slew_progress(now)
+        return math.floor(self._base(now)) + self._offset + self._slew_progress(now)
 
     def next_due_time(self, now: float) -> float:
         """The earliest time after ``now`` at which :meth:`due_tick` grows."""
         current = self.due_tick(now)
-        base_ticks = math.floor((now - self._origin) * self.fps)
-        when = self._origin + (base_ticks + 1) / self.fps
+        when = self._origin + (math.floor(self._base(now)) + 1) / self.fps
         progress = self._slew_progress(now)
         if progress < self._slew_ticks:
             span = self.settings.catch_up_s
@@ -147,51 +243,92 @@ class Clock:
         return own
 
     def network_estimate(self, now: float) -> float:
-        """Best estimate of the network's highest clock position at ``now`` (>= own)."""
-        best = self.position(now)
-        fps = self.fps
-        for position, at in self._network.values():
-            best = max(best, position + (now - at) * fps)
-        return best
-
-    def sync_value(self, now: float) -> float:
-        """What this peer puts in its SYNC messages."""
-        if self.settings.forward_estimate:
-            return self.network_estimate(now)
-        return float(self.due_tick(now))
-
-    def on_sync(
-        self, neighbour: Hashable, value: float, *, min_rtt_s: float | None, now: float
-    ) -> None:
-        """Take a neighbour's SYNC into account and start a catch-up if behind.
-
-        Args:
-            neighbour: Who sent it (any hashable key).
-            value: The position the neighbour reported.
-            min_rtt_s: Smallest recent RTT to that neighbour, if known.
-            now: Receive time.
-        """
-        if self.settings.compensate_latency and min_rtt_s is not None:
-            value += min_rtt_s / 2.0 * self.fps
-        self._network[neighbour] = (value, now)
-        self._maybe_catch_up(now)
-
-    def forget(self, neighbour: Hashable) -> None:
-        """Drop what a neighbour said (its link went down)."""
-        self._network.pop(neighbour, None)
+        """Best estimate of the network's highest clock at ``now`` (at least the own one)."""
+        best = self._best_foreign(now)
+        own = self.position(now)
+        return own if best is None else max(own, self._base(now) + best.mean)
 
     def lag_ticks(self, now: float) -> float:
         """How far this clock is behind the network estimate, in ticks."""
         return self.network_estimate(now) - self.position(now)
 
+    def report(self, now: float) -> ClockReport:
+        """What this peer puts in its SYNC messages.
+
+        In the default mode a peer that is not clearly ahead of the best live foreign
+        clock it knows forwards that clock's estimate (keeping its origin), so only a
+        peer that really leads ever reports its own clock as the origin.
+        """
+        if not self.settings.forward_estimate:
+            own_tick = float(self.due_tick(now))
+            return ClockReport(own_tick, self.me, own_tick)
+        own = self.position(now)
+        best = self._best_foreign(now)
+        if best is not None and best.origin is not None:
+            value = self._base(now) + best.mean
+            if own <= value + self.settings.tolerance_ticks + best.uncertainty:
+                return ClockReport(value, best.origin, self._freshness[best.origin][0])
+        return ClockReport(own, self.me, own)
+
+    def on_sync(
+        self, neighbour: Hashable, report: ClockReport, *, rtt_s: float | None, now: float
+    ) -> None:
+        """Take a neighbour's SYNC into account and start a catch-up if behind.
+
+        Args:
+            neighbour: Who sent it (any hashable key).
+            report: The clock report it carried.
+            rtt_s: Round-trip time measured with this very SYNC, if any.
+            now: Receive time.
+        """
+        if report.origin == self.me:  # our own clock reflected back: no news, only noise
+            self._neighbours.pop(neighbour, None)
+            return
+        self._note_freshness(report.origin, report.stamp, now)
+        half_rtt_ticks = 0.0
+        if self.settings.compensate_latency and rtt_s is not None:
+            half_rtt_ticks = rtt_s / 2.0 * self.fps
+        entry = self._neighbours.get(neighbour)
+        if entry is None:
+            entry = self._neighbours[neighbour] = NeighbourFilter(self.settings.samples)
+        entry.add(report.value + half_rtt_ticks - self._base(now), report.origin, half_rtt_ticks)
+        self._maybe_catch_up(now)
+
+    def forget(self, neighbour: Hashable) -> None:
+        """Drop what a neighbour said (its link went down)."""
+        self._neighbours.pop(neighbour, None)
+
+    def _note_freshness(self, origin: int, stamp: float, now: float) -> None:
+        known = self._freshness.get(origin)
+        if known is None or stamp > known[0]:
+            self._freshness[origin] = (stamp, now)
+        if len(self._freshness) > MAX_TRACKED_ORIGINS:
+            for stale in [o for o in self._freshness if not self._alive(o, now)]:
+                del self._freshness[stale]
+
+    def _alive(self, origin: int | None, now: float) -> bool:
+        known = self._freshness.get(origin) if origin is not None else None
+        return known is not None and now - known[1] <= ORIGIN_SILENCE_S
+
+    def _best_foreign(self, now: float) -> NeighbourFilter | None:
+        best: NeighbourFilter | None = None
+        for neighbour in self._neighbours.values():
+            if self._alive(neighbour.origin, now) and (best is None or neighbour.mean > best.mean):
+                best = neighbour
+        return best
+
     def _maybe_catch_up(self, now: float) -> None:
-        deficit = self.lag_ticks(now)
+        position = self.position(now)
+        base = self._base(now)
+        deficit = 0.0
+        for neighbour in self._neighbours.values():
+            if self._alive(neighbour.origin, now):
+                deficit = max(deficit, base + neighbour.mean - neighbour.uncertainty - position)
         if deficit <= self.settings.tolerance_ticks:
             return
         progress = self._slew_progress(now)
-        remaining = self._slew_ticks - progress
-        needed = math.ceil(deficit)
-        if needed <= remaining:
+        needed = math.floor(deficit)
+        if needed <= self._slew_ticks - progress:
             return
         self._offset += progress
         self._slew_start = now

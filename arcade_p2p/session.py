@@ -147,7 +147,7 @@ class Session:
         self.machine = TimeMachine(
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
-        self.clock = Clock(config.fps, clock_settings, now=now)
+        self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id)
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,

@@ -23,6 +23,7 @@ class Wire:
     edges: set[tuple[int, int]]
     shape: Callable[[random.Random], list[float]]
     rng: random.Random
+    starts: list[float] = field(default_factory=list)
     now: float = 0.0
     inflight: list[tuple[float, int, bytes, int, int]] = field(default_factory=list)
     _n: int = 0
@@ -35,6 +36,8 @@ class Wire:
     def step(self, dt: float, *, emit: Callable[[int, Session], None] | None = None) -> None:
         self.now += dt
         for index, session in enumerate(self.sessions):
+            if index < len(self.starts) and self.now < self.starts[index]:
+                continue  # not started yet
             if self.now >= session.get_timer():
                 session.handle_timer(now=self.now)
             session.update(now=self.now)
@@ -79,7 +82,11 @@ def make_network(
     ]
     both = {(a, b) for a, b in edges} | {(b, a) for a, b in edges}
     wire = Wire(
-        sessions, both, shape or (lambda r: [0.02 + r.random() * 0.01]), random.Random(seed)
+        sessions,
+        both,
+        shape or (lambda r: [0.02 + r.random() * 0.01]),
+        random.Random(seed),
+        starts=list(start_times or []),
     )
     wire.connect()
     return wire

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
-from arcade_p2p.clock import Clock, ClockMode, ClockSettings, RttFilter
+from arcade_p2p.clock import (
+    Clock,
+    ClockMode,
+    ClockReport,
+    ClockSettings,
+    NeighbourFilter,
+    RttFilter,
+)
 from arcade_p2p.errors import UsageError
 
 FPS = 50
+ME = 1
+OTHER = 2
+
+
+def rep(value: float, origin: int) -> ClockReport:
+    """A report straight from the origin's own clock."""
+    return ClockReport(value, origin, value)
 
 
 def default_clock(now: float = 0.0) -> Clock:
-    return Clock(FPS, ClockSettings.for_mode("default", delta_ticks=25), now=now)
+    return Clock(FPS, ClockSettings.for_mode("default", delta_ticks=25), now=now, me=ME)
 
 
 def test_ticks_come_from_elapsed_time_not_accumulation() -> None:
@@ -21,21 +36,24 @@ def test_ticks_come_from_elapsed_time_not_accumulation() -> None:
     assert clock.due_tick(1000.0) == 0
     assert clock.due_tick(1000.0 + 0.0199) == 0
     assert clock.due_tick(1000.0 + 0.0201) == 1
-    # after a million small steps the tick is exactly the elapsed time times fps
+    # after a million ticks' worth of time the tick is exactly elapsed time times fps
     assert clock.due_tick(1000.0 + 20_000.0) == 1_000_000
 
 
 def test_next_due_time_is_when_the_tick_changes() -> None:
     clock = default_clock()
-    now = 0.0
-    for expected in range(1, 200):
+    clock.on_sync("peer", rep(30.0, OTHER), rtt_s=None, now=0.0)  # during a catch-up too
+    now, tick = 0.0, 0
+    while now < 3.0:
         now = clock.next_due_time(now)
-        assert clock.due_tick(now) == expected
+        assert clock.due_tick(now - 1e-7) == tick  # the earliest such time...
+        assert tick < clock.due_tick(now) <= tick + 2  # ...when it grows
+        tick = clock.due_tick(now)
 
 
 def test_catch_up_is_spread_over_a_second_and_never_skips() -> None:
     clock = default_clock()
-    clock.on_sync("peer", 100.0, min_rtt_s=None, now=0.0)
+    clock.on_sync("peer", rep(100.0, OTHER), rtt_s=None, now=0.0)
     assert clock.catch_ups == 1
     ticks = [clock.due_tick(i / 10_000) for i in range(0, 10_001)]
     steps = [b - a for a, b in itertools.pairwise(ticks)]
@@ -44,40 +62,101 @@ def test_catch_up_is_spread_over_a_second_and_never_skips() -> None:
     assert abs(clock.lag_ticks(1.0)) < 1.0
 
 
+def test_catch_up_never_overshoots_the_estimate() -> None:
+    clock = default_clock()
+    clock.on_sync("peer", rep(10.9, OTHER), rtt_s=None, now=0.0)
+    assert clock.due_tick(2.0) == 100 + 10  # whole ticks only: stays at or behind 110.9
+    assert 0.0 <= clock.lag_ticks(2.0) < 1.0
+
+
 def test_never_slows_down_for_a_peer_behind() -> None:
     clock = default_clock()
-    clock.on_sync("peer", 0.0, min_rtt_s=None, now=1.0)
+    clock.on_sync("peer", rep(0.0, OTHER), rtt_s=None, now=1.0)
     assert clock.due_tick(1.0) == 50
     assert clock.catch_ups == 0
 
 
-def test_default_mode_compensates_half_the_min_rtt() -> None:
+def test_default_mode_compensates_half_the_rtt_of_the_sample() -> None:
     clock = default_clock()
-    clock.on_sync("peer", 10.0, min_rtt_s=0.2, now=0.0)  # 0.1 s one way = 5 ticks
+    clock.on_sync("peer", rep(10.0, OTHER), rtt_s=0.2, now=0.0)  # 0.1 s one way = 5 ticks
     assert clock.network_estimate(0.0) == pytest.approx(15.0)
+    assert clock.due_tick(1.0) == 50 + 10  # catches up only to what is certain
+
+
+def test_an_origin_that_stops_reporting_is_dropped() -> None:
+    clock = default_clock()
+    clock.on_sync("peer", ClockReport(40.0, 77, 40.0), rtt_s=None, now=0.0)
+    for i in range(1, 20):  # the neighbour keeps forwarding 77's clock, but 77 is silent
+        now = i * 0.25
+        clock.on_sync("peer", ClockReport(40.0 + now * FPS, 77, 40.0), rtt_s=None, now=now)
+    assert clock.report(2.0).origin == 77
+    assert clock.report(4.0).origin == ME
+    assert clock.network_estimate(4.0) == clock.position(4.0)
+
+
+def test_own_clock_reflected_back_is_ignored() -> None:
+    clock = default_clock()
+    clock.on_sync("peer", rep(40.0, ME), rtt_s=None, now=0.0)
+    assert clock.catch_ups == 0
+    assert clock.network_estimate(0.0) == 0.0
+    assert clock.report(0.0) == ClockReport(0.0, ME, 0.0)
+
+
+def test_forwarded_estimate_keeps_its_origin() -> None:
+    clock = default_clock()
+    clock.on_sync("peer", rep(40.0, 77), rtt_s=None, now=0.0)
+    report = clock.report(0.5)
+    assert (report.origin, report.stamp) == (77, 40.0)
+    assert report.value == pytest.approx(40.0 + 25.0)
+
+
+def test_jittery_samples_are_averaged_and_do_not_ratchet_the_clock() -> None:
+    """A neighbour exactly in step, seen through heavy symmetric jitter, never pulls us ahead."""
+    rng = random.Random(4)
+    clock = default_clock()
+    now = 0.0
+    for _ in range(2000):
+        now += 0.25
+        out, back = max(0.0, rng.gauss(0.5, 0.1)), max(0.0, rng.gauss(0.5, 0.1))
+        sent_at = now - back
+        value = sent_at * FPS  # the neighbour's clock equals ours
+        clock.on_sync("peer", rep(value, OTHER), rtt_s=out + back, now=now)
+    assert clock.position(now) - now * FPS <= 3.0  # not creeping ahead of real time
+
+
+def test_a_jump_restarts_the_filter() -> None:
+    f = NeighbourFilter(window=8)
+    for sample in (10.0, 10.2, 9.9, 10.1):
+        f.add(sample, origin=5, half_rtt_ticks=1.0)
+    assert f.uncertainty < 1.0
+    f.add(40.0, origin=5, half_rtt_ticks=1.0)
+    assert f.mean == 40.0
+    assert f.uncertainty == 1.0  # one sample: bounded by half its round trip
+    f.add(41.0, origin=6, half_rtt_ticks=1.0)  # another origin: restart too
+    assert (f.mean, f.origin) == (41.0, 6)
 
 
 def test_paper_mode_tolerates_delta_and_ignores_latency() -> None:
-    clock = Clock(FPS, ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=25), now=0.0)
-    clock.on_sync("peer", 20.0, min_rtt_s=0.2, now=0.0)
+    clock = Clock(FPS, ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=25), now=0.0, me=ME)
+    clock.on_sync("peer", rep(20.0, OTHER), rtt_s=0.2, now=0.0)
     assert clock.catch_ups == 0  # behind by 20 <= delta
-    clock.on_sync("peer", 30.0, min_rtt_s=0.2, now=0.0)
+    clock.on_sync("peer", rep(30.0, OTHER), rtt_s=0.2, now=0.0)
     assert clock.catch_ups == 1
     assert clock.due_tick(1.0) == 50 + 30
-    assert clock.sync_value(1.0) == 80.0
+    assert clock.report(1.0) == ClockReport(80.0, ME, 80.0)
 
 
 def test_tolerance_one_tick_in_default_mode() -> None:
     clock = default_clock()
-    clock.on_sync("a", 0.9, min_rtt_s=None, now=0.0)
+    clock.on_sync("a", rep(0.9, OTHER), rtt_s=None, now=0.0)
     assert clock.catch_ups == 0
-    clock.on_sync("a", 2.5, min_rtt_s=None, now=0.0)
+    clock.on_sync("b", rep(2.5, OTHER), rtt_s=None, now=0.0)
     assert clock.catch_ups == 1
 
 
 def test_forgetting_a_neighbour_drops_its_estimate() -> None:
     clock = default_clock()
-    clock.on_sync("a", 0.5, min_rtt_s=None, now=0.0)
+    clock.on_sync("a", rep(0.5, OTHER), rtt_s=None, now=0.0)
     clock.forget("a")
     assert clock.network_estimate(0.0) == 0.0
 

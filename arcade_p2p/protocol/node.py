@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
-from arcade_p2p.clock import Clock, RttFilter
+from arcade_p2p.clock import Clock, ClockReport, RttFilter
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
 from arcade_p2p.protocol.replay import ReplayFilter
@@ -57,6 +57,11 @@ log = logging.getLogger("arcade_p2p.protocol")
 Address = Hashable
 EVENTS_OVERHEAD_BYTES = 64
 """Room left in a datagram for the header, MAC and Events framing."""
+BENIGN_DROPS = frozenset({"replayed", "unlinked"})
+"""Drop reasons that ordinary networks cause (duplication; reordering during a handshake):
+counted like the others but logged at DEBUG level, not WARNING."""
+MAX_RTT_S = 60.0
+"""Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
 
@@ -205,8 +210,9 @@ class GossipNode:
         self.dropped[exc.reason] += 1
         n = self.dropped[exc.reason]
         if n & (n - 1) == 0:  # 1st, 2nd, 4th, 8th ... to keep logs readable under attack
-            log.warning(
-                "dropped datagram from %r: %s (%d dropped for this reason)", address, exc, n
+            level = logging.DEBUG if exc.reason in BENIGN_DROPS else logging.WARNING
+            log.log(
+                level, "dropped datagram from %r: %s (%d dropped for this reason)", address, exc, n
             )
 
     def _dispatch(self, datagram: Datagram, address: Address, now: float) -> None:
@@ -270,13 +276,17 @@ class GossipNode:
                 self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)
 
     def _on_sync(self, link: Link, sync: Sync, now: float) -> None:
+        rtt: float | None = None
         if sync.echo_sent_at >= 0.0:
             rtt = now - sync.echo_sent_at - sync.echo_hold_s
-            if 0.0 <= rtt < 60.0:
+            if 0.0 <= rtt < MAX_RTT_S:
                 link.rtt.add(rtt)
+            else:
+                rtt = None
         link.echo_sent_at = sync.sent_at
         link.echo_received_at = now
-        self.clock.on_sync(link.address, sync.value, min_rtt_s=link.rtt.min_rtt_s, now=now)
+        report = ClockReport(sync.value, sync.origin, sync.stamp)
+        self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
         wanted = self.timeline.missing(dict(have.marks))
@@ -379,7 +389,8 @@ class GossipNode:
     def _sync_for(self, link: Link, now: float) -> Sync:
         echo = link.echo_sent_at
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
-        return Sync(self.clock.sync_value(now), now, echo, max(hold, 0.0))
+        report = self.clock.report(now)
+        return Sync(report.value, report.origin, report.stamp, now, echo, max(hold, 0.0))
 
     def _summary(self) -> Summary:
         return Summary(self.timeline.digest(), len(self.timeline))

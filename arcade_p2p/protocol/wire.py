@@ -91,12 +91,16 @@ class Sync:
 
     Attributes:
         value: The sender's clock value in ticks (its position, or its network estimate).
+        origin: Id of the peer whose own clock ``value`` estimates.
+        stamp: The origin's freshness stamp (see :class:`arcade_p2p.clock.ClockReport`).
         sent_at: The sender's local time when sending (seconds, its own clock).
         echo_sent_at: ``sent_at`` of the last Sync the sender got from the receiver, or -1.
         echo_hold_s: How long the sender held that Sync before this reply (seconds).
     """
 
     value: float
+    origin: int
+    stamp: float
     sent_at: float
     echo_sent_at: float
     echo_hold_s: float
@@ -238,7 +242,14 @@ def _fields(message: Message) -> list[Any]:
     if isinstance(message, Events):
         return [[_event_fields(e) for e in message.events]]
     if isinstance(message, Sync):
-        return [message.value, message.sent_at, message.echo_sent_at, message.echo_hold_s]
+        return [
+            message.value,
+            message.origin,
+            message.stamp,
+            message.sent_at,
+            message.echo_sent_at,
+            message.echo_hold_s,
+        ]
     if isinstance(message, Summary):
         return [message.digest, message.count]
     if isinstance(message, Have):
@@ -314,14 +325,22 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 4, "sync")
-    value = _float(fields[0], "sync.value")
-    if not 0.0 <= value <= MAX_TICK:
-        raise RemoteError("malformed", "sync.value out of range")
-    hold = _float(fields[3], "sync.echo_hold_s")
+    _arity(fields, 6, "sync")
+    value = _clock_value(fields[0], "sync.value")
+    origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
+    stamp = _clock_value(fields[2], "sync.stamp")
+    hold = _float(fields[5], "sync.echo_hold_s")
     if hold < 0.0:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
-    return Sync(value, _float(fields[1], "sync.sent_at"), _float(fields[2], "sync.echo"), hold)
+    sent_at = _float(fields[3], "sync.sent_at")
+    return Sync(value, origin, stamp, sent_at, _float(fields[4], "sync.echo"), hold)
+
+
+def _clock_value(raw: Any, what: str) -> float:
+    value = _float(raw, what)
+    if not 0.0 <= value <= MAX_TICK:
+        raise RemoteError("malformed", f"{what} out of range")
+    return value
 
 
 def _parse_summary(fields: list[Any]) -> Summary:
