@@ -283,7 +283,7 @@ def summary_table(rows: Sequence[Row]) -> str:
                 f"{sum(int(r['events_total']) for r in runs)}",
                 f"{statistics.fmean(s.rollback_pct for s in cells.values()):.2f}",
                 f"{max(float(r['pace_violation_pct']) for r in runs):.3f}",
-                f"{max(float(r['lag_ticks_p95']) for r in runs):g}",
+                _worst(r["lag_ticks_p95"] for r in runs),
             )
         )
     lines = _table(header, body)
@@ -292,6 +292,12 @@ def summary_table(rows: Sequence[Row]) -> str:
         lines.append("")
         lines.extend(_comparison(paper, default))
     return "\n".join(lines)
+
+
+def _worst(values: Iterable[float | None]) -> str:
+    """Largest value, ignoring runs without samples (None); ``n/a`` if there is none."""
+    present = [float(v) for v in values if v is not None]
+    return f"{max(present):g}" if present else "n/a"
 
 
 def _comparison(

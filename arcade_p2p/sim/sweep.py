@@ -5,7 +5,7 @@ rate x Delta multiplier x clock x seed with :func:`dataclasses.replace` (the pap
 6 x 6 x 3 = 108 cells). :func:`run_grid` hands the configs to a pool of *spawned* worker
 processes (so it behaves the same on every platform and shares no state with the parent);
 each worker calls :func:`run_simulation` on one config and returns one row: every config
-field, Delta in ms and every result key. A :class:`ProgressBar` on stderr shows cells done
+field, then every result key. A :class:`ProgressBar` on stderr shows cells done
 and an ETA (redrawn in place on a terminal, one line per cell otherwise). The rows, in grid
 order, go to ``sweep.csv``; :mod:`arcade_p2p.sim.heatmap` draws one heat map per clock (and
 their ratio with ``--clock both``) and the summary table printed on stdout.
@@ -21,6 +21,7 @@ import argparse
 import csv
 import itertools
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -36,6 +37,7 @@ from arcade_p2p.errors import UsageError
 from arcade_p2p.sim import heatmap
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.heatmap import Row
+from arcade_p2p.sim.runner import run_simulation
 
 __all__ = [
     "PAPER_LATENCIES_MS",
@@ -69,6 +71,7 @@ PROGRESS_BAR_WIDTH_CHARS = 24
 BOTH_CLOCKS = "both"
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
+LIBRARY_LOGGER = "arcade_p2p"
 
 
 def build_grid(
@@ -105,11 +108,8 @@ def build_grid(
 
 
 def run_one(config: SimConfig) -> dict[str, Any]:
-    """Run one simulation; the row is every config field, Delta and every result key."""
-    from arcade_p2p.sim.runner import run_simulation
-
-    result = run_simulation(config)
-    return {**config.to_dict(), "delta_ms": config.delta_ms, **result.to_dict()}
+    """Run one simulation; the row is every config field, then every result key."""
+    return {**config.to_dict(), **run_simulation(config).to_dict()}
 
 
 def run_grid(
@@ -118,7 +118,7 @@ def run_grid(
     jobs: int,
     on_done: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every config, ``jobs`` at a time in spawned processes (in this process for 1).
+    """Run every config, ``jobs`` at a time, in spawned worker processes.
 
     Args:
         configs: The runs.
@@ -138,12 +138,14 @@ def run_grid(
             if on_done is not None:
                 on_done()
 
-    if jobs == 1:
-        collect(map(_run_indexed, indexed))
-    else:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            collect(pool.imap_unordered(_run_indexed, indexed))
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_logs) as pool:
+        collect(pool.imap_unordered(_run_indexed, indexed))
     return [rows[index] for index in range(len(configs))]
+
+
+def _quiet_logs() -> None:
+    """Worker set-up: per-datagram warnings from simulated peers would bury the progress."""
+    logging.getLogger(LIBRARY_LOGGER).setLevel(logging.ERROR)
 
 
 def _run_indexed(item: tuple[int, SimConfig]) -> tuple[int, dict[str, Any]]:
@@ -184,22 +186,22 @@ class ProgressBar:
 
     Args:
         total: Number of runs.
-        stream: Where to write (stderr by default).
+        stream: Where to write (default: the current ``sys.stderr``).
         clock: Monotonic time source in seconds.
     """
 
     def __init__(
         self,
         total: int,
-        stream: TextIO = sys.stderr,
+        stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
         self.done = 0
-        self._stream = stream
+        self._stream = sys.stderr if stream is None else stream
         self._clock = clock
         self._start = clock()
-        self._in_place = stream.isatty()
+        self._in_place = self._stream.isatty()
 
     def elapsed_s(self) -> float:
         """Seconds since the bar was created."""
@@ -351,7 +353,8 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     reps = len({r["seed"] for r in rows})
-    subtitle = f"{float(rows[0]['duration_s']):g} s runs, mean of {reps} rep(s)"
+    seeds = f"mean of {reps} seeds" if reps > 1 else "1 seed"
+    subtitle = f"{float(rows[0]['duration_s']):g} s runs, {seeds} per cell"
     for path in write_report(rows, out, subtitle=subtitle):
         print(f"wrote {path}", file=sys.stderr)
     print(heatmap.summary_table(rows))
