@@ -14,10 +14,25 @@ from typing import Any
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 
-__all__ = ["PAPER_AVG_HOPS", "SimConfig"]
+__all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
 
 PAPER_AVG_HOPS = 5
 """The paper's Delta rule assumes this many hops on average: Delta = L x 5 x multiplier."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A scheduled network split: the links between ``side`` and the rest are cut.
+
+    Attributes:
+        start_s: When the links go down.
+        end_s: When they come back up (the partition heals).
+        side: The slots on one side of the cut.
+    """
+
+    start_s: float
+    end_s: float
+    side: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,7 @@ class SimConfig:
         churn_off_s: Mean offline time with churn.
         clock: ``default`` or ``paper``.
         seed: Seed of every random choice in the run.
+        partitions: Scheduled network splits (each heals at its end).
     """
 
     topology: str = "paper21"
@@ -65,6 +81,7 @@ class SimConfig:
     churn_off_s: float | None = None
     clock: str = ClockMode.DEFAULT.value
     seed: int = 1
+    partitions: tuple[Partition, ...] = ()
 
     @property
     def delta_ms(self) -> float:
@@ -112,6 +129,10 @@ class SimConfig:
                 self.churn_on_s is None or (self.churn_on_s > 0 and (self.churn_off_s or 0) > 0),
                 "churn means must be > 0 s",
             ),
+        ]
+        checks += [
+            (0 <= p.start_s < p.end_s and bool(p.side), "partition needs 0 <= start < end, a side")
+            for p in self.partitions
         ]
         for ok, message in checks:
             if not ok:

@@ -1,0 +1,257 @@
+"""What a run measures, and the result record it produces.
+
+How this works: the runner feeds four collectors while virtual time passes.
+
+* :class:`Ledger` knows every session ever created (dead incarnations included). When the
+  warm-up ends it takes each session's counters as a baseline; when the measured window
+  closes it sums the differences: rollback ticks, rollbacks and their depths, live ticks
+  and bytes sent (a session created inside the window has a zero baseline).
+* :class:`PaceStats` gets one lag sample (in ticks) per online peer per simulated second.
+* :class:`RecoveryTarget` is what a returning peer must obtain: every event its connected
+  component held when it came back. The runner adds the tick condition itself.
+* :class:`SimResult` is the frozen outcome; :meth:`SimResult.to_dict` gives the flat,
+  stable keys that the CLI's ``--json`` prints and the sweep reads.
+
+Percentiles interpolate linearly between order statistics; statistics of an empty set
+are None (for example the recovery times of a run without churn).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from arcade_p2p.session import Session
+from arcade_p2p.timeline import Timeline
+
+__all__ = [
+    "Ledger",
+    "PaceStats",
+    "RecoveryTarget",
+    "SimResult",
+    "WindowTotals",
+    "mean",
+    "percentile",
+]
+
+PERCENT = 100.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` quantile (0..1) of ``values``, interpolated; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """Arithmetic mean, or None if empty."""
+    return sum(values) / len(values) if values else None
+
+
+@dataclass(slots=True)
+class _Counters:
+    rollback_ticks: int = 0
+    rollbacks: int = 0
+    live_ticks: int = 0
+    bytes_out: int = 0
+    depths_seen: int = 0
+
+    @classmethod
+    def of(cls, session: Session) -> _Counters:
+        m = session.machine.stats
+        return cls(
+            m.rollback_ticks,
+            m.rollbacks,
+            m.live_ticks,
+            session.node.stats.bytes_out,
+            len(session.machine.rollback_depths),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    """Sums over every session for the measured window.
+
+    Attributes:
+        rollback_ticks: Sum of rollback depths.
+        live_ticks: Ticks simulated live.
+        rollback_depths: Depth of every rollback.
+        bytes_out: Bytes sent.
+    """
+
+    rollback_ticks: int
+    live_ticks: int
+    rollback_depths: tuple[int, ...]
+    bytes_out: int
+
+
+class Ledger:
+    """Every session of a run, with its counters at the start of the measured window."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[Session, _Counters]] = []
+
+    def add(self, session: Session) -> None:
+        """Register a newly created session (its counters start at zero)."""
+        self._entries.append((session, _Counters()))
+
+    def open_window(self) -> None:
+        """Start measuring: every known session's current counters become its baseline."""
+        self._entries = [(session, _Counters.of(session)) for session, _ in self._entries]
+
+    def close_window(self) -> WindowTotals:
+        """Sum what every session did since its baseline."""
+        rollback_ticks = live_ticks = bytes_out = 0
+        depths: list[int] = []
+        for session, base in self._entries:
+            now = _Counters.of(session)
+            rollback_ticks += now.rollback_ticks - base.rollback_ticks
+            live_ticks += now.live_ticks - base.live_ticks
+            bytes_out += now.bytes_out - base.bytes_out
+            depths.extend(session.machine.rollback_depths[base.depths_seen :])
+        return WindowTotals(rollback_ticks, live_ticks, tuple(depths), bytes_out)
+
+    def total_live_ticks(self) -> int:
+        """Live ticks simulated by every session over the whole run."""
+        return sum(session.machine.stats.live_ticks for session, _ in self._entries)
+
+
+@dataclass(slots=True)
+class PaceStats:
+    """Lag samples: how far each online peer is behind its component's highest tick.
+
+    Attributes:
+        violation_ticks: A sample is a violation when its lag exceeds this (1 s of ticks).
+        lags: Every sample, in ticks.
+    """
+
+    violation_ticks: int
+    lags: list[int] = field(default_factory=list)
+
+    @property
+    def violation_pct(self) -> float:
+        """Percentage of samples lagging by more than :attr:`violation_ticks`."""
+        if not self.lags:
+            return 0.0
+        late = sum(1 for lag in self.lags if lag > self.violation_ticks)
+        return PERCENT * late / len(self.lags)
+
+
+class RecoveryTarget:
+    """The events a returning peer must hold: everything its component held on return.
+
+    The union of the members' timelines is kept per source as "every seq up to the
+    highest contiguous mark of any member" plus the few seqs some member holds above it.
+
+    Args:
+        timelines: The timelines of the other online members of the component.
+    """
+
+    def __init__(self, timelines: Iterable[Timeline]) -> None:
+        prefix: dict[int, int] = {}
+        extra: dict[int, set[int]] = {}
+        timelines = list(timelines)
+        for timeline in timelines:
+            for source in timeline.marks():
+                log = timeline.source_log(source)
+                if log is not None:
+                    prefix[source] = max(prefix.get(source, 0), log.contiguous)
+        for timeline in timelines:
+            for source in timeline.marks():
+                log = timeline.source_log(source)
+                if log is not None and log.highest > prefix[source]:
+                    above = (seq for seq in log.events if seq > prefix[source])
+                    extra.setdefault(source, set()).update(above)
+        self._prefix = prefix
+        self._extra = extra
+
+    def met_by(self, timeline: Timeline) -> bool:
+        """Whether ``timeline`` holds every target event."""
+        for source, upto in self._prefix.items():
+            log = timeline.source_log(source)
+            have = 0 if log is None else log.contiguous
+            if have < upto:
+                return False
+            extra = self._extra.get(source)
+            if extra and (log is None or any(seq not in log.events for seq in extra)):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """The outcome of one simulated run.
+
+    Rollback and pace figures cover the measured window (after the warm-up, up to the
+    end of the run); the convergence figures come from the settle phase that follows.
+
+    Attributes:
+        peers: Number of peer slots.
+        sim_seconds: Simulated seconds of the run (the settle phase excluded).
+        delta_ms: The Delta every peer used.
+        events_total: Events emitted.
+        events_lost: Emitted events missing from at least one final timeline.
+        events_orphaned: Of those, events no final timeline holds: every peer that had
+            one went offline before passing it on (only possible with churn).
+        converged: Every peer reached the same final tick with the same state hash and
+            the same event history.
+        final_tick: The tick at which state hashes were compared.
+        settle_s: Simulated seconds it took, after the run, for all histories to agree.
+        rollback_pct: 100 x sum of rollback ticks / sum of live ticks.
+        rollback_count: Number of rollbacks.
+        rollback_depth_p50: Median rollback depth in ticks.
+        rollback_depth_p95: 95th percentile of rollback depth in ticks.
+        rollback_depth_max: Deepest rollback in ticks.
+        pace_samples: Number of lag samples (one per online peer per second).
+        pace_violation_pct: Percentage of samples lagging by more than one second.
+        lag_ticks_p50: Median lag in ticks.
+        lag_ticks_p95: 95th percentile of lag in ticks.
+        lag_ticks_max: Largest lag in ticks.
+        recoveries: Returns to the network that completed their recovery.
+        recoveries_incomplete: Returns cut short by going offline again.
+        recovery_s_mean: Mean recovery time in seconds (None without churn).
+        recovery_s_p95: 95th percentile of recovery time.
+        recovery_s_max: Longest recovery time.
+        bytes_per_peer_per_s: Bytes sent per peer slot per second, in the window.
+        wall_seconds: Real seconds the run took.
+        sim_ticks_per_wall_s: Live ticks simulated (all peers) per real second.
+    """
+
+    peers: int
+    sim_seconds: float
+    delta_ms: float
+    events_total: int
+    events_lost: int
+    events_orphaned: int
+    converged: bool
+    final_tick: int
+    settle_s: float
+    rollback_pct: float
+    rollback_count: int
+    rollback_depth_p50: float | None
+    rollback_depth_p95: float | None
+    rollback_depth_max: int | None
+    pace_samples: int
+    pace_violation_pct: float
+    lag_ticks_p50: float | None
+    lag_ticks_p95: float | None
+    lag_ticks_max: int | None
+    recoveries: int
+    recoveries_incomplete: int
+    recovery_s_mean: float | None
+    recovery_s_p95: float | None
+    recovery_s_max: float | None
+    bytes_per_peer_per_s: float
+    wall_seconds: float
+    sim_ticks_per_wall_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict of every figure (stable key names, JSON-ready)."""
+        return asdict(self)

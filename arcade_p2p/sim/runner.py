@@ -1,0 +1,460 @@
+"""The simulator's driver: many real sessions, virtual time, simulated links.
+
+How this works: every topology slot holds at most one live :class:`~arcade_p2p.session.Session`
+(the real one, unchanged); only time and the network are simulated. The
+:class:`~arcade_p2p.sim.scheduler.Scheduler` runs four kinds of entries:
+
+* **wake** -- a peer wakes at ``session.get_timer()`` to run its due protocol timers
+  (and, with ``tick_wakes``, also at ``session.next_tick_time(now)``, like a game loop);
+* **deliver** -- a datagram arrives after its link's delay and is fed to the session at
+  that slot (dropped if the slot is offline: the process is dead);
+* **plan** -- a peer comes online, goes offline or presses a key, as planned by
+  :mod:`arcade_p2p.sim.workload`; partitions cut and heal links;
+* **measure** -- the warm-up ends, a pace sample is taken (every simulated second), a
+  returning peer's recovery is checked (every tick while someone is recovering).
+
+Before anything touches a session (a datagram, a timer, an input, a measurement) the
+driver runs the ticks due by ``now``, so the session is in exactly the state a game loop
+running every tick would have left it in: ticks are deterministic, and a tick-only wake
+sends nothing. That is why waking at every tick is optional -- it changes no result, only
+the speed (a test checks this). After any activity the peer runs its due ticks again (a
+late event is repaired at once), its outgoing datagrams are put on the links and its next
+wake is moved earlier if needed (stale wakes are ignored by token).
+
+A run has two phases. The *main* phase lasts ``duration_s`` and is measured after the
+warm-up. The *settle* phase then heals every link, brings every slot online (a new
+session for each offline one), runs until every timeline has the same digest (at most
+:data:`SETTLE_MAX_S`), picks a final tick one second past the most advanced peer and lets
+every peer run to exactly that tick (``Session.update(max_tick=...)``) before comparing
+state hashes.
+
+Measures (see :class:`~arcade_p2p.sim.metrics.SimResult`): the lag of a peer is the
+highest tick among the online peers of its connected component minus its own tick; peers
+still recovering from a return are not pace-sampled (their catch-up is what recovery
+measures). A returning peer has recovered when it holds every event its component held
+when it came back and its tick is within ``max(2 ticks, the clock's tolerance)`` of its
+component's highest tick (the tolerance is Delta for the paper's clock).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from arcade_p2p.app import App
+from arcade_p2p.clock import ClockSettings
+from arcade_p2p.errors import UsageError
+from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.links import Link, LinkModel, Links
+from arcade_p2p.sim.metrics import (
+    Ledger,
+    PaceStats,
+    RecoveryTarget,
+    SimResult,
+    WindowTotals,
+    mean,
+    percentile,
+)
+from arcade_p2p.sim.scheduler import Scheduler
+from arcade_p2p.sim.topologies import Topology, build_topology, components
+from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
+
+__all__ = ["SETTLE_MAX_S", "run_simulation"]
+
+PACE_SAMPLE_S = 1.0
+"""Period of the pace samples."""
+SETTLE_CHECK_S = 0.25
+"""How often the settle phase checks whether it is done."""
+SETTLE_MAX_S = 60.0
+"""Longest simulated time given to histories to agree, then to peers to reach the final tick."""
+FINAL_MARGIN_S = 1.0
+"""The final tick is this far past the most advanced peer when it is chosen."""
+RECOVERY_TOLERANCE_TICKS = 2
+"""A returning peer's tick must be within this (or the clock's tolerance) of its component's."""
+PROGRESS_STEPS = 100
+"""How many times the progress callback is called during the main phase."""
+INFINITY = float("inf")
+
+
+class _Slot:
+    """One place in the topology and the session currently living there."""
+
+    __slots__ = ("incarnations", "index", "links", "neighbours", "session", "wake_at", "wake_token")
+
+    def __init__(self, index: int, neighbours: list[int], links: dict[int, Link]) -> None:
+        self.index = index
+        self.neighbours = neighbours
+        self.links = links
+        self.session: Session | None = None
+        self.incarnations = 0
+        self.wake_at = INFINITY
+        self.wake_token = 0
+
+
+@dataclass(slots=True)
+class _Recovery:
+    """A returning peer that has not yet caught up."""
+
+    since: float
+    target: RecoveryTarget
+
+
+def run_simulation(
+    config: SimConfig,
+    *,
+    progress: Callable[[float], None] | None = None,
+    app_factory: Callable[[], App] = MovingRectApp,
+    make_input: InputMaker = key_input,
+    tick_wakes: bool = False,
+) -> SimResult:
+    """Run one simulated experiment.
+
+    Args:
+        config: The experiment.
+        progress: Called now and then with the fraction (0..1) of simulated time done.
+        app_factory: Makes the application of each new session (default: the paper's
+            moving rectangle).
+        make_input: Draws each input event's ``(name, payload)`` from a peer's seeded
+            random stream (default: a ``"key"`` with a direction).
+        tick_wakes: Also wake every peer at every tick, like a game loop does. The
+            results are identical either way (a peer runs its due ticks before anything
+            touches it); waking only when there is work is several times faster.
+
+    Returns:
+        Every figure of the run.
+
+    Raises:
+        UsageError: The configuration is invalid.
+    """
+    wall_start = time.perf_counter()
+    simulation = _Simulation(config, app_factory, make_input, tick_wakes=tick_wakes)
+    simulation.run(progress)
+    return simulation.result(time.perf_counter() - wall_start)
+
+
+class _Simulation:
+    def __init__(
+        self,
+        config: SimConfig,
+        app_factory: Callable[[], App],
+        make_input: InputMaker,
+        *,
+        tick_wakes: bool,
+    ) -> None:
+        config.validate()
+        self.tick_wakes = tick_wakes
+        self.config = config
+        self.topology: Topology = build_topology(
+            config.topology, config.peers, degree=config.degree, seed=config.seed
+        )
+        peers = self.topology.peers
+        for partition in config.partitions:
+            if not all(0 <= slot < peers for slot in partition.side):
+                raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
+        self.session_config = SessionConfig(
+            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock
+        )
+        self.session_config.validate()
+        model = LinkModel.from_ms(
+            config.latency_ms, config.jitter, loss=config.loss, duplicate=config.duplicate
+        )
+        self.links = Links(self.topology.edges, model, config.seed)
+        self.slots = [
+            _Slot(i, row, {n: self._link(i, n) for n in row})
+            for i, row in enumerate(self.topology.neighbours())
+        ]
+        self.app_factory = app_factory
+        self.plans = plan_peers(config, peers, make_input)
+        self.scheduler = Scheduler()
+        self.ledger = Ledger()
+        self.pace = PaceStats(violation_ticks=config.fps)
+        self.recovering: dict[int, _Recovery] = {}
+        self.recovery_times: list[float] = []
+        self.recoveries_incomplete = 0
+        self.emitted: list[tuple[int, int]] = []
+        clock = ClockSettings.for_mode(config.clock, self.session_config.delta_ticks)
+        self.recovery_tolerance = max(RECOVERY_TOLERANCE_TICKS, clock.tolerance_ticks)
+        self.max_tick: int | None = None
+        self.next_peer_id = peers
+        self.window: WindowTotals | None = None
+        self.settle_s = 0.0
+        self._labels: dict[int, int] | None = None
+        self._checking = False
+
+    def _link(self, src: int, dst: int) -> Link:
+        link = self.links.get(src, dst)
+        assert link is not None  # every topology edge has both directions
+        return link
+
+    # ------------------------------------------------------------------ phases
+    def run(self, progress: Callable[[float], None] | None) -> None:
+        config = self.config
+        end = config.duration_s
+        self._schedule_plans()
+        call_at = self.scheduler.call_at
+        call_at(config.warmup_s, self._open_window)
+        call_at(config.warmup_s, self._sample_pace)
+        for step in range(1, PROGRESS_STEPS + 1):
+            self.scheduler.run_until(end * step / PROGRESS_STEPS)
+            if progress is not None:
+                progress(step / PROGRESS_STEPS)
+        self._run_due_ticks()
+        self.window = self.ledger.close_window()
+        self._settle()
+
+    def _schedule_plans(self) -> None:
+        end = self.config.duration_s
+        call_at = self.scheduler.call_at
+        for plan in self.plans:
+            slot = self.slots[plan.slot]
+            for i, (online, offline) in enumerate(plan.spells):
+                call_at(online, self._go_online, slot, i > 0)
+                if offline < end:
+                    call_at(offline, self._go_offline, slot)
+            for when, name, payload in plan.inputs:
+                call_at(when, self._input, slot, name, payload)
+        for partition in self.config.partitions:
+            call_at(partition.start_s, self._set_partition, partition.side, False)
+            if partition.end_s < end:
+                call_at(partition.end_s, self._set_partition, partition.side, True)
+
+    def _settle(self) -> None:
+        scheduler = self.scheduler
+        start = scheduler.now
+        self.links.heal_all()
+        self._labels = None
+        for slot in self.slots:
+            if slot.session is None:
+                self._go_online(slot, False)
+        deadline = start + SETTLE_MAX_S
+        while scheduler.now < deadline and len({s.timeline.digest() for s in self._live()}) > 1:
+            scheduler.run_until(scheduler.now + SETTLE_CHECK_S)
+        self.settle_s = scheduler.now - start
+        self._run_due_ticks()
+        final = max(max(s.tick, s.timeline.last_tick) for s in self._live())
+        self.max_tick = final + round(FINAL_MARGIN_S * self.config.fps)
+        deadline = scheduler.now + SETTLE_MAX_S
+        while scheduler.now < deadline and any(s.tick <= self.max_tick for s in self._live()):
+            scheduler.run_until(scheduler.now + SETTLE_CHECK_S)
+            self._run_due_ticks()
+
+    # ------------------------------------------------------------------ peers
+    def _live(self) -> list[Session]:
+        return [slot.session for slot in self.slots if slot.session is not None]
+
+    def _run_due_ticks(self) -> None:
+        now = self.scheduler.now
+        for session in self._live():
+            session.update(now=now, max_tick=self.max_tick)
+
+    def _go_online(self, slot: _Slot, returning: bool) -> None:
+        now = self.scheduler.now
+        peer_id = slot.index if slot.incarnations == 0 else self._new_id()
+        slot.incarnations += 1
+        session = Session(
+            self.app_factory(),
+            peer_id=peer_id,
+            config=self.session_config,
+            now=now,
+            rng=random.Random(f"{self.config.seed}:session:{peer_id}"),
+        )
+        for neighbour in slot.neighbours:
+            session.add_peer(neighbour, now=now)
+        slot.session = session
+        self.ledger.add(session)
+        self._labels = None
+        if returning:
+            self._start_recovery(slot)
+        self._activity(slot, session, now)
+
+    def _new_id(self) -> int:
+        peer_id = self.next_peer_id
+        self.next_peer_id += 1
+        return peer_id
+
+    def _go_offline(self, slot: _Slot) -> None:
+        session = slot.session
+        assert session is not None  # spells do not overlap
+        session.update(now=self.scheduler.now, max_tick=self.max_tick)  # it ran until now
+        slot.session = None
+        slot.wake_at = INFINITY
+        slot.wake_token += 1
+        self._labels = None
+        if self.recovering.pop(slot.index, None) is not None:
+            self.recoveries_incomplete += 1
+
+    def _input(self, slot: _Slot, name: str, payload: object) -> None:
+        session = slot.session
+        if session is None:
+            return
+        now = self.scheduler.now
+        session.update(now=now, max_tick=self.max_tick)
+        self.emitted.append(session.emit(name, payload, now=now).ident)
+        self._activity(slot, session, now)
+
+    def _set_partition(self, side: tuple[int, ...], up: bool) -> None:
+        self.links.set_partition(side, up=up)
+        self._labels = None
+
+    def _wake(self, slot: _Slot, token: int) -> None:
+        session = slot.session
+        if token != slot.wake_token or session is None:
+            return
+        slot.wake_at = INFINITY
+        now = self.scheduler.now
+        if now >= session.get_timer():
+            session.update(now=now, max_tick=self.max_tick)
+            session.handle_timer(now=now)
+        self._activity(slot, session, now)
+
+    def _deliver(self, slot: _Slot, data: bytes, source: int) -> None:
+        session = slot.session
+        if session is None:
+            return
+        now = self.scheduler.now
+        session.update(now=now, max_tick=self.max_tick)
+        session.receive_datagram(data, source, now=now)
+        self._activity(slot, session, now)
+
+    def _activity(self, slot: _Slot, session: Session, now: float) -> None:
+        """Run due ticks, send what is queued, and wake again when there is work."""
+        session.update(now=now, max_tick=self.max_tick)
+        call_at = self.scheduler.call_at
+        outgoing = session.datagrams_to_send(now=now)
+        if outgoing:
+            links = slot.links
+            deliver = self._deliver
+            slots = self.slots
+            index = slot.index
+            for data, address in outgoing:
+                destination = address
+                assert isinstance(destination, int)
+                for delay in links[destination].transmit():
+                    call_at(now + delay, deliver, slots[destination], data, index)
+        when = session.get_timer()
+        if self.tick_wakes:
+            when = min(when, session.next_tick_time(now))
+        when = max(now, when)
+        if when < slot.wake_at:
+            slot.wake_at = when
+            slot.wake_token += 1
+            call_at(when, self._wake, slot, slot.wake_token)
+
+    # ------------------------------------------------------------------ measures
+    def _open_window(self) -> None:
+        self._run_due_ticks()
+        self.ledger.open_window()
+
+    def _component_labels(self) -> dict[int, int]:
+        if self._labels is None:
+            online = [slot.index for slot in self.slots if slot.session is not None]
+            links = self.links
+            self._labels = components(
+                online, lambda a: (b for b in self.slots[a].neighbours if links.is_up(a, b))
+            )
+        return self._labels
+
+    def _component_max_ticks(self) -> dict[int, int]:
+        """Run every online peer's due ticks; the highest tick of each component."""
+        self._run_due_ticks()
+        labels = self._component_labels()
+        highest: dict[int, int] = {}
+        for slot in self.slots:
+            session = slot.session
+            if session is not None:
+                label = labels[slot.index]
+                highest[label] = max(highest.get(label, 0), session.tick)
+        return highest
+
+    def _sample_pace(self) -> None:
+        now = self.scheduler.now
+        highest = self._component_max_ticks()
+        labels = self._component_labels()
+        for slot in self.slots:
+            session = slot.session
+            if session is not None and slot.index not in self.recovering:
+                self.pace.lags.append(highest[labels[slot.index]] - session.tick)
+        if now + PACE_SAMPLE_S <= self.config.duration_s:
+            self.scheduler.call_at(now + PACE_SAMPLE_S, self._sample_pace)
+
+    def _start_recovery(self, slot: _Slot) -> None:
+        labels = self._component_labels()
+        mine = labels[slot.index]
+        others = [
+            s.session.timeline
+            for s in self.slots
+            if s.session is not None and s is not slot and labels[s.index] == mine
+        ]
+        self.recovering[slot.index] = _Recovery(self.scheduler.now, RecoveryTarget(others))
+        if not self._checking:
+            self._checking = True
+            self.scheduler.call_at(self.scheduler.now, self._check_recoveries)
+
+    def _check_recoveries(self) -> None:
+        now = self.scheduler.now
+        highest = self._component_max_ticks()
+        labels = self._component_labels()
+        for index, recovery in list(self.recovering.items()):
+            session = self.slots[index].session
+            assert session is not None  # going offline ends a recovery
+            caught_up = session.tick >= highest[labels[index]] - self.recovery_tolerance
+            if caught_up and recovery.target.met_by(session.timeline):
+                self.recovery_times.append(now - recovery.since)
+                del self.recovering[index]
+        if self.recovering:
+            self.scheduler.call_at(now + 1.0 / self.config.fps, self._check_recoveries)
+        else:
+            self._checking = False
+
+    # ------------------------------------------------------------------ result
+    def result(self, wall_seconds: float) -> SimResult:
+        config = self.config
+        window = self.window
+        assert window is not None  # run() closes the window
+        finals = self._live()
+        hashes = {session.state_hash() for session in finals}
+        digests = {session.timeline.digest() for session in finals}
+        final_tick = self.max_tick if self.max_tick is not None else 0
+        reached = all(session.tick == final_tick + 1 for session in finals)
+        lost = orphaned = 0
+        for source, seq in self.emitted:
+            held = sum(1 for s in finals if s.timeline.get(source, seq) is not None)
+            if held < len(finals):
+                lost += 1
+                orphaned += held == 0
+        depths = window.rollback_depths
+        lags = self.pace.lags
+        window_s = config.duration_s - config.warmup_s
+        return SimResult(
+            peers=self.topology.peers,
+            sim_seconds=config.duration_s,
+            delta_ms=config.delta_ms,
+            events_total=len(self.emitted),
+            events_lost=lost,
+            events_orphaned=orphaned,
+            converged=len(hashes) == 1 and len(digests) == 1 and reached,
+            final_tick=final_tick,
+            settle_s=self.settle_s,
+            rollback_pct=100.0 * window.rollback_ticks / max(window.live_ticks, 1),
+            rollback_count=len(depths),
+            rollback_depth_p50=percentile(depths, 0.5),
+            rollback_depth_p95=percentile(depths, 0.95),
+            rollback_depth_max=max(depths, default=None),
+            pace_samples=len(lags),
+            pace_violation_pct=self.pace.violation_pct,
+            lag_ticks_p50=percentile(lags, 0.5),
+            lag_ticks_p95=percentile(lags, 0.95),
+            lag_ticks_max=max(lags, default=None),
+            recoveries=len(self.recovery_times),
+            recoveries_incomplete=self.recoveries_incomplete,
+            recovery_s_mean=mean(self.recovery_times),
+            recovery_s_p95=percentile(self.recovery_times, 0.95),
+            recovery_s_max=max(self.recovery_times, default=None),
+            bytes_per_peer_per_s=window.bytes_out / (self.topology.peers * window_s),
+            wall_seconds=wall_seconds,
+            sim_ticks_per_wall_s=self.ledger.total_live_ticks() / max(wall_seconds, 1e-9),
+        )
