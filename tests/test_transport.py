@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import pytest
 
@@ -144,7 +145,13 @@ def test_emulation_releases_in_order_of_release_time() -> None:
 
 
 def test_emulation_rejects_impossible_values() -> None:
-    for kwargs in ({"latency_ms": -1.0}, {"jitter_ms": -1.0}, {"loss": 1.5}, {"loss": -0.1}):
+    bad: list[dict[str, Any]] = [
+        {"latency_ms": -1.0},
+        {"jitter_ms": -1.0},
+        {"loss": 1.5},
+        {"loss": -0.1},
+    ]
+    for kwargs in bad:
         with pytest.raises(UsageError):
             LinkEmulation(**kwargs)
 
