@@ -1,0 +1,441 @@
+"""SymmetricWindow: an Arcade window whose simulation every peer runs identically.
+
+How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary Arcade
+code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
+that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
+:class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
+Every frame it pumps the runner with the current time, which runs the ticks that are due
+(and any rollback), then draws once. So the simulation hooks are called only by the time
+machine:
+
+* ``on_start()`` at tick 0 (START): set ``self.state``;
+* ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
+  including during re-simulation;
+* ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
+
+``on_draw()`` is called after the pump, once per real-time frame, never during
+re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`.
+
+Arcade itself also calls ``on_update`` every frame. To keep that call away from the
+simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
+defines: called by the time machine it runs the subclass's code; called by Arcade it
+becomes one frame's pump instead. :meth:`SymmetricWindow.run` owns the loop and the
+pacing (frames at the tick rate, sleeping in the transport until the next frame, timer
+or datagram), because a headless ``arcade.run()`` is an unpaced busy loop; ``arcade.run()``
+still works thanks to the wrapper. Tests step frames directly with
+:meth:`SymmetricWindow.step_frame`.
+
+This is the only module that imports :mod:`arcade`. Headless mode must be chosen before
+that import; :meth:`SymmetricWindow.main` re-executes the process with
+``ARCADE_HEADLESS=1`` when ``--headless`` is given too late.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import arcade
+
+from arcade_p2p.app import StateApp
+from arcade_p2p.errors import UsageError
+from arcade_p2p.events import Event
+from arcade_p2p.runner import PeerRunner
+from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.transport import Address, LinkEmulation, UdpTransport, parse_address
+
+__all__ = ["SymmetricWindow"]
+
+HEADLESS_ENV = "ARCADE_HEADLESS"
+"""Environment variable that makes Arcade (and pyglet) headless when set at import."""
+INFO_FONT_SIZE_PT = 10
+INFO_MARGIN_PX = 6
+INFO_COLOR = arcade.color.WHITE_SMOKE
+
+
+class _WindowApp(StateApp):
+    """Presents a :class:`SymmetricWindow` to the time machine as an App.
+
+    The window cannot be the App itself: pyglet already gives windows an ``event``
+    method. ``simulating`` is true exactly while the time machine is inside one of the
+    window's simulation hooks.
+
+    Args:
+        window: The window whose ``state`` and hooks are used.
+        delta_time: Seconds per tick, passed to every ``on_update``.
+    """
+
+    def __init__(self, window: SymmetricWindow, delta_time: float) -> None:
+        self.window = window
+        self.delta_time = delta_time
+        self.simulating = False
+
+    @property  # type: ignore[override]
+    def state(self) -> Any:
+        """The window's ``state`` (what snapshots save and restore)."""
+        return self.window.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.window.state = value
+
+    def start(self) -> None:
+        """START: the window's ``on_start``."""
+        self._call(self.window.on_start)
+
+    def tick(self) -> None:
+        """TICK: the window's ``on_update`` with the fixed step."""
+        self._call(self.window.on_update, self.delta_time)
+
+    def event(self, event: Event) -> None:
+        """An event at its tick: the window's ``on_event``."""
+        self._call(self.window.on_event, event)
+
+    def _call(self, hook: Callable[..., Any], *args: Any) -> None:
+        self.simulating = True
+        try:
+            hook(*args)
+        finally:
+            self.simulating = False
+
+
+def _tick_step(step: Callable[[Any, float], Any]) -> Callable[[Any, float], Any]:
+    """Wrap a subclass's ``on_update`` so that only the time machine runs it."""
+
+    @functools.wraps(step)
+    def on_update(self: SymmetricWindow, delta_time: float) -> Any:
+        if self._app.simulating:
+            return step(self, delta_time)
+        return SymmetricWindow.on_update(self, delta_time)
+
+    return on_update
+
+
+class SymmetricWindow(arcade.Window):
+    """An Arcade window that shares its simulation with every peer of a room.
+
+    Subclasses write ``on_start``, ``on_update``, ``on_event`` and ``on_draw``, and call
+    :meth:`broadcast` from input handlers. Everything that influences the simulation must
+    be in ``self.state`` (any picklable object) or come from events.
+
+    Args:
+        width: Window width in pixels (default: the class's ``WIDTH_PX``).
+        height: Window height in pixels (default: the class's ``HEIGHT_PX``).
+        title: Window title (default: the class name).
+        peer_id: This peer's id, unique in the room (default: random).
+        config: Settings every peer of the room must share (fps, Delta, clock, room).
+        host: IPv4 address to bind (``"0.0.0.0"`` to be reachable on a LAN).
+        port: UDP port to bind (0: any free port; see :attr:`address`).
+        peers: Addresses of peers to dial, as ``(ip, port)``.
+        max_tick: If given, never simulate past this tick.
+        show_info: Draw a small line of session figures over the game.
+        emulation: Optional emulated latency/loss on received datagrams.
+        now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        **window_options: Passed on to :class:`arcade.Window`.
+    """
+
+    WIDTH_PX = 800
+    HEIGHT_PX = 600
+
+    state: Any = None
+    """The whole simulation state; set it in :meth:`on_start`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Take over the update dispatch of a game class (see the module docstring).
+
+        Raises:
+            UsageError: The class defines ``on_fixed_update``, which is never called
+                (``on_update`` already is the fixed step).
+        """
+        super().__init_subclass__(**kwargs)
+        if "on_fixed_update" in cls.__dict__:
+            raise UsageError(
+                f"{cls.__name__}.on_fixed_update would never be called: "
+                "on_update already is the fixed step of the shared simulation"
+            )
+        if "on_update" in cls.__dict__:
+            cls.on_update = _tick_step(cls.__dict__["on_update"])
+
+    def __init__(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        *,
+        peer_id: int | None = None,
+        config: SessionConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        peers: Sequence[Address] = (),
+        max_tick: int | None = None,
+        show_info: bool = False,
+        emulation: LinkEmulation | None = None,
+        now: float | None = None,
+        **window_options: Any,
+    ) -> None:
+        config = config or SessionConfig()
+        config.validate()
+        super().__init__(
+            width or self.WIDTH_PX,
+            height or self.HEIGHT_PX,
+            title or type(self).__name__,
+            **window_options,
+        )
+        self.show_info = show_info
+        self._app = _WindowApp(self, 1.0 / config.fps)
+        self._transport = UdpTransport(host, port, emulation=emulation)
+        self._origin = time.monotonic() if now is None else now
+        self._now = self._origin
+        self._next_frame_at = self._origin
+        self._info_text: arcade.Text | None = None
+        try:
+            self.session = Session(
+                self._app,
+                peer_id=secrets.randbits(63) if peer_id is None else peer_id,
+                config=config,
+                now=self._origin,
+            )
+        except UsageError:
+            self.close()
+            raise
+        for address in peers:
+            self.session.add_peer(address, now=self._origin)
+        self._runner = PeerRunner(self.session, self._transport, max_tick=max_tick)
+
+    # ------------------------------------------------------------ game hooks
+    def on_start(self) -> None:
+        """START (tick 0): set ``self.state`` to the initial state, deterministically."""
+
+    def on_update(self, delta_time: float) -> None:
+        """TICK: advance ``self.state`` by one fixed step of ``delta_time == 1 / fps``.
+
+        A subclass's ``on_update`` is only ever called by the time machine. When Arcade's
+        own loop calls ``on_update``, it pumps the session instead.
+        """
+        if not self._app.simulating:
+            self._pump(time.monotonic())
+
+    def on_event(self, event: Event) -> None:
+        """Apply a broadcast event to ``self.state``, at its tick.
+
+        Args:
+            event: The event; ``event.source`` is the id of the peer that broadcast it.
+        """
+
+    # ------------------------------------------------------------ local side
+    @property
+    def address(self) -> Address:
+        """The ``(ip, port)`` this peer listens on (give it to the others' ``--peer``)."""
+        return self._transport.address
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``max_tick`` is set and has been simulated."""
+        return self._runner.finished
+
+    def broadcast(self, name: str, payload: Any = None) -> Event:
+        """Send an event to every peer, this one included; it applies at its stamped tick.
+
+        Call it from input handlers (never from the simulation hooks).
+
+        Args:
+            name: Event name, for example ``"key"``.
+            payload: msgpack-able data (None, bool, int, float, str, bytes, lists, dicts).
+
+        Returns:
+            The stamped event.
+
+        Raises:
+            UsageError: Called from a simulation hook, or the event cannot be sent.
+        """
+        if self._app.simulating:
+            raise UsageError(
+                "broadcast() was called from on_start/on_update/on_event; the simulation "
+                "must not emit events (it runs again on rollback). Broadcast from input "
+                "handlers instead."
+            )
+        return self.session.emit(name, payload, now=self._now)
+
+    def step_frame(self, now: float) -> int:
+        """One real-time frame: handle input, pump the session at ``now``, draw, present.
+
+        Args:
+            now: The current ``time.monotonic()`` (or a test's stand-in for it).
+
+        Returns:
+            How many live ticks ran.
+        """
+        self._now = now  # input handlers broadcast with this frame's time
+        self._make_current()
+        self.dispatch_events()
+        if self.closed:
+            return 0
+        ran = self._pump(now)
+        self._next_frame_at = self.session.next_tick_time(now)
+        self.on_draw()
+        if self.show_info:
+            self._draw_info()
+        self.flip()
+        return ran
+
+    def run(self, seconds: float | None = None) -> None:  # type: ignore[override]
+        """Run the game until the window closes (or for ``seconds``), paced by the ticks.
+
+        A frame is drawn when a tick becomes due; between frames the loop sleeps in the
+        transport, waking early for datagrams and protocol timers.
+
+        Args:
+            seconds: Stop after this many seconds (None: until the window is closed).
+        """
+        deadline = math.inf if seconds is None else time.monotonic() + seconds
+        while not self.closed:
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if now >= self._next_frame_at:
+                self.step_frame(now)
+            else:
+                self._pump(now)
+            if not self.closed:
+                wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
+                self._transport.wait(wakeup - time.monotonic())
+
+    def close(self) -> None:
+        """Close the window and its UDP socket."""
+        self._transport.close()
+        super().close()
+
+    def _pump(self, now: float) -> int:
+        self._now = now
+        return self._runner.pump(now)
+
+    def _make_current(self) -> None:
+        """Direct drawing to this window (several windows may share a process)."""
+        try:
+            current = arcade.get_window()
+        except RuntimeError:  # no current window
+            current = None
+        if current is not self:
+            self.switch_to()
+            arcade.set_window(self)
+
+    def _draw_info(self) -> None:
+        stats = self.session.stats()
+        text = (
+            f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
+            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
+        )
+        if self._info_text is None:
+            self._info_text = arcade.Text(
+                text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
+            )
+        self._info_text.text = text
+        self._info_text.draw()
+
+    # ------------------------------------------------------------ command line
+    @classmethod
+    def main(cls, argv: Sequence[str] | None = None) -> None:
+        """Parse the command line, open the window, run it and print a summary.
+
+        The first line printed is ``listening on HOST:PORT``.
+
+        Args:
+            argv: Arguments (default: ``sys.argv[1:]``).
+        """
+        parser = _argument_parser(cls)
+        args = parser.parse_args(argv)
+        if args.headless and not arcade.headless:
+            if argv is not None or os.environ.get(HEADLESS_ENV):
+                parser.error(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
+            os.execve(
+                sys.executable,
+                [sys.executable, *sys.orig_argv[1:]],
+                {**os.environ, HEADLESS_ENV: "1"},
+            )
+        try:
+            config = SessionConfig(
+                fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
+            )
+            emulation = LinkEmulation(args.latency_ms) if args.latency_ms else None
+            window = cls(
+                args.width,
+                args.height,
+                peer_id=args.id,
+                config=config,
+                host=args.host,
+                port=args.port,
+                peers=[parse_address(text) for text in args.peer],
+                max_tick=args.max_tick,
+                show_info=args.info,
+                emulation=emulation,
+            )
+        except UsageError as exc:
+            parser.error(str(exc))
+        host, port = window.address
+        print(f"listening on {host}:{port}", flush=True)
+        print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
+        try:
+            window.run(seconds=args.seconds)
+            stats = window.session.stats()
+            print(
+                f"tick {stats.tick - 1} state {window.session.state_hash()} events "
+                f"{stats.events} rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)",
+                flush=True,
+            )
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if not window.closed:
+                window.close()
+
+
+def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
+    defaults = SessionConfig()
+    parser = argparse.ArgumentParser(
+        description=f"{cls.__name__}: a shared arcade-p2p game. "
+        "The first line printed is 'listening on HOST:PORT'."
+    )
+    parser.add_argument("--id", type=int, default=None, help="peer id (default: random)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="IPv4 address to bind (0.0.0.0 for a LAN)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free port)")
+    parser.add_argument(
+        "--peer",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="HOST:PORT",
+        help="peers to dial (one is enough; the others are found through it)",
+    )
+    parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
+    parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=defaults.delay_ms,
+        help="Delta: how far ahead local input is stamped, in milliseconds",
+    )
+    parser.add_argument("--clock", default=defaults.clock, help="clock rule: default or paper")
+    parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
+    parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
+    parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
+    parser.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
+    parser.add_argument("--max-tick", type=int, default=None, help="never simulate past this tick")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="emulated one-way latency of received datagrams (to watch rollback locally)",
+    )
+    parser.add_argument(
+        "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+    )
+    return parser

@@ -1,0 +1,5 @@
+"""Runnable arcade-p2p games, one module each: ``python -m sample_games.NAME --help``.
+
+* :mod:`sample_games.moving_rect` -- the paper's moving rectangle, steered with the arrows.
+* :mod:`sample_games.physics_balls` -- pymunk balls: click to drop one, keys push them all.
+"""

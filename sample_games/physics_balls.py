@@ -1,0 +1,188 @@
+"""Shared pymunk physics: balls in a box that every peer drops and pushes.
+
+How this works: ``self.state`` is a :class:`Balls` holding an
+:class:`arcade_p2p.physics.Space` (a pymunk space that snapshots canonically) and the
+ball bodies. A mouse click broadcasts ``"drop"`` with the click position (whole pixels);
+the arrow keys and space broadcast ``"push"`` with a direction. At its tick, every peer
+adds the same ball or applies the same impulse, so the physics stays identical
+everywhere, late events included (the time machine rolls the space back).
+
+What keeps it deterministic: the pymunk space lives in the state (never a module global);
+each ball's colour is a custom attribute of its body and the bounce count a custom
+attribute of the space (pymunk pickles both); the collision handler that counts bounces
+is a module-level function, not a lambda; the oldest ball is removed once there are
+:data:`MAX_BALLS`.
+
+Run two peers on one machine::
+
+    python -m sample_games.physics_balls               # prints: listening on 127.0.0.1:PORT
+    python -m sample_games.physics_balls --peer 127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import arcade
+import pymunk
+
+from arcade_p2p.events import Event
+from arcade_p2p.physics import Space, new_space
+from arcade_p2p.window import SymmetricWindow
+
+__all__ = ["Balls", "PhysicsBalls", "drop_ball", "main", "new_balls", "push_balls"]
+
+WIDTH_PX = 640
+HEIGHT_PX = 480
+GRAVITY_PX_PER_S2 = (0.0, -900.0)
+WALL_THICKNESS_PX = 4.0
+BALL_RADIUS_PX = 12.0
+BALL_MASS_KG = 1.0
+BALL_FRICTION = 0.6
+BALL_ELASTICITY = 0.7
+PUSH_IMPULSE_PX_PER_S = 400.0
+"""Velocity change a push gives every ball (impulse per unit mass)."""
+MAX_BALLS = 60
+INITIAL_BALLS = 8
+BALL_TYPE = 1
+WALL_TYPE = 2
+PALETTE = (
+    arcade.color.ORANGE,
+    arcade.color.SKY_BLUE,
+    arcade.color.LIME_GREEN,
+    arcade.color.HOT_PINK,
+    arcade.color.GOLD,
+)
+PUSH_DIRECTIONS: dict[str, tuple[float, float]] = {
+    "left": (-1.0, 0.0),
+    "right": (1.0, 0.0),
+    "up": (0.0, 1.0),
+}
+KEY_PUSHES = {arcade.key.LEFT: "left", arcade.key.RIGHT: "right", arcade.key.UP: "up"}
+KEY_PUSHES[arcade.key.SPACE] = "up"
+
+
+@dataclass
+class Balls:
+    """The whole simulation state.
+
+    Attributes:
+        space: The pymunk world (walls and balls); ``space.bounces`` counts ball-on-wall
+            collisions.
+        balls: Ball bodies, oldest first.
+    """
+
+    space: Space
+    balls: list[pymunk.Body] = field(default_factory=list)
+
+
+def count_bounce(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
+    """Collision handler: count a ball hitting a wall (module-level, so it pickles)."""
+    space.bounces += 1
+    return True
+
+
+def new_balls() -> Balls:
+    """The initial state: a walled box and a row of balls."""
+    space = new_space(GRAVITY_PX_PER_S2)
+    corners = [(0, 0), (WIDTH_PX, 0), (WIDTH_PX, HEIGHT_PX), (0, HEIGHT_PX)]
+    for start, end in zip(corners, corners[1:] + corners[:1]):
+        wall = pymunk.Segment(space.static_body, start, end, WALL_THICKNESS_PX)
+        wall.friction = BALL_FRICTION
+        wall.elasticity = BALL_ELASTICITY
+        wall.collision_type = WALL_TYPE
+        space.add(wall)
+    space.add_collision_handler(BALL_TYPE, WALL_TYPE).begin = count_bounce
+    space.bounces = 0
+    state = Balls(space)
+    for i in range(INITIAL_BALLS):
+        drop_ball(state, (i + 1) * WIDTH_PX // (INITIAL_BALLS + 1), HEIGHT_PX * 3 // 4, i)
+    return state
+
+
+def drop_ball(state: Balls, x: int, y: int, colour: int) -> None:
+    """Add a ball at ``(x, y)``, removing the oldest one beyond :data:`MAX_BALLS`."""
+    moment = pymunk.moment_for_circle(BALL_MASS_KG, 0, BALL_RADIUS_PX)
+    body = pymunk.Body(BALL_MASS_KG, moment)
+    body.position = (x, y)
+    body.colour = colour % len(PALETTE)
+    shape = pymunk.Circle(body, BALL_RADIUS_PX)
+    shape.friction = BALL_FRICTION
+    shape.elasticity = BALL_ELASTICITY
+    shape.collision_type = BALL_TYPE
+    state.space.add(body, shape)
+    state.balls.append(body)
+    if len(state.balls) > MAX_BALLS:
+        oldest = state.balls.pop(0)
+        state.space.remove(oldest, *oldest.shapes)
+
+
+def push_balls(state: Balls, direction: str) -> None:
+    """Give every ball the same kick in ``direction`` (unknown directions are ignored)."""
+    if direction not in PUSH_DIRECTIONS:
+        return
+    dx, dy = PUSH_DIRECTIONS[direction]
+    for body in state.balls:
+        body.apply_impulse_at_local_point(
+            (dx * PUSH_IMPULSE_PX_PER_S * body.mass, dy * PUSH_IMPULSE_PX_PER_S * body.mass)
+        )
+
+
+class PhysicsBalls(SymmetricWindow):
+    """Pymunk balls shared by every peer: click to drop a ball, arrows/space to push."""
+
+    WIDTH_PX = WIDTH_PX
+    HEIGHT_PX = HEIGHT_PX
+
+    state: Balls
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.background_color = arcade.color.BLACK
+
+    def on_start(self) -> None:
+        self.state = new_balls()
+
+    def on_update(self, delta_time: float) -> None:
+        self.state.space.step(delta_time)
+
+    def on_event(self, event: Event) -> None:
+        if event.name == "drop" and _is_point(event.payload):
+            drop_ball(self.state, event.payload[0], event.payload[1], event.source)
+        elif event.name == "push":
+            push_balls(self.state, event.payload)
+
+    def on_draw(self) -> None:
+        self.clear()
+        for body in self.state.balls:
+            x, y = body.position
+            arcade.draw_circle_filled(x, y, BALL_RADIUS_PX, PALETTE[body.colour])
+
+    def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
+        self.broadcast("drop", [int(x), int(y)])
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        if symbol in KEY_PUSHES:
+            self.broadcast("push", KEY_PUSHES[symbol])
+
+
+def _is_point(payload: Any) -> bool:
+    """Whether a payload is ``[x, y]`` inside the box (a remote peer may send anything)."""
+    return (
+        isinstance(payload, list)
+        and len(payload) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in payload)
+        and 0 < payload[0] < WIDTH_PX
+        and 0 < payload[1] < HEIGHT_PX
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the physics sample from the command line (see ``--help``)."""
+    PhysicsBalls.main(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""SymmetricWindow in real headless Arcade windows: dispatch, rendering, real UDP between two.
+
+Frames are stepped directly with :meth:`SymmetricWindow.step_frame` on a virtual clock
+(``now`` = the middle of a frame's tick), so every run has the same ticks; datagrams travel over real UDP
+on loopback, and the settling loops wait for a condition, never for a fixed time. Several
+windows live in one process (Arcade allows it in headless mode).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ARCADE_HEADLESS", "1")  # before arcade is imported
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import arcade
+import pytest
+
+from arcade_p2p.app import state_hash
+from arcade_p2p.errors import UsageError
+from arcade_p2p.events import Event
+from arcade_p2p.machine import TimeMachine
+from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.session import SessionConfig
+from arcade_p2p.timeline import Timeline
+from arcade_p2p.window import SymmetricWindow
+from sample_games.moving_rect import RECT_COLOR, RECT_SIZE_PX, MovingRect
+from sample_games.physics_balls import PhysicsBalls
+
+pytestmark = pytest.mark.skipif(
+    not arcade.headless, reason="arcade was imported without ARCADE_HEADLESS before this module"
+)
+
+FPS = 50
+SETTLE_TIMEOUT_S = 10.0
+INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock="paper")
+"""Delta of one tick, stamped from the own tick: input is due at the very next tick."""
+
+
+class Counter(SymmetricWindow):
+    """Counts ticks in its state and records, outside the state, how it was called."""
+
+    WIDTH_PX = 160
+    HEIGHT_PX = 120
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.update_steps: list[float] = []
+        self.draws_at_present: list[bool] = []
+
+    def on_start(self) -> None:
+        self.state = {"ticks": 0, "keys": []}
+
+    def on_update(self, delta_time: float) -> None:
+        self.update_steps.append(delta_time)
+        self.state["ticks"] += 1
+
+    def on_event(self, event: Event) -> None:
+        self.state["keys"].append([self.state["ticks"], event.source, event.payload])
+
+    def on_draw(self) -> None:
+        self.clear()
+        self.draws_at_present.append(self.state["ticks"] == self.session.tick - 1)
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        self.broadcast("key", symbol)
+
+
+@pytest.fixture
+def windows() -> Iterator[Callable[..., Any]]:
+    """A factory of windows (on a virtual clock starting at 0) that closes them all."""
+    opened: list[SymmetricWindow] = []
+
+    def make(cls: type[SymmetricWindow], **kwargs: Any) -> Any:
+        kwargs.setdefault("now", 0.0)
+        window = cls(**kwargs)
+        opened.append(window)
+        return window
+
+    yield make
+    for window in opened:
+        window.close()
+
+
+def frames(windows: list[Any], count: int, inputs: dict[int, Callable[[], object]]) -> float:
+    """Step every window through ``count`` frames; ``inputs[k]`` runs after frame ``k``."""
+    now = 0.0
+    for frame in range(count):
+        now = (frame + 0.5) / FPS
+        for window in windows:
+            window.step_frame(now)
+        if frame in inputs:
+            inputs[frame]()
+    return now
+
+
+def settle(windows: list[Any], now: float, events: int) -> None:
+    """Keep stepping until every window has all ``events`` and reached its ``max_tick``."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while not all(w.finished and len(w.session.timeline) == events for w in windows):
+        assert time.monotonic() < deadline, [w.session.stats() for w in windows]
+        now += 1 / FPS
+        for window in windows:
+            window.step_frame(now)
+
+
+def test_on_update_runs_once_per_tick_with_the_fixed_step(windows: Callable[..., Any]) -> None:
+    window = windows(Counter, config=SessionConfig(fps=FPS))
+    for frame in range(30):
+        assert window.step_frame((frame + 0.5) / FPS) == 1
+        assert window.session.tick == frame + 1
+    assert window.step_frame(1.0) == 21  # a late frame runs every missed tick, draws once
+    assert window.update_steps == [1 / FPS] * 50
+    assert window.state["ticks"] == 50
+    assert window.draws_at_present == [True] * 31
+
+
+def test_arcade_calling_on_update_pumps_instead(windows: Callable[..., Any]) -> None:
+    window = windows(Counter, now=time.monotonic())
+    window.on_update(0.25)  # what Arcade's own loop does every frame
+    window.dispatch_event("on_update", 0.5)
+    assert window.state is not None  # the pump ran tick 0
+    assert set(window.update_steps) <= {1 / FPS}
+    assert window.state["ticks"] == len(window.update_steps) == window.session.tick - 1
+
+
+def test_arcade_run_drives_the_window_too(windows: Callable[..., Any]) -> None:
+    class SelfClosing(Counter):
+        def on_draw(self) -> None:
+            super().on_draw()
+            if self.state["ticks"] >= 5:
+                self.close()
+
+    window = windows(SelfClosing, now=time.monotonic())
+    arcade.run()  # headless: Arcade's unpaced loop calls on_update and on_draw
+    assert window.state["ticks"] >= 5
+    assert set(window.update_steps) == {1 / FPS}
+    assert all(window.draws_at_present)
+
+
+def test_the_simulation_cannot_broadcast(windows: Callable[..., Any]) -> None:
+    class Chatty(Counter):
+        def on_update(self, delta_time: float) -> None:
+            self.broadcast("oops")
+
+    window = windows(Chatty)
+    window.step_frame(0.5 / FPS)
+    with pytest.raises(UsageError, match="input handlers"):
+        window.step_frame(1.5 / FPS)
+
+
+def test_on_fixed_update_is_refused() -> None:
+    with pytest.raises(UsageError, match="on_fixed_update"):
+
+        class Fixed(SymmetricWindow):
+            def on_fixed_update(self, delta_time: float) -> None:
+                pass
+
+
+def test_two_windows_over_udp_agree_and_draw_only_the_present(
+    windows: Callable[..., Any],
+) -> None:
+    a = windows(Counter, config=INSTANT, max_tick=80)
+    b = windows(Counter, config=INSTANT, max_tick=80, peers=[a.address])
+    presses = {
+        10: lambda: a.on_key_press(arcade.key.A, 0),
+        11: lambda: b.on_key_press(arcade.key.B, 0),
+        30: lambda: (a.on_key_press(arcade.key.C, 0), b.on_key_press(arcade.key.D, 0)),
+        55: lambda: b.on_key_press(arcade.key.E, 0),
+    }
+    settle([a, b], frames([a, b], 70, presses), events=5)
+    assert a.session.state_hash() == b.session.state_hash()
+    assert a.state == b.state and len(a.state["keys"]) == 5
+    assert a.state["ticks"] == b.state["ticks"] == 80
+    # ``a`` steps first in every frame, so ``b``'s input always reaches it late.
+    assert a.session.stats().rollbacks == 3
+    assert len(a.update_steps) > 80  # re-simulated ticks call on_update again ...
+    for window in (a, b):
+        assert set(window.update_steps) == {1 / FPS}  # ... always with the fixed step
+        assert all(window.draws_at_present)  # on_draw never saw a re-simulated state
+
+
+def test_moving_rect_windows_agree_with_the_model_and_the_screen(
+    windows: Callable[..., Any],
+) -> None:
+    a = windows(MovingRect, config=INSTANT, max_tick=90)
+    b = windows(MovingRect, config=INSTANT, max_tick=90, peers=[a.address])
+    presses = {
+        5: lambda: a.on_key_press(arcade.key.UP, 0),
+        20: lambda: b.dispatch_event("on_key_press", arcade.key.LEFT, 0),
+        40: lambda: a.on_key_press(arcade.key.S, 0),
+        41: lambda: b.on_key_press(arcade.key.RIGHT, 0),
+    }
+    settle([a, b], frames([a, b], 60, presses), events=4)
+    assert a.session.state_hash() == b.session.state_hash()
+
+    model = TimeMachine(MovingRectApp(), a.session.timeline)
+    model.advance(90)
+    assert state_hash(model.app) == a.session.state_hash()
+
+    for window in (a, b):
+        window.step_frame(10.0)  # the state is final (max_tick); draw it once more
+        image = arcade.get_image()
+        x, y = window.state.x, window.height - window.state.y
+        inside = RECT_SIZE_PX // 2 - 2
+        for dx, dy in ((0, 0), (-inside, -inside), (inside, inside)):
+            assert image.getpixel((x + dx, y + dy)) == tuple(RECT_COLOR)
+        far = ((x + window.width // 2) % window.width, (y + window.height // 2) % window.height)
+        assert image.getpixel(far) == tuple(window.background_color)
+
+
+def test_physics_windows_agree_over_udp(windows: Callable[..., Any]) -> None:
+    a = windows(PhysicsBalls, config=INSTANT, max_tick=120)
+    b = windows(PhysicsBalls, config=INSTANT, max_tick=120, peers=[a.address])
+    inputs = {
+        8: lambda: a.on_mouse_press(100, 400, arcade.MOUSE_BUTTON_LEFT, 0),
+        9: lambda: b.on_mouse_press(500, 380, arcade.MOUSE_BUTTON_LEFT, 0),
+        30: lambda: b.on_key_press(arcade.key.SPACE, 0),
+        31: lambda: a.on_key_press(arcade.key.LEFT, 0),
+    }
+    settle([a, b], frames([a, b], 100, inputs), events=4)
+    assert a.session.state_hash() == b.session.state_hash()
+    assert a.session.stats().rollbacks == 2
+    assert len(a.state.balls) == len(b.state.balls) == 10
+
+
+def test_command_line_goes_headless_and_reports(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ARCADE_HEADLESS"}
+    command = [sys.executable, "-m", "sample_games.moving_rect", "--headless"]
+    done = subprocess.run(
+        [*command, "--seconds", "0.5", "--max-tick", "10", "--info"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("listening on 127.0.0.1:")
+    model = TimeMachine(MovingRectApp(), Timeline())
+    model.advance(10)
+    assert lines[-1].startswith(f"tick 10 state {state_hash(model.app)} ")
