@@ -33,6 +33,7 @@ that import; :meth:`SymmetricWindow.main` re-executes the process with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import os
@@ -55,6 +56,8 @@ __all__ = ["SymmetricWindow"]
 
 HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
+DEFAULT_DELAY_MS = 100.0
+"""Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
 INFO_FONT_SIZE_PT = 10
 INFO_MARGIN_PX = 6
 INFO_COLOR = arcade.color.WHITE_SMOKE
@@ -130,7 +133,8 @@ class SymmetricWindow(arcade.Window):
         height: Window height in pixels (default: the class's ``HEIGHT_PX``).
         title: Window title (default: the class name).
         peer_id: This peer's id, unique in the room (default: random).
-        config: Settings every peer of the room must share (fps, Delta, clock, room).
+        config: Settings every peer of the room must share (default: the class's
+            ``CONFIG``).
         host: IPv4 address to bind (``"0.0.0.0"`` to be reachable on a LAN).
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
@@ -143,6 +147,10 @@ class SymmetricWindow(arcade.Window):
 
     WIDTH_PX = 800
     HEIGHT_PX = 600
+    CONFIG = SessionConfig(delay_ms=DEFAULT_DELAY_MS)
+    """The game's session settings; the command line overrides fps, Delta, clock and room.
+    Every peer of a room must use the same (a pymunk game also depends on the snapshot
+    period, because the live run continues from each snapshot)."""
 
     state: Any = None
     """The whole simulation state; set it in :meth:`on_start`."""
@@ -180,7 +188,7 @@ class SymmetricWindow(arcade.Window):
         now: float | None = None,
         **window_options: Any,
     ) -> None:
-        config = config or SessionConfig()
+        config = config or self.CONFIG
         config.validate()
         super().__init__(
             width or self.WIDTH_PX,
@@ -360,8 +368,8 @@ class SymmetricWindow(arcade.Window):
                 {**os.environ, HEADLESS_ENV: "1"},
             )
         try:
-            config = SessionConfig(
-                fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
+            config = dataclasses.replace(
+                cls.CONFIG, fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
             )
             emulation = LinkEmulation(args.latency_ms) if args.latency_ms else None
             window = cls(
@@ -397,7 +405,7 @@ class SymmetricWindow(arcade.Window):
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
-    defaults = SessionConfig()
+    defaults = cls.CONFIG
     parser = argparse.ArgumentParser(
         description=f"{cls.__name__}: a shared arcade-p2p game. "
         "The first line printed is 'listening on HOST:PORT'."

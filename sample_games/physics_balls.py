@@ -21,6 +21,7 @@ Run two peers on one machine::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ BALL_FRICTION = 0.6
 BALL_ELASTICITY = 0.7
 PUSH_IMPULSE_PX_PER_S = 400.0
 """Velocity change a push gives every ball (impulse per unit mass)."""
+SNAPSHOT_EVERY_TICKS = 25
+"""Snapshot period: a pymunk snapshot costs far more than a step, so snapshot less often."""
 MAX_BALLS = 60
 INITIAL_BALLS = 8
 BALL_TYPE = 1
@@ -135,6 +138,7 @@ class PhysicsBalls(SymmetricWindow):
 
     WIDTH_PX = WIDTH_PX
     HEIGHT_PX = HEIGHT_PX
+    CONFIG = dataclasses.replace(SymmetricWindow.CONFIG, snapshot_every_ticks=SNAPSHOT_EVERY_TICKS)
 
     state: Balls
 

@@ -210,6 +210,18 @@ def test_late_events_roll_back_to_the_on_time_result() -> None:
     assert state_hash(late.app) == state_hash(on_time.app)
 
 
+def test_peers_must_share_the_snapshot_period() -> None:
+    """The live run continues from each restored snapshot, so the period shapes the physics."""
+
+    def positions(every_ticks: int) -> list[tuple[float, float]]:
+        machine = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=every_ticks)
+        machine.advance(TICKS)
+        return [tuple(body.position) for body in machine.app.state.bodies]
+
+    assert positions(10) == positions(10)
+    assert positions(10) != positions(25)
+
+
 @settings(max_examples=6, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=70), min_size=len(EVENTS), max_size=len(EVENTS)))
 def test_any_lateness_gives_the_same_final_state(lateness: list[int]) -> None:

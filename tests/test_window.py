@@ -1,9 +1,9 @@
 """SymmetricWindow in real headless Arcade windows: dispatch, rendering, real UDP between two.
 
 Frames are stepped directly with :meth:`SymmetricWindow.step_frame` on a virtual clock
-(``now`` = the middle of a frame's tick), so every run has the same ticks; datagrams travel over real UDP
-on loopback, and the settling loops wait for a condition, never for a fixed time. Several
-windows live in one process (Arcade allows it in headless mode).
+(``now`` is the middle of a frame's tick), so every run has the same ticks; datagrams
+travel over real UDP on loopback, and the settling loops wait for a condition, never for
+a fixed time. Several windows live in one process (Arcade allows it in headless mode).
 """
 
 from __future__ import annotations
