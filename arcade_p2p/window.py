@@ -421,7 +421,7 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="HOST:PORT",
-        help="peers to dial (one is enough; the others are found through it)",
+        help="peers to dial (the room only needs to be connected: events travel hop by hop)",
     )
     parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")

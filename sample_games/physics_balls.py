@@ -45,8 +45,8 @@ BALL_FRICTION = 0.6
 BALL_ELASTICITY = 0.7
 PUSH_IMPULSE_PX_PER_S = 400.0
 """Velocity change a push gives every ball (impulse per unit mass)."""
-SNAPSHOT_EVERY_TICKS = 25
-"""Snapshot period: a pymunk snapshot costs far more than a step, so snapshot less often."""
+SNAPSHOT_EVERY_TICKS = 50
+"""Snapshot period (once a second): a pymunk snapshot costs as much as ~100 steps."""
 MAX_BALLS = 60
 INITIAL_BALLS = 8
 BALL_TYPE = 1

@@ -185,6 +185,16 @@ def test_two_windows_over_udp_agree_and_draw_only_the_present(
         assert all(window.draws_at_present)  # on_draw never saw a re-simulated state
 
 
+def test_a_window_that_joins_late_catches_up(windows: Callable[..., Any]) -> None:
+    a = windows(Counter, config=INSTANT, max_tick=200)
+    frames([a], 100, {20: lambda: a.on_key_press(arcade.key.A, 0)})
+    b = windows(Counter, config=INSTANT, max_tick=200, peers=[a.address], now=100 / FPS)
+    settle([a, b], 100 / FPS, events=1)
+    assert b.session.stats().catch_ups == 1  # its clock caught up with the room's
+    assert a.session.state_hash() == b.session.state_hash()
+    assert all(b.draws_at_present)
+
+
 def test_moving_rect_windows_agree_with_the_model_and_the_screen(
     windows: Callable[..., Any],
 ) -> None:
