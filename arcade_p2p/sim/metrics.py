@@ -8,7 +8,8 @@ How this works: the runner feeds four collectors while virtual time passes.
   and bytes sent (a session created inside the window has a zero baseline).
 * :class:`PaceStats` gets one lag sample (in ticks) per online peer per simulated second.
 * :class:`RecoveryTarget` is what a returning peer must obtain: every event its connected
-  component held when it came back. The runner adds the tick condition itself.
+  component held when it came back (and some peer of its current component still
+  holds). The runner adds the tick condition itself.
 * :class:`SimResult` is the frozen outcome; :meth:`SimResult.to_dict` gives the flat,
   stable keys that the CLI's ``--json`` prints and the sweep reads.
 
@@ -19,7 +20,7 @@ are None (for example the recovery times of a run without churn).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -145,10 +146,12 @@ class PaceStats:
 
 
 class RecoveryTarget:
-    """The events a returning peer must hold: everything its component held on return.
+    """The events a returning peer must obtain: what its component held when it came back.
 
     The union of the members' timelines is kept per source as "every seq up to the
     highest contiguous mark of any member" plus the few seqs some member holds above it.
+    An event counts only while some peer of the returning peer's *current* component
+    holds it: one that left with the peers that had it cannot be obtained (yet).
 
     Args:
         timelines: The timelines of the other online members of the component.
@@ -172,17 +175,24 @@ class RecoveryTarget:
         self._prefix = prefix
         self._extra = extra
 
-    def met_by(self, timeline: Timeline) -> bool:
-        """Whether ``timeline`` holds every target event."""
+    def missing(self, timeline: Timeline) -> Iterator[tuple[int, int]]:
+        """The target events ``(source, seq)`` that ``timeline`` lacks."""
         for source, upto in self._prefix.items():
             log = timeline.source_log(source)
             have = 0 if log is None else log.contiguous
-            if have < upto:
-                return False
-            extra = self._extra.get(source)
-            if extra and (log is None or any(seq not in log.events for seq in extra)):
-                return False
-        return True
+            for seq in range(have + 1, upto + 1):
+                if log is None or seq not in log.events:
+                    yield source, seq
+            for seq in sorted(self._extra.get(source, ())):
+                if log is None or seq not in log.events:
+                    yield source, seq
+
+    def met_by(self, timeline: Timeline, reachable: Sequence[Timeline]) -> bool:
+        """Whether ``timeline`` holds every target event that a ``reachable`` peer holds."""
+        return not any(
+            any(other.get(source, seq) is not None for other in reachable)
+            for source, seq in self.missing(timeline)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,9 @@ Measures (see :class:`~arcade_p2p.sim.metrics.SimResult`): the lag of a peer is 
 highest tick among the online peers of its connected component minus its own tick; peers
 still recovering from a return are not pace-sampled (their catch-up is what recovery
 measures). A returning peer has recovered when it holds every event its component held
-when it came back and its tick is within ``max(2 ticks, the clock's tolerance)`` of its
-component's highest tick (the tolerance is Delta for the paper's clock).
+when it came back (among those some peer of its current component still holds) and its
+tick is within ``max(2 ticks, the clock's tolerance)`` of its component's highest tick
+(the tolerance is Delta for the paper's clock).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from arcade_p2p.sim.metrics import (
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import Topology, build_topology, components
 from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
+from arcade_p2p.timeline import Timeline
 
 __all__ = ["SETTLE_MAX_S", "run_simulation"]
 
@@ -381,15 +383,19 @@ class _Simulation:
         if now + PACE_SAMPLE_S <= self.config.duration_s:
             self.scheduler.call_at(now + PACE_SAMPLE_S, self._sample_pace)
 
-    def _start_recovery(self, slot: _Slot) -> None:
+    def _mates(self, index: int) -> list[Timeline]:
+        """Timelines of the other online peers in the component of slot ``index``."""
         labels = self._component_labels()
-        mine = labels[slot.index]
-        others = [
-            s.session.timeline
-            for s in self.slots
-            if s.session is not None and s is not slot and labels[s.index] == mine
+        mine = labels[index]
+        return [
+            other.session.timeline
+            for other in self.slots
+            if other.session is not None and other.index != index and labels[other.index] == mine
         ]
-        self.recovering[slot.index] = _Recovery(self.scheduler.now, RecoveryTarget(others))
+
+    def _start_recovery(self, slot: _Slot) -> None:
+        target = RecoveryTarget(self._mates(slot.index))
+        self.recovering[slot.index] = _Recovery(self.scheduler.now, target)
         if not self._checking:
             self._checking = True
             self.scheduler.call_at(self.scheduler.now, self._check_recoveries)
@@ -402,7 +408,7 @@ class _Simulation:
             session = self.slots[index].session
             assert session is not None  # going offline ends a recovery
             caught_up = session.tick >= highest[labels[index]] - self.recovery_tolerance
-            if caught_up and recovery.target.met_by(session.timeline):
+            if caught_up and recovery.target.met_by(session.timeline, self._mates(index)):
                 self.recovery_times.append(now - recovery.since)
                 del self.recovering[index]
         if self.recovering:
