@@ -33,6 +33,7 @@ that import; :meth:`SymmetricWindow.main` re-executes the process with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import math
@@ -143,6 +144,15 @@ class SymmetricWindow(arcade.Window):
         emulation: Optional emulated latency/loss on received datagrams.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
         **window_options: Passed on to :class:`arcade.Window`.
+
+    Attributes:
+        session: This peer's :class:`~arcade_p2p.session.Session` (``peer_id``,
+            ``stats()``, ``state_hash()``, ``timeline``); read it outside the simulation.
+        show_info: Whether the session figures are drawn.
+
+    Raises:
+        UsageError: A setting is invalid or the UDP address cannot be bound (the window
+            is closed again).
     """
 
     WIDTH_PX = 800
@@ -198,23 +208,22 @@ class SymmetricWindow(arcade.Window):
         )
         self.show_info = show_info
         self._app = _WindowApp(self, 1.0 / config.fps)
-        self._transport = UdpTransport(host, port, emulation=emulation)
-        self._origin = time.monotonic() if now is None else now
-        self._now = self._origin
-        self._next_frame_at = self._origin
         self._info_text: arcade.Text | None = None
-        try:
+        with contextlib.ExitStack() as undo_if_failed:
+            undo_if_failed.callback(super().close)
+            self._transport = UdpTransport(host, port, emulation=emulation)
+            undo_if_failed.callback(self._transport.close)
+            origin = time.monotonic() if now is None else now
             self.session = Session(
                 self._app,
                 peer_id=secrets.randbits(63) if peer_id is None else peer_id,
                 config=config,
-                now=self._origin,
+                now=origin,
             )
-        except UsageError:
-            self.close()
-            raise
+            undo_if_failed.pop_all()
+        self._now = self._next_frame_at = origin
         for address in peers:
-            self.session.add_peer(address, now=self._origin)
+            self.session.add_peer(address, now=origin)
         self._runner = PeerRunner(self.session, self._transport, max_tick=max_tick)
 
     # ------------------------------------------------------------ game hooks
