@@ -81,7 +81,7 @@ class _WindowApp(StateApp):
         self.delta_time = delta_time
         self.simulating = False
 
-    @property  # type: ignore[override]
+    @property
     def state(self) -> Any:
         """The window's ``state`` (what snapshots save and restore)."""
         return self.window.state
@@ -110,14 +110,17 @@ class _WindowApp(StateApp):
             self.simulating = False
 
 
-def _tick_step(step: Callable[[Any, float], Any]) -> Callable[[Any, float], Any]:
+def _tick_step(
+    step: Callable[[SymmetricWindow, float], None],
+) -> Callable[[SymmetricWindow, float], None]:
     """Wrap a subclass's ``on_update`` so that only the time machine runs it."""
 
     @functools.wraps(step)
-    def on_update(self: SymmetricWindow, delta_time: float) -> Any:
+    def on_update(self: SymmetricWindow, delta_time: float) -> None:
         if self._app.simulating:
-            return step(self, delta_time)
-        return SymmetricWindow.on_update(self, delta_time)
+            step(self, delta_time)
+        else:
+            SymmetricWindow.on_update(self, delta_time)
 
     return on_update
 
@@ -179,7 +182,7 @@ class SymmetricWindow(arcade.Window):
                 "on_update already is the fixed step of the shared simulation"
             )
         if "on_update" in cls.__dict__:
-            cls.on_update = _tick_step(cls.__dict__["on_update"])
+            cls.on_update = _tick_step(cls.__dict__["on_update"])  # type: ignore[method-assign,assignment]
 
     def __init__(
         self,
