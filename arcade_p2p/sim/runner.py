@@ -220,7 +220,8 @@ class _Simulation:
             for when, name, payload in plan.inputs:
                 call_at(when, self._input, slot, name, payload)
         for partition in self.config.partitions:
-            call_at(partition.start_s, self._set_partition, partition.side, False)
+            if partition.start_s < end:  # the settle phase heals everything anyway
+                call_at(partition.start_s, self._set_partition, partition.side, False)
             if partition.end_s < end:
                 call_at(partition.end_s, self._set_partition, partition.side, True)
 
@@ -291,8 +292,7 @@ class _Simulation:
 
     def _input(self, slot: _Slot, name: str, payload: object) -> None:
         session = slot.session
-        if session is None:
-            return
+        assert session is not None  # inputs are planned inside online spells
         now = self.scheduler.now
         session.update(now=now, max_tick=self.max_tick)
         self.emitted.append(session.emit(name, payload, now=now).ident)
