@@ -52,6 +52,8 @@ MARGIN_STANDARD_ERRORS = 3.0
 ORIGIN_SILENCE_S = 3.0
 """An origin whose freshness stamp has not grown for this long is gone; its estimates are
 ignored until it reports again."""
+BOUNDARY_EPSILON_TICKS = 1e-9
+"""Float slack when deciding whether a tick boundary has been reached."""
 MAX_TRACKED_ORIGINS = 64
 """Above this many remembered origins, the silent ones are forgotten."""
 
@@ -213,18 +215,23 @@ class Clock:
     def _base(self, now: float) -> float:
         return (now - self._origin) * self.fps
 
+    def _base_ticks(self, now: float) -> int:
+        # The epsilon makes a tick due at its exact boundary despite float rounding
+        # (29/50 * 50 is 28.999999999999996).
+        return math.floor(self._base(now) + BOUNDARY_EPSILON_TICKS)
+
     def position(self, now: float) -> float:
         """Clock position in ticks (fractional) at ``now``."""
         return self._base(now) + self._offset + self._slew_progress(now)
 
     def due_tick(self, now: float) -> int:
         """The last tick that should have run by ``now``."""
-        return math.floor(self._base(now)) + self._offset + self._slew_progress(now)
+        return self._base_ticks(now) + self._offset + self._slew_progress(now)
 
     def next_due_time(self, now: float) -> float:
         """The earliest time after ``now`` at which :meth:`due_tick` grows."""
         current = self.due_tick(now)
-        when = self._origin + (math.floor(self._base(now)) + 1) / self.fps
+        when = self._origin + (self._base_ticks(now) + 1) / self.fps
         progress = self._slew_progress(now)
         if progress < self._slew_ticks:
             span = self.settings.catch_up_s

@@ -151,6 +151,7 @@ class Session:
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
+            snapshot_every_ticks=config.snapshot_every_ticks,
             codec=WireCodec(config.room),
             timeline=self.timeline,
             clock=self.clock,

@@ -39,7 +39,7 @@ KEY = room_key(ROOM)
 VALID = [
     CODEC.encode(1, 2, 3, m)
     for m in (
-        Hello(50, True),
+        Hello(50, 10, True),
         Events(tuple(Event(10 + i, i, i + 1, "key", ["up", i, 1.5]) for i in range(5))),
         Sync(12.5, 4, 12.0, 3.0, 1.0, 0.01),
         Summary(b"abcdefgh", 5),

@@ -36,6 +36,8 @@ def test_ticks_come_from_elapsed_time_not_accumulation() -> None:
     assert clock.due_tick(1000.0) == 0
     assert clock.due_tick(1000.0 + 0.0199) == 0
     assert clock.due_tick(1000.0 + 0.0201) == 1
+    exact = Clock(FPS, ClockSettings.for_mode("default", delta_ticks=1), now=0.0)
+    assert exact.due_tick(29 / 50) == 29  # exact boundaries despite float rounding
     # after a million ticks' worth of time the tick is exactly elapsed time times fps
     assert clock.due_tick(1000.0 + 20_000.0) == 1_000_000
 

@@ -77,23 +77,25 @@ def test_duplicates_and_reordering_change_nothing() -> None:
     assert sum(s.node.dropped["replayed"] for s in wire.sessions) > 0
 
 
-def test_garbage_wrong_room_and_wrong_fps_are_dropped_and_counted() -> None:
+def test_garbage_wrong_room_and_wrong_config_are_dropped_and_counted() -> None:
     wire = make_network([(0, 1)])
     wire.run(1.0)
     victim = wire.sessions[0]
     before = victim.state_hash(), victim.tick
     victim.receive_datagram(b"\x00garbage and more garbage bytes", "x", now=wire.now)
     victim.receive_datagram(b"AP\x01" + bytes(30), "x", now=wire.now)
-    outsider = WireCodec("another-room").encode(9, 1, 1, Hello(50, True))
+    outsider = WireCodec("another-room").encode(9, 1, 1, Hello(50, 10, True))
     victim.receive_datagram(outsider, "x", now=wire.now)
-    wrong_fps = WireCodec("lobby").encode(9, 1, 1, Hello(60, True))
+    wrong_fps = WireCodec("lobby").encode(9, 1, 1, Hello(60, 10, True))
     victim.receive_datagram(wrong_fps, "y", now=wire.now)
+    wrong_period = WireCodec("lobby").encode(9, 1, 3, Hello(50, 25, True))
+    victim.receive_datagram(wrong_period, "y", now=wire.now)
     stranger_events = WireCodec("lobby").encode(9, 1, 2, Events(()))
     victim.receive_datagram(stranger_events, "z", now=wire.now)
     dropped = victim.stats().dropped
     assert dropped["bad_magic"] == 1
     assert dropped["bad_mac"] == 2
-    assert dropped["fps_mismatch"] == 1
+    assert dropped["config_mismatch"] == 2
     assert dropped["unlinked"] >= 1
     assert victim.stats().neighbours == 1
     assert (victim.state_hash(), victim.tick) == before

@@ -26,7 +26,7 @@ from arcade_p2p.protocol.wire import (
 
 CODEC = WireCodec("lobby")
 SAMPLES: list[Message] = [
-    Hello(50, True),
+    Hello(50, 10, True),
     Events((Event(10, 2**40, 1, "key", "left"), Event(11, 3, 7, "chat", {"t": [1, 2.5]}))),
     Sync(1234.5, 7, 1200.0, 99.25, -1.0, 0.0),
     Summary(b"12345678", 17),
@@ -91,8 +91,9 @@ def _signed(body: object) -> bytes:
         [2, 1, 1, 1, [[1, 2, 1, "k", "x" * 600]]],  # payload too big
         [3, 1, 1, 1, float("nan"), 1, 0.0, 0.0, 0.0, 0.0],  # nan clock
         [3, 1, 1, 1, 1.0, 1, 1.0, 0.0, 0.0, -1.0],  # negative hold
-        [1, 1, 1, 1, 0, True],  # fps 0
-        [1, 1, 1, 1, 50, 1],  # reply not a bool
+        [1, 1, 1, 1, 0, 10, True],  # fps 0
+        [1, 1, 1, 1, 50, 0, True],  # snapshot period 0
+        [1, 1, 1, 1, 50, 10, 1],  # reply not a bool
         [6, 1, 1, 1, [[1, 5, 4]]],  # last < first
         [5, 1, 1, 1, [[1, 0]]],  # seq 0 mark
         [4, 1, 1, 1, b"short", 1],

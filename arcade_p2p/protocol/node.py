@@ -6,7 +6,8 @@ with :meth:`GossipNode.receive_datagram`, collects what to send with
 after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 
 * **Links.** A peer configured with :meth:`add_peer` is sent HELLO every second until it
-  answers; any peer whose HELLO authenticates (same room, same fps) becomes a neighbour.
+  answers; any peer whose HELLO authenticates (same room) and matches (same fps and
+  snapshot period) becomes a neighbour.
   A neighbour silent for ``link_timeout_s`` is considered gone; nothing else happens.
 * **Flooding.** Every event new to this node is queued for every live neighbour except the
   one it came from; queues are packed into datagrams of at most 1200 bytes.
@@ -119,6 +120,7 @@ class GossipNode:
     Args:
         source: This session's id (sender id of every datagram).
         fps: Tick rate (neighbours must match).
+        snapshot_every_ticks: Snapshot period (neighbours must match).
         codec: Wire codec of the room.
         timeline: The event log shared with the time machine.
         clock: The peer's clock (fed by SYNC).
@@ -133,6 +135,7 @@ class GossipNode:
         *,
         source: int,
         fps: int,
+        snapshot_every_ticks: int,
         codec: WireCodec,
         timeline: Timeline,
         clock: Clock,
@@ -143,6 +146,7 @@ class GossipNode:
     ) -> None:
         self.source = source
         self.fps = fps
+        self.snapshot_every_ticks = snapshot_every_ticks
         self.codec = codec
         self.timeline = timeline
         self.clock = clock
@@ -219,14 +223,19 @@ class GossipNode:
         message = datagram.message
         link = self._links.get(address)
         if isinstance(message, Hello):
-            if message.fps != self.fps:
-                raise RemoteError("fps_mismatch", f"peer runs at {message.fps} fps")
+            if (message.fps, message.snapshot_every_ticks) != (self.fps, self.snapshot_every_ticks):
+                raise RemoteError(
+                    "config_mismatch",
+                    f"peer runs at {message.fps} fps, snapshot every "
+                    f"{message.snapshot_every_ticks} ticks; this peer: {self.fps}, "
+                    f"{self.snapshot_every_ticks}",
+                )
             if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
-                self._send(address, Hello(self.fps, False))
+                self._send(address, self._hello(reply=False))
             self._link_up(self._link(address), datagram.sender, now)
             return
         if link is None or not link.up or link.peer != datagram.sender:
-            self._send(address, Hello(self.fps, True))
+            self._send(address, self._hello(reply=True))
             raise RemoteError("unlinked", "message before HELLO")
         link.last_heard = now
         if isinstance(message, Events):
@@ -335,7 +344,7 @@ class GossipNode:
             self._next_hello = now + s.hello_interval_s
             for link in self._links.values():
                 if link.configured and not link.up:
-                    self._send(link.address, Hello(self.fps, True))
+                    self._send(link.address, self._hello(reply=True))
         if now >= self._next_sync:
             self._next_sync = max(self._next_sync + s.sync_interval_s, now)
             for link in self._links.values():
@@ -391,6 +400,9 @@ class GossipNode:
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
         report = self.clock.report(now)
         return Sync(report.value, report.origin, report.stamp, now, echo, max(hold, 0.0))
+
+    def _hello(self, *, reply: bool) -> Hello:
+        return Hello(self.fps, self.snapshot_every_ticks, reply)
 
     def _summary(self) -> Summary:
         return Summary(self.timeline.digest(), len(self.timeline))

@@ -57,20 +57,26 @@ MAX_COUNTER = 2**63 - 1
 MAX_EPOCH = 2**32 - 1
 MAX_SEQ = 2**63 - 1
 MAX_FPS = 1000
+MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
 
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Link handshake: "I am ``sender`` in this room, running at ``fps``".
+    """Link handshake: "I am ``sender`` in this room, simulating like this".
 
     Attributes:
-        fps: The sender's tick rate; peers with another rate refuse the link.
+        fps: The sender's tick rate.
+        snapshot_every_ticks: The sender's snapshot period (for engines such as pymunk the
+            live run continues from each snapshot, so peers must snapshot at the same ticks).
         reply: Whether the receiver should answer with its own Hello.
+
+    Peers whose fps or snapshot period differ refuse the link (``config_mismatch``).
     """
 
     fps: int
+    snapshot_every_ticks: int
     reply: bool
 
 
@@ -238,7 +244,7 @@ def _event_fields(event: Event) -> list[Any]:
 
 def _fields(message: Message) -> list[Any]:
     if isinstance(message, Hello):
-        return [message.fps, message.reply]
+        return [message.fps, message.snapshot_every_ticks, message.reply]
     if isinstance(message, Events):
         return [[_event_fields(e) for e in message.events]]
     if isinstance(message, Sync):
@@ -296,11 +302,12 @@ def _list(value: Any, max_items: int, what: str) -> list[Any]:
 
 
 def _parse_hello(fields: list[Any]) -> Hello:
-    _arity(fields, 2, "hello")
+    _arity(fields, 3, "hello")
     fps = _int(fields[0], 1, MAX_FPS, "fps")
-    if type(fields[1]) is not bool:
+    period = _int(fields[1], 1, MAX_SNAPSHOT_PERIOD_TICKS, "snapshot period")
+    if type(fields[2]) is not bool:
         raise RemoteError("malformed", "hello.reply is not a bool")
-    return Hello(fps, fields[1])
+    return Hello(fps, period, fields[2])
 
 
 def _parse_event(item: Any) -> Event:
