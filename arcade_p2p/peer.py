@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -28,9 +27,10 @@ from typing import Any
 
 from arcade_p2p.errors import UsageError
 from arcade_p2p.moving_rect import DIRECTIONS, MovingRectApp
+from arcade_p2p.peer_options import add_peer_options, peer_options
 from arcade_p2p.runner import PeerRunner
-from arcade_p2p.session import DEFAULT_FPS, DEFAULT_ROOM, Session, SessionConfig
-from arcade_p2p.transport import LinkEmulation, UdpTransport, parse_address
+from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.transport import UdpTransport
 
 __all__ = ["LINGER_S", "PeerReport", "RandomKeys", "register", "run_peer"]
 
@@ -172,22 +172,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run one headless moving-rectangle peer over real UDP. The first "
         "line printed is 'listening on HOST:PORT'.",
     )
-    parser.add_argument("--id", type=int, default=None, help="peer id (default: random)")
-    parser.add_argument("--host", default="127.0.0.1", help="IPv4 address to bind")
-    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free port)")
-    parser.add_argument(
-        "--peer",
-        action="append",
-        default=[],
-        metavar="HOST:PORT",
-        help="a peer to dial (repeatable)",
-    )
-    parser.add_argument("--room", default=DEFAULT_ROOM, help="room name (the MAC key)")
-    parser.add_argument("--fps", type=int, default=DEFAULT_FPS, help="ticks per second")
-    parser.add_argument(
-        "--delay-ms", type=float, default=DEFAULT_PEER_DELAY_MS, help="Delta in milliseconds"
-    )
-    parser.add_argument("--clock", default="default", help="clock rule: default or paper")
+    add_peer_options(parser, SessionConfig(delay_ms=DEFAULT_PEER_DELAY_MS))
     parser.add_argument(
         "--seconds",
         type=float,
@@ -210,13 +195,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="last tick to simulate (default: (seconds + settle) * fps)",
     )
-    parser.add_argument(
-        "--latency-ms", type=float, default=0.0, help="emulated one-way latency of arrivals"
-    )
-    parser.add_argument(
-        "--jitter-ms", type=float, default=0.0, help="standard deviation of that latency"
-    )
-    parser.add_argument("--loss", type=float, default=0.0, help="emulated loss probability")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run_peer)
 
@@ -228,30 +206,23 @@ def _check_finite(name: str, value: float, *, low: float = 0.0) -> None:
 
 def run_peer(args: argparse.Namespace) -> int:
     """Run the ``peer`` subcommand; returns the exit code."""
-    for name in ("seconds", "rate", "settle", "latency_ms", "jitter_ms", "loss"):
-        _check_finite(name.replace("_", "-"), getattr(args, name))
-    config = SessionConfig(fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room)
-    config.validate()
+    for name in ("seconds", "rate", "settle"):
+        _check_finite(name, getattr(args, name))
+    options = peer_options(args, SessionConfig(delay_ms=DEFAULT_PEER_DELAY_MS), seed=args.seed)
+    config, peer_id = options.config, options.peer_id
     end_tick = args.end_tick
     if end_tick is None:
         end_tick = round((args.seconds + args.settle) * args.fps)
     if end_tick < 0:
         raise UsageError(f"--end-tick must be >= 0, got {end_tick}")
-    peer_id = args.id if args.id is not None else int.from_bytes(os.urandom(8), "big") >> 1
     rng = random.Random(args.seed if args.seed is not None else peer_id)
-    emulation = None
-    if args.latency_ms or args.jitter_ms or args.loss:
-        emulation = LinkEmulation(
-            args.latency_ms, args.jitter_ms, args.loss, seed=rng.getrandbits(64)
-        )
-    peers = [parse_address(text) for text in args.peer]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with UdpTransport(args.host, args.port, emulation=emulation) as transport:
+    with UdpTransport(options.host, options.port, emulation=options.emulation) as transport:
         host, port = transport.address
         print(f"listening on {host}:{port}", flush=True)
         now = time.monotonic()
         session = Session(MovingRectApp(), peer_id=peer_id, config=config, now=now)
-        for address in peers:
+        for address in options.peers:
             session.add_peer(address, now=now)
         runner = PeerRunner(session, transport, max_tick=end_tick)
         bot = RandomKeys(

@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import math
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,9 +47,10 @@ import arcade
 from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
-from arcade_p2p.transport import Address, LinkEmulation, UdpTransport, parse_address
+from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 
 __all__ = ["SymmetricWindow"]
 
@@ -219,7 +218,7 @@ class SymmetricWindow(arcade.Window):
             origin = time.monotonic() if now is None else now
             self.session = Session(
                 self._app,
-                peer_id=secrets.randbits(63) if peer_id is None else peer_id,
+                peer_id=random_peer_id() if peer_id is None else peer_id,
                 config=config,
                 now=origin,
             )
@@ -380,21 +379,18 @@ class SymmetricWindow(arcade.Window):
                 {**os.environ, HEADLESS_ENV: "1"},
             )
         try:
-            config = dataclasses.replace(
-                cls.CONFIG, fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
-            )
-            emulation = LinkEmulation(args.latency_ms) if args.latency_ms else None
+            options = peer_options(args, cls.CONFIG)
             window = cls(
                 args.width,
                 args.height,
-                peer_id=args.id,
-                config=config,
-                host=args.host,
-                port=args.port,
-                peers=[parse_address(text) for text in args.peer],
+                peer_id=options.peer_id,
+                config=options.config,
+                host=options.host,
+                port=options.port,
+                peers=options.peers,
                 max_tick=args.max_tick,
                 show_info=args.info,
-                emulation=emulation,
+                emulation=options.emulation,
             )
         except UsageError as exc:
             parser.error(str(exc))
@@ -417,44 +413,16 @@ class SymmetricWindow(arcade.Window):
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
-    defaults = cls.CONFIG
     parser = argparse.ArgumentParser(
         description=f"{cls.__name__}: a shared arcade-p2p game. "
         "The first line printed is 'listening on HOST:PORT'."
     )
-    parser.add_argument("--id", type=int, default=None, help="peer id (default: random)")
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="IPv4 address to bind (0.0.0.0 for a LAN)"
-    )
-    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free port)")
-    parser.add_argument(
-        "--peer",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="HOST:PORT",
-        help="peers to dial (the room only needs to be connected: events travel hop by hop)",
-    )
-    parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
-    parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
-    parser.add_argument(
-        "--delay-ms",
-        type=float,
-        default=defaults.delay_ms,
-        help="Delta: how far ahead local input is stamped, in milliseconds",
-    )
-    parser.add_argument("--clock", default=defaults.clock, help="clock rule: default or paper")
+    add_peer_options(parser, cls.CONFIG)
     parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
     parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
     parser.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
     parser.add_argument("--max-tick", type=int, default=None, help="never simulate past this tick")
-    parser.add_argument(
-        "--latency-ms",
-        type=float,
-        default=0.0,
-        help="emulated one-way latency of received datagrams (to watch rollback locally)",
-    )
     parser.add_argument(
         "--info", action="store_true", help="show tick, peers and rollbacks on screen"
     )

@@ -1,0 +1,121 @@
+"""Command-line options shared by every real-time peer: ``arcade-p2p peer`` and games.
+
+How this works: :func:`add_peer_options` adds the network and session flags (identity,
+binding, neighbours, room, fps, Delta, clock, link emulation) to a parser, with defaults
+taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options` turns the
+parsed flags into a validated :class:`PeerOptions`, raising
+:class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import secrets
+from dataclasses import dataclass
+
+from arcade_p2p.errors import UsageError
+from arcade_p2p.session import SessionConfig
+from arcade_p2p.transport import Address, LinkEmulation, parse_address
+
+__all__ = ["PeerOptions", "add_peer_options", "peer_options", "random_peer_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOptions:
+    """What a real-time peer needs to start.
+
+    Attributes:
+        peer_id: This session's id.
+        host: Address to bind.
+        port: Port to bind (0: any free port).
+        peers: Neighbours to dial.
+        config: Session settings.
+        emulation: User-space link emulation of arriving datagrams, if any.
+    """
+
+    peer_id: int
+    host: str
+    port: int
+    peers: list[Address]
+    config: SessionConfig
+    emulation: LinkEmulation | None
+
+
+def random_peer_id() -> int:
+    """A random 63-bit peer id (so a restarted peer never reuses its old id)."""
+    return secrets.randbits(63)
+
+
+def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -> None:
+    """Add the shared peer flags to ``parser``."""
+    parser.add_argument("--id", type=int, default=None, help="peer id (default: random)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="IPv4 address to bind (0.0.0.0 for a LAN)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free port)")
+    parser.add_argument(
+        "--peer",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="HOST:PORT",
+        help="peers to dial (repeatable; the room only needs to be connected: events "
+        "travel hop by hop)",
+    )
+    parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
+    parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=defaults.delay_ms,
+        help="Delta: how far ahead local input is stamped, in milliseconds",
+    )
+    parser.add_argument("--clock", default=defaults.clock, help="clock rule: default or paper")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="emulated one-way latency of arriving datagrams (to watch rollback locally)",
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="standard deviation of that latency"
+    )
+    parser.add_argument(
+        "--loss", type=float, default=0.0, help="emulated loss probability of arrivals"
+    )
+
+
+def peer_options(
+    args: argparse.Namespace, defaults: SessionConfig, *, seed: int | None = None
+) -> PeerOptions:
+    """Validate the shared peer flags.
+
+    Args:
+        args: Parsed flags (from a parser given :func:`add_peer_options`).
+        defaults: Settings the flags override (fps, Delta, clock, room).
+        seed: Seed of the link emulation (default: the peer id).
+
+    Raises:
+        UsageError: A value is out of range or an address cannot be parsed.
+    """
+    for name in ("latency_ms", "jitter_ms", "loss"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            flag = name.replace("_", "-")
+            raise UsageError(f"--{flag} must be a finite number >= 0, got {value!r}")
+    if args.loss >= 1:
+        raise UsageError(f"--loss must be below 1, got {args.loss!r}")
+    config = dataclasses.replace(
+        defaults, fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
+    )
+    config.validate()
+    peer_id = random_peer_id() if args.id is None else args.id
+    emulation = None
+    if args.latency_ms or args.jitter_ms or args.loss:
+        emulation = LinkEmulation(
+            args.latency_ms, args.jitter_ms, args.loss, seed=peer_id if seed is None else seed
+        )
+    peers = [parse_address(text) for text in args.peer]
+    return PeerOptions(peer_id, args.host, args.port, peers, config, emulation)
