@@ -121,7 +121,7 @@ def test_a_partition_that_heals_converges_after_deep_rollbacks() -> None:
 
 
 def test_same_seed_gives_the_same_result_and_another_seed_does_not() -> None:
-    config = replace(SHORT, loss=0.05, duplicate=0.05)
+    config = replace(SHORT, loss=0.05, duplicate=0.05, churn_on_s=10.0, churn_off_s=5.0)
     first = without_wall_clock(run_simulation(config).to_dict())
     again = without_wall_clock(run_simulation(config).to_dict())
     other = without_wall_clock(run_simulation(replace(SHORT, seed=9)).to_dict())

@@ -124,7 +124,7 @@ def run_simulation(
             random stream (default: a ``"key"`` with a direction).
         tick_wakes: Also wake every peer at every tick, like a game loop does. The
             results are identical either way (a peer runs its due ticks before anything
-            touches it); waking only when there is work is several times faster.
+            touches it); waking only when there is work is faster.
 
     Returns:
         Every figure of the run.
