@@ -44,7 +44,7 @@ def test_callbacks_can_schedule_more_work_within_the_same_run() -> None:
     def tick() -> None:
         ticks.append(scheduler.now)
         if scheduler.now < 1.0:
-            scheduler.call_later(0.25, tick)
+            scheduler.call_at(scheduler.now + 0.25, tick)
 
     scheduler.call_at(0.0, tick)
     scheduler.run_until(10.0)

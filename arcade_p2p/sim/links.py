@@ -1,7 +1,7 @@
 """Simulated links: latency, jitter, loss, duplication, partitions.
 
-How this works: every edge of the topology is two directed :class:`Link`\\ s, each with
-its own seeded :class:`random.Random`, so a link's fate does not depend on traffic
+How this works: every edge of the topology is two directed links (:class:`Link`), each
+with its own seeded :class:`random.Random`, so a link's fate does not depend on traffic
 elsewhere. :meth:`Link.transmit` decides what happens to one datagram: lost (no copy),
 delivered once or, with probability ``duplicate``, twice; every copy gets its own one-way
 delay drawn from Normal(latency, jitter) clipped at zero -- the way the seed paper used

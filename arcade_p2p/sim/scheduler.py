@@ -47,10 +47,6 @@ class Scheduler:
             raise UsageError(f"cannot schedule at {when} before now ({self.now})")
         heapq.heappush(self._heap, (when, next(self._order), callback, args))
 
-    def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback(*args)`` ``delay`` seconds after now."""
-        self.call_at(self.now + delay, callback, *args)
-
     def run_until(self, end: float) -> None:
         """Run every entry due at or before ``end``, then set the clock to ``end``.
 
