@@ -31,7 +31,6 @@ Two modes:
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -132,6 +131,7 @@ class NeighbourFilter:
     catches up; a neighbour's estimate at any time is ``base(now) + mean``. Each sample
     was advanced by half its round trip; its true error is at most that much either way,
     which bounds the uncertainty until there are enough samples for a standard error.
+    The statistics are recomputed once per sample, not per query.
 
     Args:
         window: How many samples are averaged.
@@ -140,7 +140,12 @@ class NeighbourFilter:
     def __init__(self, window: int) -> None:
         self._samples: deque[float] = deque(maxlen=window)
         self._half_rtt_ticks = 0.0
+        self._spread = 0.0
         self.origin: int | None = None
+        self.mean = 0.0
+        """Mean of the samples."""
+        self.uncertainty = 0.0
+        """How far the mean may be too high, in ticks (a conservative bound)."""
 
     def add(self, sample: float, origin: int, half_rtt_ticks: float) -> None:
         """Record a sample; restart on a new origin or an evident clock jump."""
@@ -150,26 +155,26 @@ class NeighbourFilter:
             self.origin = origin
         self._samples.append(sample)
         self._half_rtt_ticks = max(self._half_rtt_ticks, half_rtt_ticks)
+        self._update_statistics()
 
-    @property
-    def mean(self) -> float:
-        """Mean of the samples (at least one sample exists once added)."""
-        return statistics.fmean(self._samples)
-
-    @property
-    def uncertainty(self) -> float:
-        """How far the mean may be too high, in ticks (a conservative bound)."""
-        n = len(self._samples)
+    def _update_statistics(self) -> None:
+        samples = self._samples
+        n = len(samples)
+        self.mean = sum(samples) / n
+        if n > 1:
+            mean = self.mean
+            self._spread = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1))
+        else:
+            self._spread = 0.0
         if n < MIN_SAMPLES_FOR_STATISTICS:
-            return self._half_rtt_ticks
-        standard_error = statistics.stdev(self._samples) / math.sqrt(n)
-        return min(self._half_rtt_ticks, MARGIN_STANDARD_ERRORS * standard_error)
+            self.uncertainty = self._half_rtt_ticks
+        else:
+            standard_error = self._spread / math.sqrt(n)
+            self.uncertainty = min(self._half_rtt_ticks, MARGIN_STANDARD_ERRORS * standard_error)
 
     def _is_jump(self, sample: float) -> bool:
-        mean = statistics.fmean(self._samples)
-        spread = statistics.stdev(self._samples) if len(self._samples) > 1 else 0.0
-        noise = max(JUMP_SIGMAS * spread, 2.0 * self._half_rtt_ticks)
-        return abs(sample - mean) > max(JUMP_MIN_TICKS, noise)
+        noise = max(JUMP_SIGMAS * self._spread, 2.0 * self._half_rtt_ticks)
+        return abs(sample - self.mean) > max(JUMP_MIN_TICKS, noise)
 
 
 @dataclass(frozen=True, slots=True)
