@@ -5,8 +5,9 @@ How this works: a peer's clock position (in ticks) is
 fixed origin, never a float accumulated frame by frame. There is no leader: the highest
 clock in the network is "real time". Neighbours tell each other their clock values in
 SYNC messages; a peer that finds itself behind by more than its tolerance starts a
-*catch-up*: it adds the missing whole ticks gradually over ``catch_up_s`` seconds (frames
-come faster; no tick is skipped). Clocks never slow down.
+*catch-up*: it adds the missing whole ticks gradually over up to ``catch_up_s`` seconds
+(at most double speed for small deficits; frames come faster, no tick is skipped), and a
+refined estimate never slows down a catch-up under way. Clocks never slow down.
 
 Two modes:
 
@@ -213,6 +214,7 @@ class Clock:
         self._offset = 0
         self._slew_start = now
         self._slew_ticks = 0
+        self._slew_span = settings.catch_up_s
         self._neighbours: dict[Hashable, NeighbourFilter] = {}
         self._freshness: dict[int, tuple[float, float]] = {}
         self.catch_ups = 0
@@ -239,7 +241,7 @@ class Clock:
         when = self._origin + (self._base_ticks(now) + 1) / self.fps
         progress = self._slew_progress(now)
         if progress < self._slew_ticks:
-            span = self.settings.catch_up_s
+            span = self._slew_span
             when = min(when, self._slew_start + (progress + 1) * span / self._slew_ticks)
         step = 1e-9
         while self.due_tick(when) <= current:  # guard against float rounding
@@ -339,19 +341,26 @@ class Clock:
         if deficit <= self.settings.tolerance_ticks:
             return
         progress = self._slew_progress(now)
+        remaining = self._slew_ticks - progress
         needed = math.floor(deficit)
-        if needed <= self._slew_ticks - progress:
+        if needed <= remaining:
             return
+        # Up to catch_up_s, at most double speed for small deficits, and never slower
+        # than a catch-up already under way (refinements must not restart a slow one).
+        span = min(self.settings.catch_up_s, needed / self.fps)
+        if remaining > 0:
+            span = min(span, needed * self._slew_span / self._slew_ticks)
         self._offset += progress
         self._slew_start = now
         self._slew_ticks = needed
+        self._slew_span = span
         self.catch_ups += 1
 
     def _slew_progress(self, now: float) -> int:
         if self._slew_ticks == 0:
             return 0
-        span = self.settings.catch_up_s
+        span = self._slew_span
         done = (now - self._slew_start) / span if span > 0 else 1.0
         if done >= 1.0:
             return self._slew_ticks
-        return math.floor(self._slew_ticks * max(done, 0.0))
+        return math.floor(self._slew_ticks * max(done, 0.0) + BOUNDARY_EPSILON_TICKS)
