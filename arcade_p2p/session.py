@@ -35,6 +35,8 @@ __all__ = ["Session", "SessionConfig", "SessionStats"]
 DEFAULT_FPS = 50
 DEFAULT_DELAY_MS = 500.0
 DEFAULT_ROOM = "lobby"
+JOIN_TIMEOUT_S = 3.0
+"""Longest a joining session holds at START waiting for the history."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,8 @@ class Session:
         )
         self._seq = 0
         self._emitted = 0
+        self._join_deadline: float | None = None
+        self._last_update = now
 
     @property
     def app(self) -> App:
@@ -178,8 +182,30 @@ class Session:
         return self.machine.tick
 
     def add_peer(self, address: Hashable, *, now: float) -> None:
-        """Connect to a neighbour at ``address`` (the driver's address type)."""
+        """Connect to a neighbour at ``address`` (the driver's address type).
+
+        A session that has not simulated past START when it first dials someone is
+        *joining*: see :attr:`joining`.
+        """
+        if self._join_deadline is None and self.machine.tick <= 1:
+            self._hold(now)
         self.node.add_peer(address, now=now)
+
+    def _hold(self, now: float) -> None:
+        self._join_deadline = now + JOIN_TIMEOUT_S
+        self.node.history_synced = False
+
+    @property
+    def joining(self) -> bool:
+        """Whether the session holds its simulation while it fetches the history.
+
+        A joining session (one that dials someone before simulating past START) and a
+        returning one (its driver did not call :meth:`update` for longer than the link
+        timeout: a frozen process, a sleeping laptop) stop simulating until a neighbour
+        shows that they lack no event, or ``JOIN_TIMEOUT_S`` passes. The history they
+        fetch is then applied in one forward pass instead of a deep rollback.
+        """
+        return self._join_deadline is not None
 
     def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
         """Broadcast an application event; it is applied everywhere at its stamped tick.
@@ -212,7 +238,15 @@ class Session:
         Returns:
             How many live ticks ran.
         """
+        if now - self._last_update > self.config.link_timeout_s:
+            self._hold(now)  # returning after a freeze: the world moved on meanwhile
+        self._last_update = now
         target = self.clock.due_tick(now)
+        if self._join_deadline is not None:
+            if self.node.history_synced or now >= self._join_deadline:
+                self._join_deadline = None
+            else:  # hold (START still runs, so the app always has a state to draw)
+                target = min(target, max(0, self.machine.tick - 1))
         if max_tick is not None:
             target = min(target, max_tick)
         return self.machine.advance(target)

@@ -58,10 +58,33 @@ def test_late_joiner_gets_the_whole_history_and_catches_up() -> None:
     late = Session(MovingRectApp(), peer_id=555, config=wire.sessions[0].config, now=wire.now)
     wire.sessions[2] = late
     late.add_peer(1, now=wire.now)
+    assert late.joining
     wire.run(2.5)
+    assert not late.joining
     assert history > 10
     assert len(late.timeline) == history
+    assert late.stats().rollbacks == 0  # it held at START and applied the history forward
     assert abs(late.tick - wire.sessions[0].tick) <= 2
+    hashes, _ = settle_and_compare(wire)
+    assert len(hashes) == 1
+
+
+def test_a_frozen_peer_holds_until_it_has_what_it_missed() -> None:
+    wire = make_network([(0, 1), (1, 2)])
+    emit_randomly(wire, 0.01, 3.0)
+    frozen = wire.sessions[2]
+    wire.sessions[2] = make_network([(0, 1)]).sessions[0]  # a stand-in nobody links to
+    wire.edges -= {(1, 2), (2, 1)}
+    emit_randomly(wire, 0.01, 6.0, seed=9)  # the others go on while it is frozen
+    wire.sessions[2] = frozen
+    wire.edges |= {(1, 2), (2, 1)}
+    frozen.update(now=wire.now + 0.01)
+    assert frozen.joining  # it noticed the gap
+    rollbacks_before = frozen.stats().rollbacks
+    wire.run(3.0)
+    assert not frozen.joining
+    assert len(frozen.timeline) == len(wire.sessions[0].timeline)
+    assert frozen.stats().rollbacks == rollbacks_before
     hashes, _ = settle_and_compare(wire)
     assert len(hashes) == 1
 

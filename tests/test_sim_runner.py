@@ -99,6 +99,34 @@ def test_churn_converges_and_loses_only_events_that_died_with_their_holders() ->
     assert result.events_lost == result.events_orphaned
 
 
+def test_suspended_peers_come_back_with_their_memory_and_nothing_is_lost() -> None:
+    result = run_simulation(
+        SimConfig(
+            topology="ring",
+            peers=6,
+            latency_ms=20.0,
+            rate_per_min=60.0,
+            duration_s=60.0,
+            warmup_s=5.0,
+            quiet_s=5.0,
+            fps=25,
+            churn_on_s=12.0,
+            churn_off_s=6.0,
+            churn_mode="suspend",
+            seed=2,
+        )
+    )
+    assert result.converged
+    assert result.recoveries >= 5
+    assert result.events_total > 20
+    assert result.events_lost == 0
+
+
+def test_an_unknown_churn_mode_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        run_simulation(replace(SHORT, churn_on_s=10.0, churn_off_s=5.0, churn_mode="nap"))
+
+
 def test_a_partition_that_heals_converges_after_deep_rollbacks() -> None:
     split = Partition(start_s=10.0, end_s=25.0, side=(0, 1, 2))
     result = run_simulation(

@@ -13,9 +13,10 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   one it came from; queues are packed into datagrams of at most 1200 bytes.
 * **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
   last SYNC it sent us, from which both sides measure round-trip times.
-* **Anti-entropy.** Periodically every neighbour gets a SUMMARY (a digest of per-source
-  high-water marks). A neighbour whose digest differs answers with HAVE (its marks, in
-  chunks); the side that lacks events sends WANT with the missing seq ranges and receives
+* **Anti-entropy.** Every SYNC carries a digest of the per-source high-water marks (a
+  separate SUMMARY carries it when anti-entropy must run more often than SYNC). A
+  neighbour whose digest differs answers with HAVE (its marks, in chunks);
+  the side that lacks events sends WANT with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
 * **Bad input.** Every datagram that fails to decode, authenticate or make sense is
@@ -25,6 +26,7 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
@@ -161,7 +163,15 @@ class GossipNode:
         self._queue: list[tuple[Address, Message]] = []
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
-        self._next_summary = now + rng.random() * settings.summary_interval_s
+        self.history_synced = False
+        """Whether a neighbour with a non-empty history has shown that this node holds
+        exactly what it holds."""
+        # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
+        # more often than SYNC (the paper clock mode syncs once a second).
+        self._summaries = settings.summary_interval_s < settings.sync_interval_s
+        self._next_summary = (
+            now + rng.random() * settings.summary_interval_s if self._summaries else math.inf
+        )
 
     # ----------------------------------------------------------------- links
     def add_peer(self, address: Address, *, now: float) -> None:
@@ -243,8 +253,7 @@ class GossipNode:
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
-            if message.digest != self.timeline.digest():
-                self._send_have(address)
+            self._compare_histories(address, message.digest, message.count)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
         else:
@@ -296,6 +305,15 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
+        self._compare_histories(link.address, sync.digest, sync.count)
+
+    def _compare_histories(self, address: Address, digest: bytes, count: int) -> None:
+        """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
+        mine = self.timeline.digest()
+        if digest == mine and count > 0:
+            self.history_synced = True  # we hold all this neighbour's (non-empty) history
+        if digest != mine:
+            self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
         wanted = self.timeline.missing(dict(have.marks))
@@ -399,7 +417,17 @@ class GossipNode:
         echo = link.echo_sent_at
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
         report = self.clock.report(now)
-        return Sync(report.value, report.origin, report.stamp, now, echo, max(hold, 0.0))
+        timeline = self.timeline
+        return Sync(
+            report.value,
+            report.origin,
+            report.stamp,
+            now,
+            echo,
+            max(hold, 0.0),
+            timeline.digest(),
+            len(timeline),
+        )
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)

@@ -57,6 +57,7 @@ MAX_COUNTER = 2**63 - 1
 MAX_EPOCH = 2**32 - 1
 MAX_SEQ = 2**63 - 1
 MAX_FPS = 1000
+DIGEST_BYTES = 8
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
@@ -102,6 +103,8 @@ class Sync:
         sent_at: The sender's local time when sending (seconds, its own clock).
         echo_sent_at: ``sent_at`` of the last Sync the sender got from the receiver, or -1.
         echo_hold_s: How long the sender held that Sync before this reply (seconds).
+        digest: The sender's anti-entropy digest (as in :class:`Summary`).
+        count: How many events the sender holds.
     """
 
     value: float
@@ -110,6 +113,8 @@ class Sync:
     sent_at: float
     echo_sent_at: float
     echo_hold_s: float
+    digest: bytes
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +260,8 @@ def _fields(message: Message) -> list[Any]:
             message.sent_at,
             message.echo_sent_at,
             message.echo_hold_s,
+            message.digest,
+            message.count,
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count]
@@ -332,7 +339,7 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 6, "sync")
+    _arity(fields, 8, "sync")
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -340,7 +347,9 @@ def _parse_sync(fields: list[Any]) -> Sync:
     if hold < 0.0:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     sent_at = _float(fields[3], "sync.sent_at")
-    return Sync(value, origin, stamp, sent_at, _float(fields[4], "sync.echo"), hold)
+    echo = _float(fields[4], "sync.echo")
+    digest, count = _digest_and_count(fields[6], fields[7], "sync")
+    return Sync(value, origin, stamp, sent_at, echo, hold, digest, count)
 
 
 def _clock_value(raw: Any, what: str) -> float:
@@ -352,10 +361,13 @@ def _clock_value(raw: Any, what: str) -> float:
 
 def _parse_summary(fields: list[Any]) -> Summary:
     _arity(fields, 2, "summary")
-    digest = fields[0]
-    if type(digest) is not bytes or len(digest) != 8:
-        raise RemoteError("malformed", "summary.digest")
-    return Summary(digest, _int(fields[1], 0, MAX_SEQ, "summary.count"))
+    return Summary(*_digest_and_count(fields[0], fields[1], "summary"))
+
+
+def _digest_and_count(digest: Any, count: Any, what: str) -> tuple[bytes, int]:
+    if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
+        raise RemoteError("malformed", f"{what}.digest")
+    return digest, _int(count, 0, MAX_SEQ, f"{what}.count")
 
 
 def _parse_have(fields: list[Any]) -> Have:

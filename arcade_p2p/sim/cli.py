@@ -19,7 +19,7 @@ from typing import Any
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
-from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.config import CHURN_MODES, SimConfig
 from arcade_p2p.sim.metrics import SimResult
 from arcade_p2p.sim.runner import run_simulation
 from arcade_p2p.sim.topologies import TOPOLOGIES
@@ -94,6 +94,12 @@ def register(subparsers: Any) -> None:
         help="peers go offline and come back: mean online and offline seconds, e.g. 40:20",
     )
     parser.add_argument(
+        "--churn-mode",
+        metavar="MODE",
+        help="what offline means: restart (new process, empty memory; the default) or "
+        "suspend (frozen process that comes back with its memory)",
+    )
+    parser.add_argument(
         "--clock",
         metavar="MODE",
         help=f"clock rule: paper or default (default {default.clock})",
@@ -119,6 +125,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise UsageError(f"--churn needs ON_S:OFF_S (for example 40:20), got {args.churn!r}")
         changes["churn_on_s"] = _float("--churn", on)
         changes["churn_off_s"] = _float("--churn", off)
+    if args.churn_mode is not None:
+        if args.churn_mode not in CHURN_MODES:
+            raise UsageError(
+                f"--churn-mode must be one of {', '.join(CHURN_MODES)}, got {args.churn_mode!r}"
+            )
+        changes["churn_mode"] = args.churn_mode
     if args.clock is not None:
         modes = [mode.value for mode in ClockMode]
         if args.clock not in modes:
@@ -162,7 +174,9 @@ def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
 def format_table(config: SimConfig, result: SimResult) -> str:
     """A readable two-column report of one run."""
     r = result
-    churn = f"{config.churn_on_s:g} s on / {config.churn_off_s:g} s off" if config.churn else "none"
+    churn = "none"
+    if config.churn:
+        churn = f"{config.churn_on_s:g} s on / {config.churn_off_s:g} s off ({config.churn_mode})"
     rows: list[tuple[str, str]] = [
         ("topology", f"{config.topology}, {r.peers} peers"),
         (

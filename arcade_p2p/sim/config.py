@@ -16,6 +16,9 @@ from arcade_p2p.errors import UsageError
 
 __all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
 
+CHURN_MODES = ("restart", "suspend")
+"""What going offline means in a churn run (see :attr:`SimConfig.churn_mode`)."""
+
 PAPER_AVG_HOPS = 5
 """The paper's Delta rule assumes this many hops on average: Delta = L x 5 x multiplier."""
 
@@ -57,6 +60,9 @@ class SimConfig:
         duplicate: Probability that a datagram is delivered twice.
         churn_on_s: Mean online time with churn (None: no churn).
         churn_off_s: Mean offline time with churn.
+        churn_mode: What going offline means: ``restart`` (the process dies; it comes back
+            as a new session with a new id and an empty memory) or ``suspend`` (the
+            process is frozen and cut off; it comes back with its memory and its id).
         clock: ``default`` or ``paper``.
         seed: Seed of every random choice in the run.
         partitions: Scheduled network splits (each heals at its end).
@@ -79,6 +85,7 @@ class SimConfig:
     duplicate: float = 0.0
     churn_on_s: float | None = None
     churn_off_s: float | None = None
+    churn_mode: str = "restart"
     clock: str = ClockMode.DEFAULT.value
     seed: int = 1
     partitions: tuple[Partition, ...] = ()
@@ -137,5 +144,7 @@ class SimConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        if self.churn_mode not in CHURN_MODES:
+            raise UsageError(f"churn mode must be one of {', '.join(CHURN_MODES)}")
         if self.clock not in {m.value for m in ClockMode}:
             raise UsageError(f"clock must be 'paper' or 'default', got {self.clock!r}")

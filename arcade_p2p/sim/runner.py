@@ -85,13 +85,23 @@ INFINITY = float("inf")
 class _Slot:
     """One place in the topology and the session currently living there."""
 
-    __slots__ = ("incarnations", "index", "links", "neighbours", "session", "wake_at", "wake_token")
+    __slots__ = (
+        "incarnations",
+        "index",
+        "links",
+        "neighbours",
+        "session",
+        "suspended",
+        "wake_at",
+        "wake_token",
+    )
 
     def __init__(self, index: int, neighbours: list[int], links: dict[int, Link]) -> None:
         self.index = index
         self.neighbours = neighbours
         self.links = links
         self.session: Session | None = None
+        self.suspended: Session | None = None
         self.incarnations = 0
         self.wake_at = INFINITY
         self.wake_token = 0
@@ -256,6 +266,13 @@ class _Simulation:
 
     def _go_online(self, slot: _Slot, returning: bool) -> None:
         now = self.scheduler.now
+        if slot.suspended is not None:  # churn_mode "suspend": the same process thaws
+            session, slot.suspended = slot.suspended, None
+            slot.session = session
+            self._labels = None
+            self._start_recovery(slot)
+            self._activity(slot, session, now)
+            return
         peer_id = slot.index if slot.incarnations == 0 else self._new_id()
         slot.incarnations += 1
         session = Session(
@@ -283,6 +300,8 @@ class _Simulation:
         session = slot.session
         assert session is not None  # spells do not overlap
         session.update(now=self.scheduler.now, max_tick=self.max_tick)  # it ran until now
+        if self.config.churn_mode == "suspend":
+            slot.suspended = session
         slot.session = None
         slot.wake_at = INFINITY
         slot.wake_token += 1
