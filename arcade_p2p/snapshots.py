@@ -4,8 +4,9 @@ How this works: a snapshot is the app's serialized state at the *start* of a tic
 its TICK step), taken only at ticks that are multiples of ``every_ticks`` so that all peers
 snapshot (and restore) at the same ticks. Recent snapshots are kept densely; older ones are
 thinned so that the spacing between kept snapshots doubles with their age, which keeps
-O(dense + log(age)) snapshots however long the session runs. The START snapshot (tick 0)
-is always kept, so any event, however old, can be applied.
+O(dense + log(age)) snapshots however long the session runs (thinning runs once per
+``dense_count`` snapshots, so up to ``dense_count`` more may be held in between). A late
+event older than every kept snapshot is applied by re-simulating from START.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class SnapshotStore:
         self.dense_count = dense_count
         self._ticks: list[int] = []
         self._blobs: dict[int, bytes] = {}
+        self._puts_since_thinning = 0
 
     def __len__(self) -> int:
         return len(self._ticks)
@@ -65,7 +67,10 @@ class SnapshotStore:
         if not self._ticks or self._ticks[-1] != tick:
             self._ticks.append(tick)
         self._blobs[tick] = blob
-        self._thin(tick)
+        self._puts_since_thinning += 1
+        if self._puts_since_thinning >= self.dense_count:  # amortised: O(1) per snapshot
+            self._puts_since_thinning = 0
+            self._thin(tick)
 
     def at_or_before(self, tick: int) -> tuple[int, bytes]:
         """The newest snapshot taken at or before ``tick``.
@@ -84,7 +89,7 @@ class SnapshotStore:
         kept: list[int] = []
         for tick in self._ticks:
             age = newest - tick
-            if tick == 0 or age < dense_span or tick % self._spacing(age, dense_span) == 0:
+            if age < dense_span or tick % self._spacing(age, dense_span) == 0:
                 kept.append(tick)
             else:
                 del self._blobs[tick]

@@ -161,6 +161,8 @@ class GossipNode:
         self._links: dict[Address, Link] = {}
         self._replay = ReplayFilter()
         self._queue: list[tuple[Address, Message]] = []
+        self._pending: set[Address] = set()
+        """Links whose event outbox is not empty."""
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self.history_synced = False
@@ -203,7 +205,11 @@ class GossipNode:
     def _flood(self, event: Event, exclude: Address | None) -> None:
         for address, link in self._links.items():
             if link.up and address != exclude:
-                link.outbox.append(event)
+                self._queue_event(link, event)
+
+    def _queue_event(self, link: Link, event: Event) -> None:
+        link.outbox.append(event)
+        self._pending.add(link.address)
 
     # ----------------------------------------------------------------- input
     def receive_datagram(self, data: bytes, address: Address, *, now: float) -> None:
@@ -336,7 +342,7 @@ class GossipNode:
             for seq in range(first, min(last, source_log.highest) + 1):
                 event = source_log.events.get(seq)
                 if event is not None:
-                    link.outbox.append(event)
+                    self._queue_event(link, event)
                     budget -= 1
                     if budget == 0:
                         return
@@ -381,10 +387,12 @@ class GossipNode:
         for address, message in self._queue:
             out.append((self._encode(message), address))
         self._queue.clear()
-        for address, link in self._links.items():
-            if link.outbox:
+        for address in self._pending:
+            link = self._links.get(address)
+            if link is not None and link.outbox:
                 out.extend((data, address) for data in self._pack_events(link.outbox))
                 link.outbox.clear()
+        self._pending.clear()
         self.stats.datagrams_out += len(out)
         self.stats.bytes_out += sum(len(data) for data, _ in out)
         return out
