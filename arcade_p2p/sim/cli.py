@@ -21,6 +21,7 @@ from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
 from arcade_p2p.sim.metrics import SimResult
+from arcade_p2p.sim.real import run_real
 from arcade_p2p.sim.runner import run_simulation
 from arcade_p2p.sim.topologies import TOPOLOGIES
 
@@ -104,6 +105,12 @@ def register(subparsers: Any) -> None:
         metavar="MODE",
         help=f"clock rule: paper or default (default {default.clock})",
     )
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="run the same experiment for real: one OS process per peer over UDP on "
+        "loopback with user-space latency emulation (takes the run's duration in real time)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -145,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``arcade-p2p sim``."""
     config = config_from_args(args)
     progress = _draw_progress if sys.stderr.isatty() else None
-    result = run_simulation(config, progress=progress)
+    if args.real:
+        result = run_real(config, progress=progress)
+    else:
+        result = run_simulation(config, progress=progress)
     if progress is not None:
         print(file=sys.stderr)
     if args.json:
