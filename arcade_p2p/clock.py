@@ -45,7 +45,7 @@ JUMP_SIGMAS = 4.0
 """A sample further than this many standard deviations from the mean is a clock jump."""
 JUMP_MIN_TICKS = 3.0
 """...and at least this many ticks away (and further than a round trip's worth)."""
-MIN_SAMPLES_FOR_STATISTICS = 3
+MIN_SAMPLES_FOR_STATISTICS = 6
 """Below this many samples the uncertainty is the round-trip bound, not a standard error."""
 MARGIN_STANDARD_ERRORS = 3.0
 """A peer catches up only to its estimate minus this many standard errors."""
@@ -145,16 +145,22 @@ class NeighbourFilter:
         self.origin: int | None = None
         self.mean = 0.0
         """Mean of the samples."""
+        self.last = 0.0
+        """The latest sample (what is forwarded: averaging happens once, at the end)."""
+        self.hops = 0
+        """Forwarding steps between the origin and this neighbour."""
         self.uncertainty = 0.0
         """How far the mean may be too high, in ticks (a conservative bound)."""
 
-    def add(self, sample: float, origin: int, half_rtt_ticks: float) -> None:
+    def add(self, sample: float, origin: int, half_rtt_ticks: float, hops: int = 0) -> None:
         """Record a sample; restart on a new origin or an evident clock jump."""
+        self.hops = hops
         if origin != self.origin or (self._samples and self._is_jump(sample)):
             self._samples.clear()
             self._half_rtt_ticks = 0.0
             self.origin = origin
         self._samples.append(sample)
+        self.last = sample
         self._half_rtt_ticks = max(self._half_rtt_ticks, half_rtt_ticks)
         self._update_statistics()
 
@@ -173,6 +179,16 @@ class NeighbourFilter:
             standard_error = self._spread / math.sqrt(n)
             self.uncertainty = min(self._half_rtt_ticks, MARGIN_STANDARD_ERRORS * standard_error)
 
+    @property
+    def claim_margin(self) -> float:
+        """How far ahead of this estimate a peer must be to claim to lead, in ticks.
+
+        Half a round trip bounds any single sample's error, so a peer that caught up to a
+        noisy average can never be that far ahead by accident (claiming the lead by
+        accident would move the network clock forward a little each time).
+        """
+        return max(self.uncertainty, self._half_rtt_ticks)
+
     def _is_jump(self, sample: float) -> bool:
         noise = max(JUMP_SIGMAS * self._spread, 2.0 * self._half_rtt_ticks)
         return abs(sample - self.mean) > max(JUMP_MIN_TICKS, noise)
@@ -187,11 +203,14 @@ class ClockReport:
         origin: Id of the peer whose own clock ``value`` estimates.
         stamp: Freshness: the highest value the origin itself reported (grows while the
             origin is alive; forwarded unchanged).
+        hops: How many forwarding steps the value has taken from its origin (0: the
+            sender's own clock).
     """
 
     value: float
     origin: int
     stamp: float
+    hops: int = 0
 
 
 class Clock:
@@ -279,9 +298,13 @@ class Clock:
         own = self.position(now)
         best = self._best_foreign(now)
         if best is not None and best.origin is not None:
-            value = self._base(now) + best.mean
-            if own <= value + self.settings.tolerance_ticks + best.uncertainty:
-                return ClockReport(value, best.origin, self._freshness[best.origin][0])
+            base = self._base(now)
+            if own <= base + best.mean + self.settings.tolerance_ticks + best.claim_margin:
+                # Forward the latest sample, not the average: an average of averages
+                # would lag two seconds per hop and hide upstream noise from the spread
+                # that downstream margins are computed from.
+                stamp = self._freshness[best.origin][0]
+                return ClockReport(base + best.last, best.origin, stamp, best.hops + 1)
         return ClockReport(own, self.me, own)
 
     def on_sync(
@@ -305,7 +328,12 @@ class Clock:
         entry = self._neighbours.get(neighbour)
         if entry is None:
             entry = self._neighbours[neighbour] = NeighbourFilter(self.settings.samples)
-        entry.add(report.value + half_rtt_ticks - self._base(now), report.origin, half_rtt_ticks)
+        entry.add(
+            report.value + half_rtt_ticks - self._base(now),
+            report.origin,
+            half_rtt_ticks,
+            report.hops,
+        )
         self._maybe_catch_up(now)
 
     def forget(self, neighbour: Hashable) -> None:
@@ -325,19 +353,28 @@ class Clock:
         return known is not None and now - known[1] <= ORIGIN_SILENCE_S
 
     def _best_foreign(self, now: float) -> NeighbourFilter | None:
-        best: NeighbourFilter | None = None
+        """The neighbour to follow: of the leading live origin, the one fewest hops away.
+
+        Following the fewest hops (not the highest estimate) makes clock news flow only
+        away from the origin, along shortest paths: a peer never takes back, through a
+        cycle, an estimate that it forwarded itself, so noise cannot ratchet upwards.
+        """
+        leading: dict[int, float] = {}
         for neighbour in self._neighbours.values():
-            if self._alive(neighbour.origin, now) and (best is None or neighbour.mean > best.mean):
-                best = neighbour
-        return best
+            origin = neighbour.origin
+            if origin is not None and self._alive(origin, now):
+                leading[origin] = max(leading.get(origin, -math.inf), neighbour.mean)
+        if not leading:
+            return None
+        origin = max(leading, key=lambda o: (leading[o], o))
+        candidates = [n for n in self._neighbours.values() if n.origin == origin]
+        return min(candidates, key=lambda n: (n.hops, -n.mean))
 
     def _maybe_catch_up(self, now: float) -> None:
-        position = self.position(now)
-        base = self._base(now)
-        deficit = 0.0
-        for neighbour in self._neighbours.values():
-            if self._alive(neighbour.origin, now):
-                deficit = max(deficit, base + neighbour.mean - neighbour.uncertainty - position)
+        best = self._best_foreign(now)
+        if best is None:
+            return
+        deficit = self._base(now) + best.mean - best.uncertainty - self.position(now)
         if deficit <= self.settings.tolerance_ticks:
             return
         progress = self._slew_progress(now)

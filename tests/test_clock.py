@@ -96,6 +96,14 @@ def test_an_origin_that_stops_reporting_is_dropped() -> None:
     assert clock.network_estimate(4.0) == clock.position(4.0)
 
 
+def test_the_neighbour_fewest_hops_from_the_origin_is_followed() -> None:
+    clock = default_clock()
+    clock.on_sync("near", ClockReport(40.0, 77, 40.0, hops=0), rtt_s=None, now=0.0)
+    clock.on_sync("far", ClockReport(45.0, 77, 40.0, hops=3), rtt_s=None, now=0.0)
+    assert clock.report(0.0).hops == 1
+    assert clock.due_tick(2.0) == 100 + 40  # caught up to the near estimate, not the far one
+
+
 def test_own_clock_reflected_back_is_ignored() -> None:
     clock = default_clock()
     clock.on_sync("peer", rep(40.0, ME), rtt_s=None, now=0.0)
@@ -104,11 +112,11 @@ def test_own_clock_reflected_back_is_ignored() -> None:
     assert clock.report(0.0) == ClockReport(0.0, ME, 0.0)
 
 
-def test_forwarded_estimate_keeps_its_origin() -> None:
+def test_forwarded_estimate_keeps_its_origin_and_counts_hops() -> None:
     clock = default_clock()
-    clock.on_sync("peer", rep(40.0, 77), rtt_s=None, now=0.0)
+    clock.on_sync("peer", ClockReport(40.0, 77, 40.0, hops=2), rtt_s=None, now=0.0)
     report = clock.report(0.5)
-    assert (report.origin, report.stamp) == (77, 40.0)
+    assert (report.origin, report.stamp, report.hops) == (77, 40.0, 3)
     assert report.value == pytest.approx(40.0 + 25.0)
 
 
@@ -128,7 +136,7 @@ def test_jittery_samples_are_averaged_and_do_not_ratchet_the_clock() -> None:
 
 def test_a_jump_restarts_the_filter() -> None:
     f = NeighbourFilter(window=8)
-    for sample in (10.0, 10.2, 9.9, 10.1):
+    for sample in (10.0, 10.2, 9.9, 10.1, 10.0, 10.2, 9.9, 10.1):
         f.add(sample, origin=5, half_rtt_ticks=1.0)
     assert f.uncertainty < 1.0
     f.add(40.0, origin=5, half_rtt_ticks=1.0)

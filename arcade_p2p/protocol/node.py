@@ -40,6 +40,7 @@ from arcade_p2p.protocol.wire import (
     MAC_BYTES,
     MAX_DATAGRAM_BYTES,
     MAX_HAVE_ITEMS,
+    MAX_HOPS,
     MAX_RANGE_ITEMS,
     Datagram,
     Events,
@@ -309,7 +310,7 @@ class GossipNode:
                 rtt = None
         link.echo_sent_at = sync.sent_at
         link.echo_received_at = now
-        report = ClockReport(sync.value, sync.origin, sync.stamp)
+        report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
         self._compare_histories(link.address, sync.digest, sync.count)
 
@@ -430,6 +431,7 @@ class GossipNode:
             report.value,
             report.origin,
             report.stamp,
+            min(report.hops, MAX_HOPS),
             now,
             echo,
             max(hold, 0.0),

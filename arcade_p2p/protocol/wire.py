@@ -58,6 +58,7 @@ MAX_EPOCH = 2**32 - 1
 MAX_SEQ = 2**63 - 1
 MAX_FPS = 1000
 DIGEST_BYTES = 8
+MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
@@ -100,6 +101,7 @@ class Sync:
         value: The sender's clock value in ticks (its position, or its network estimate).
         origin: Id of the peer whose own clock ``value`` estimates.
         stamp: The origin's freshness stamp (see :class:`arcade_p2p.clock.ClockReport`).
+        hops: Forwarding steps between the origin and the sender.
         sent_at: The sender's local time when sending (seconds, its own clock).
         echo_sent_at: ``sent_at`` of the last Sync the sender got from the receiver, or -1.
         echo_hold_s: How long the sender held that Sync before this reply (seconds).
@@ -110,6 +112,7 @@ class Sync:
     value: float
     origin: int
     stamp: float
+    hops: int
     sent_at: float
     echo_sent_at: float
     echo_hold_s: float
@@ -257,6 +260,7 @@ def _fields(message: Message) -> list[Any]:
             message.value,
             message.origin,
             message.stamp,
+            message.hops,
             message.sent_at,
             message.echo_sent_at,
             message.echo_hold_s,
@@ -339,17 +343,18 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 8, "sync")
+    _arity(fields, 9, "sync")
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
-    hold = _float(fields[5], "sync.echo_hold_s")
+    hops = _int(fields[3], 0, MAX_HOPS, "sync.hops")
+    sent_at = _float(fields[4], "sync.sent_at")
+    echo = _float(fields[5], "sync.echo")
+    hold = _float(fields[6], "sync.echo_hold_s")
     if hold < 0.0:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
-    sent_at = _float(fields[3], "sync.sent_at")
-    echo = _float(fields[4], "sync.echo")
-    digest, count = _digest_and_count(fields[6], fields[7], "sync")
-    return Sync(value, origin, stamp, sent_at, echo, hold, digest, count)
+    digest, count = _digest_and_count(fields[7], fields[8], "sync")
+    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count)
 
 
 def _clock_value(raw: Any, what: str) -> float:
