@@ -239,15 +239,7 @@ def run_peer(args: argparse.Namespace) -> int:
                 f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
                 flush=True,
             )
-        reached_at = math.inf
-
-        def done(now: float) -> bool:
-            nonlocal reached_at
-            if runner.finished and reached_at == math.inf:
-                reached_at = now
-            return now >= reached_at + LINGER_S
-
-        runner.run(until=done, on_wake=bot.step)
+        runner.run_to_end(linger_s=LINGER_S, on_wake=bot.step)
         report = _report(session, transport, end_tick)
     print(report.to_json() if args.json else report.summary(), flush=True)
     return 0

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
+from arcade_p2p.errors import UsageError
 from arcade_p2p.session import Session
 from arcade_p2p.transport.emulation import Address
 from arcade_p2p.transport.udp import UdpTransport
@@ -99,3 +100,24 @@ class PeerRunner:
             self.pump(now)
             wakeup = min(self.next_wakeup(now), hook_at)
             self.transport.wait(wakeup - time.monotonic())
+
+    def run_to_end(
+        self, *, linger_s: float, on_wake: Callable[[float], float] | None = None
+    ) -> None:
+        """Run until ``max_tick`` has been simulated, then keep networking ``linger_s``
+        more seconds so that stragglers still reach this peer (and it repairs them).
+
+        Raises:
+            UsageError: The runner has no ``max_tick``.
+        """
+        if self.max_tick is None:
+            raise UsageError("run_to_end needs a max_tick")
+        reached_at = math.inf
+
+        def done(now: float) -> bool:
+            nonlocal reached_at
+            if self.finished and reached_at == math.inf:
+                reached_at = now
+            return now >= reached_at + linger_s
+
+        self.run(until=done, on_wake=on_wake)

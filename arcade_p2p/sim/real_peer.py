@@ -52,15 +52,7 @@ def main() -> int:
             session.add_peer((host_port[0], host_port[1]), now=now)
         runner = PeerRunner(session, transport, max_tick=spec["end_tick"])
         recorder = _Recorder(runner, spec["inputs"], t0)
-        reached_at = math.inf
-
-        def done(now: float) -> bool:
-            nonlocal reached_at
-            if runner.finished and reached_at == math.inf:
-                reached_at = now
-            return now >= reached_at + LINGER_S
-
-        runner.run(until=done, on_wake=recorder.wake)
+        runner.run_to_end(linger_s=LINGER_S, on_wake=recorder.wake)
         report = recorder.report()
     print(json.dumps(report), flush=True)
     return 0
