@@ -156,6 +156,27 @@ def test_progress_bar_writes_a_line_per_run_when_not_a_terminal() -> None:
     assert lines[-1].endswith("3/3 runs 100%  elapsed 30s  ETA 0s")
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal() -> None:
+    stream = Terminal()
+    now = [0.0]
+    bar = ProgressBar(3, stream, clock=lambda: now[0])
+    now[0] = 50.0
+    bar.advance()  # ETA 1m40s
+    now[0] = 55.0
+    bar.advance()  # ETA 28s: shorter, so padded over the previous line
+    draws = stream.getvalue().split("\r")[1:]
+    assert draws[0].endswith("ETA 1m40s") and "\n" not in stream.getvalue()
+    assert draws[1].rstrip().endswith("ETA 28s") and len(draws[1]) == len(draws[0])
+    bar.advance()
+    last = stream.getvalue().split("\r")[-1]
+    assert last.endswith("\n") and last.rstrip().endswith("3/3 runs 100%  elapsed 55s  ETA 0s")
+
+
 def test_bands() -> None:
     def band(pct: float, converged: bool = True) -> str:
         return heatmap.band_colour(CellStats(pct, converged, 0, 1))

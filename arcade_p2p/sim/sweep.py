@@ -5,8 +5,8 @@ rate x Delta multiplier x clock x seed with :func:`dataclasses.replace` (the pap
 6 x 6 x 3 = 108 cells). :func:`run_grid` hands the configs to a pool of *spawned* worker
 processes (so it behaves the same on every platform and shares no state with the parent);
 each worker calls :func:`run_simulation` on one config and returns one row: every config
-field, then every result key. A :class:`ProgressBar` on stderr shows cells done
-and an ETA (redrawn in place on a terminal, one line per cell otherwise). The rows, in grid
+field, then every result key. A :class:`ProgressBar` on stderr shows the runs done
+and an ETA (redrawn in place on a terminal, one line per run otherwise). The rows, in grid
 order, go to ``sweep.csv``; :mod:`arcade_p2p.sim.heatmap` draws one heat map per clock (and
 their ratio with ``--clock both``) and the summary table printed on stdout.
 ``--plot-only`` redraws the figures and the table from an existing CSV.
@@ -25,9 +25,10 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -129,23 +130,23 @@ def run_grid(
         The rows, in the order of ``configs``.
     """
     jobs = max(1, min(jobs, len(configs)))
-    indexed = list(enumerate(configs))
     rows: dict[int, dict[str, Any]] = {}
-
-    def collect(results: Iterable[tuple[int, dict[str, Any]]]) -> None:
-        for index, row in results:
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker) as pool:
+        for index, row in pool.imap_unordered(_run_indexed, enumerate(configs)):
             rows[index] = row
             if on_done is not None:
                 on_done()
-
-    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_quiet_logs) as pool:
-        collect(pool.imap_unordered(_run_indexed, indexed))
     return [rows[index] for index in range(len(configs))]
 
 
-def _quiet_logs() -> None:
-    """Worker set-up: per-datagram warnings from simulated peers would bury the progress."""
+def _init_worker() -> None:
+    """Worker set-up: quiet logs and no Ctrl-C (the parent stops the pool on Ctrl-C).
+
+    Per-datagram warnings from simulated peers would bury the progress bar, and workers
+    interrupted together with the parent would each print a traceback.
+    """
     logging.getLogger(LIBRARY_LOGGER).setLevel(logging.ERROR)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_indexed(item: tuple[int, SimConfig]) -> tuple[int, dict[str, Any]]:
@@ -202,6 +203,7 @@ class ProgressBar:
         self._clock = clock
         self._start = clock()
         self._in_place = self._stream.isatty()
+        self._drawn_chars = 0
 
     def elapsed_s(self) -> float:
         """Seconds since the bar was created."""
@@ -211,8 +213,14 @@ class ProgressBar:
         """Count one finished run and redraw."""
         self.done += 1
         line = format_progress(self.done, self.total, self.elapsed_s())
-        end = "\n" if not self._in_place or self.done == self.total else ""
-        self._stream.write(("\r" if self._in_place else "") + line + end)
+        if self._in_place:
+            # pad over the previous line, which may have been longer
+            padded = line.ljust(self._drawn_chars)
+            self._drawn_chars = len(line)
+            end = "\n" if self.done == self.total else ""
+            self._stream.write("\r" + padded + end)
+        else:
+            self._stream.write(line + "\n")
         self._stream.flush()
 
 
