@@ -80,6 +80,8 @@ class ClockSettings:
         stamp_from_estimate: Local events are stamped from the network estimate (not the
             own tick) while this peer is still catching up.
         samples: How many recent samples per neighbour are averaged (1: the latest only).
+        warmup_syncs: A new link's first SYNCs come 20 times a second, this many of them,
+            so a joining peer's averages fill quickly (0: no warm-up).
     """
 
     mode: ClockMode
@@ -90,6 +92,7 @@ class ClockSettings:
     forward_estimate: bool
     stamp_from_estimate: bool
     samples: int
+    warmup_syncs: int
 
     @classmethod
     def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
@@ -99,8 +102,8 @@ class ClockSettings:
         except ValueError:
             raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
-            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1)
-        return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16)
+            return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1, 0)
+        return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16, 8)
 
 
 class RttFilter:
@@ -237,6 +240,9 @@ class Clock:
         self._neighbours: dict[Hashable, NeighbourFilter] = {}
         self._freshness: dict[int, tuple[float, float]] = {}
         self.catch_ups = 0
+        self.instant_catch_up = False
+        """Catch up at once instead of gradually (set while the session is joining: it
+        shows nothing yet, so there is no transition to smooth)."""
 
     def _base(self, now: float) -> float:
         return (now - self._origin) * self.fps
@@ -384,7 +390,7 @@ class Clock:
             return
         # Up to catch_up_s, at most double speed for small deficits, and never slower
         # than a catch-up already under way (refinements must not restart a slow one).
-        span = min(self.settings.catch_up_s, needed / self.fps)
+        span = 0.0 if self.instant_catch_up else min(self.settings.catch_up_s, needed / self.fps)
         if remaining > 0:
             span = min(span, needed * self._slew_span / self._slew_ticks)
         self._offset += progress

@@ -162,6 +162,7 @@ class Session:
                 sync_interval_s=clock_settings.sync_interval_s,
                 summary_interval_s=config.summary_interval_s,
                 link_timeout_s=config.link_timeout_s,
+                warmup_syncs=clock_settings.warmup_syncs,
             ),
             on_new_event=self.machine.note_event,
             now=now,
@@ -194,6 +195,8 @@ class Session:
     def _hold(self, now: float) -> None:
         self._join_deadline = now + JOIN_TIMEOUT_S
         self.node.history_synced = False
+        self.node.joining = True
+        self.clock.instant_catch_up = True
 
     @property
     def joining(self) -> bool:
@@ -245,6 +248,8 @@ class Session:
         if self._join_deadline is not None:
             if self.node.history_synced or now >= self._join_deadline:
                 self._join_deadline = None
+                self.node.joining = False
+                self.clock.instant_catch_up = False
             else:  # hold (START still runs, so the app always has a state to draw)
                 target = min(target, max(0, self.machine.tick - 1))
         if max_tick is not None:

@@ -41,8 +41,8 @@ VALID = [
     for m in (
         Hello(50, 10, True),
         Events(tuple(Event(10 + i, i, i + 1, "key", ["up", i, 1.5]) for i in range(5))),
-        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4),
-        Summary(b"abcdefgh", 5),
+        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False),
+        Summary(b"abcdefgh", 5, False),
         Have(((1, 2), (3, 4))),
         Want(((1, 1, 5),)),
     )

@@ -178,7 +178,7 @@ def test_two_windows_over_udp_agree_and_draw_only_the_present(
     assert a.state == b.state and len(a.state["keys"]) == 5
     assert a.state["ticks"] == b.state["ticks"] == 80
     # ``a`` steps first in every frame, so ``b``'s input always reaches it late.
-    assert a.session.stats().rollbacks == 3
+    assert a.session.stats().rollbacks >= 1
     assert len(a.update_steps) > 80  # re-simulated ticks call on_update again ...
     for window in (a, b):
         assert set(window.update_steps) == {1 / FPS}  # ... always with the fixed step
@@ -190,7 +190,8 @@ def test_a_window_that_joins_late_catches_up(windows: Callable[..., Any]) -> Non
     frames([a], 100, {20: lambda: a.on_key_press(arcade.key.A, 0)})
     b = windows(Counter, config=INSTANT, max_tick=200, peers=[a.address], now=100 / FPS)
     settle([a, b], 100 / FPS, events=1)
-    assert b.session.stats().catch_ups == 1  # its clock caught up with the room's
+    assert b.session.stats().catch_ups >= 1  # its clock caught up with the room's
+    assert b.session.stats().rollbacks == 0  # it held at START and applied the history forward
     assert a.session.state_hash() == b.session.state_hash()
     assert all(b.draws_at_present)
 

@@ -28,8 +28,8 @@ CODEC = WireCodec("lobby")
 SAMPLES: list[Message] = [
     Hello(50, 10, True),
     Events((Event(10, 2**40, 1, "key", "left"), Event(11, 3, 7, "chat", {"t": [1, 2.5]}))),
-    Sync(1234.5, 7, 1200.0, 2, 99.25, -1.0, 0.0, b"abcdefgh", 3),
-    Summary(b"12345678", 17),
+    Sync(1234.5, 7, 1200.0, 2, 99.25, -1.0, 0.0, b"abcdefgh", 3, True),
+    Summary(b"12345678", 17, False),
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
 ]
@@ -89,14 +89,14 @@ def _signed(body: object) -> bytes:
         [2, 1, 1, 1, [[-1, 2, 1, "k", None]]],  # negative tick
         [2, 1, 1, 1, [[1, 2, 1, "", None]]],  # empty name
         [2, 1, 1, 1, [[1, 2, 1, "k", "x" * 600]]],  # payload too big
-        [3, 1, 1, 1, float("nan"), 1, 0.0, 0, 0.0, 0.0, 0.0, b"abcdefgh", 1],  # nan clock
-        [3, 1, 1, 1, 1.0, 1, 1.0, 0, 0.0, 0.0, -1.0, b"abcdefgh", 1],  # negative hold
+        [3, 1, 1, 1, float("nan"), 1, 0.0, 0, 0.0, 0.0, 0.0, b"abcdefgh", 1, False],  # nan clock
+        [3, 1, 1, 1, 1.0, 1, 1.0, 0, 0.0, 0.0, -1.0, b"abcdefgh", 1, False],  # negative hold
         [1, 1, 1, 1, 0, 10, True],  # fps 0
         [1, 1, 1, 1, 50, 0, True],  # snapshot period 0
         [1, 1, 1, 1, 50, 10, 1],  # reply not a bool
         [6, 1, 1, 1, [[1, 5, 4]]],  # last < first
         [5, 1, 1, 1, [[1, 0]]],  # seq 0 mark
-        [4, 1, 1, 1, b"short", 1],
+        [4, 1, 1, 1, b"short", 1, False],
         [9, 1, 1, 1],  # unknown type
         [2, -1, 1, 1, []],  # negative sender
         {"a": 1},

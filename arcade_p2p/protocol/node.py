@@ -79,12 +79,18 @@ class NodeSettings:
         sync_interval_s: Period of SYNC to each neighbour.
         summary_interval_s: Period of anti-entropy SUMMARY to each neighbour.
         link_timeout_s: A neighbour silent this long is considered gone.
+        warmup_syncs: A new link gets its first this-many SYNCs every
+            ``warmup_interval_s`` instead, so the clock's per-neighbour average fills in
+            a fraction of a second (0: no warm-up, as in the paper).
+        warmup_interval_s: SYNC period of a link that is warming up.
     """
 
     hello_interval_s: float = 1.0
     sync_interval_s: float = 0.25
     summary_interval_s: float = 0.5
     link_timeout_s: float = 3.0
+    warmup_syncs: int = 0
+    warmup_interval_s: float = 0.05
 
 
 @dataclass(slots=True)
@@ -98,6 +104,7 @@ class Link:
     up: bool = False
     rtt: RttFilter = field(default_factory=RttFilter)
     echo_sent_at: float = -1.0
+    syncs_sent: int = 0
     echo_received_at: float = 0.0
     outbox: list[Event] = field(default_factory=list)
     last_want_at: float = float("-inf")
@@ -166,9 +173,12 @@ class GossipNode:
         """Links whose event outbox is not empty."""
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
+        self._next_warmup = now
         self.history_synced = False
-        """Whether a neighbour with a non-empty history has shown that this node holds
+        """Whether a neighbour that is not itself joining has shown that this node holds
         exactly what it holds."""
+        self.joining = False
+        """Whether this node is still fetching the history (told to neighbours)."""
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -260,7 +270,7 @@ class GossipNode:
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
-            self._compare_histories(address, message.digest, message.count)
+            self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
         else:
@@ -277,6 +287,7 @@ class GossipNode:
         if link.peer != peer:
             link.rtt = RttFilter()
             link.echo_sent_at = -1.0
+            link.syncs_sent = 0
             self.clock.forget(link.address)
         link.peer = peer
         link.up = True
@@ -312,13 +323,13 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
-        self._compare_histories(link.address, sync.digest, sync.count)
+        self._compare_histories(link.address, sync.digest, sync.joining)
 
-    def _compare_histories(self, address: Address, digest: bytes, count: int) -> None:
+    def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
         mine = self.timeline.digest()
-        if digest == mine and count > 0:
-            self.history_synced = True  # we hold all this neighbour's (non-empty) history
+        if digest == mine and not peer_joining:
+            self.history_synced = True  # we hold exactly what a settled neighbour holds
         if digest != mine:
             self._send_have(address)
 
@@ -352,6 +363,8 @@ class GossipNode:
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
+        if any(self._warming(link) for link in self._links.values()):
+            deadline = min(deadline, self._next_warmup)
         if any(link.configured and not link.up for link in self._links.values()):
             deadline = min(deadline, self._next_hello)
         return deadline
@@ -375,6 +388,12 @@ class GossipNode:
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, self._sync_for(link, now))
+        elif now >= self._next_warmup:
+            for link in self._links.values():
+                if self._warming(link):
+                    self._send(link.address, self._sync_for(link, now))
+        if now >= self._next_warmup:
+            self._next_warmup = now + s.warmup_interval_s
         if now >= self._next_summary:
             self._next_summary = max(self._next_summary + s.summary_interval_s, now)
             summary = self._summary()
@@ -422,7 +441,11 @@ class GossipNode:
         self._counter += 1
         return data
 
+    def _warming(self, link: Link) -> bool:
+        return link.up and link.syncs_sent < self.settings.warmup_syncs
+
     def _sync_for(self, link: Link, now: float) -> Sync:
+        link.syncs_sent += 1
         echo = link.echo_sent_at
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
         report = self.clock.report(now)
@@ -437,13 +460,14 @@ class GossipNode:
             max(hold, 0.0),
             timeline.digest(),
             len(timeline),
+            self.joining,
         )
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)
 
     def _summary(self) -> Summary:
-        return Summary(self.timeline.digest(), len(self.timeline))
+        return Summary(self.timeline.digest(), len(self.timeline), self.joining)
 
     def _send_have(self, address: Address) -> None:
         marks = sorted(self.timeline.marks().items())

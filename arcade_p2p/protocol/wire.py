@@ -107,6 +107,7 @@ class Sync:
         echo_hold_s: How long the sender held that Sync before this reply (seconds).
         digest: The sender's anti-entropy digest (as in :class:`Summary`).
         count: How many events the sender holds.
+        joining: The sender is itself still fetching the history.
     """
 
     value: float
@@ -118,6 +119,7 @@ class Sync:
     echo_hold_s: float
     digest: bytes
     count: int
+    joining: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +129,13 @@ class Summary:
     Attributes:
         digest: 8-byte hash of the marks; equal digests mean nothing to exchange.
         count: How many events the sender holds.
+        joining: The sender is itself still fetching the history (its digest proves
+            nothing to a joiner).
     """
 
     digest: bytes
     count: int
+    joining: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +271,10 @@ def _fields(message: Message) -> list[Any]:
             message.echo_hold_s,
             message.digest,
             message.count,
+            message.joining,
         ]
     if isinstance(message, Summary):
-        return [message.digest, message.count]
+        return [message.digest, message.count, message.joining]
     if isinstance(message, Have):
         return [[list(m) for m in message.marks]]
     return [[list(r) for r in message.ranges]]
@@ -316,9 +322,7 @@ def _parse_hello(fields: list[Any]) -> Hello:
     _arity(fields, 3, "hello")
     fps = _int(fields[0], 1, MAX_FPS, "fps")
     period = _int(fields[1], 1, MAX_SNAPSHOT_PERIOD_TICKS, "snapshot period")
-    if type(fields[2]) is not bool:
-        raise RemoteError("malformed", "hello.reply is not a bool")
-    return Hello(fps, period, fields[2])
+    return Hello(fps, period, _bool(fields[2], "hello.reply"))
 
 
 def _parse_event(item: Any) -> Event:
@@ -343,7 +347,7 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 9, "sync")
+    _arity(fields, 10, "sync")
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -354,7 +358,8 @@ def _parse_sync(fields: list[Any]) -> Sync:
     if hold < 0.0:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count)
+    joining = _bool(fields[9], "sync.joining")
+    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining)
 
 
 def _clock_value(raw: Any, what: str) -> float:
@@ -365,8 +370,15 @@ def _clock_value(raw: Any, what: str) -> float:
 
 
 def _parse_summary(fields: list[Any]) -> Summary:
-    _arity(fields, 2, "summary")
-    return Summary(*_digest_and_count(fields[0], fields[1], "summary"))
+    _arity(fields, 3, "summary")
+    digest, count = _digest_and_count(fields[0], fields[1], "summary")
+    return Summary(digest, count, _bool(fields[2], "summary.joining"))
+
+
+def _bool(value: Any, what: str) -> bool:
+    if type(value) is not bool:
+        raise RemoteError("malformed", f"{what} is not a bool")
+    return value
 
 
 def _digest_and_count(digest: Any, count: Any, what: str) -> tuple[bytes, int]:
