@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_sim_runner import REQUIRED_KEYS
 
 from arcade_p2p import cli
 from arcade_p2p.sim import heatmap
@@ -24,29 +25,6 @@ from arcade_p2p.sim.sweep import (
     read_csv,
     write_csv,
 )
-
-RESULT_KEYS = [
-    "rollback_pct",
-    "rollback_count",
-    "rollback_depth_p50",
-    "rollback_depth_p95",
-    "rollback_depth_max",
-    "pace_violation_pct",
-    "lag_ticks_p50",
-    "lag_ticks_p95",
-    "lag_ticks_max",
-    "recovery_s_mean",
-    "recovery_s_p95",
-    "recovery_s_max",
-    "converged",
-    "events_lost",
-    "events_total",
-    "peers",
-    "sim_seconds",
-    "wall_seconds",
-    "sim_ticks_per_wall_s",
-    "bytes_per_peer_per_s",
-]
 
 PNG_SIZE = (
     round(heatmap.FIGURE_SIZE_IN[0] * heatmap.FIGURE_DPI),
@@ -269,7 +247,7 @@ def test_tiny_real_sweep_then_replot(
     rows = read_csv(out / "sweep.csv")
     config_columns = [f.name for f in fields(SimConfig)]
     assert list(rows[0])[: len(config_columns)] == config_columns
-    assert set(RESULT_KEYS) <= set(rows[0])
+    assert set(REQUIRED_KEYS) <= set(rows[0])
     assert [(r["mult"], r["clock"]) for r in rows] == [
         (2.0, "paper"),
         (2.0, "default"),
