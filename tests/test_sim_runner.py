@@ -50,6 +50,20 @@ SHORT = SimConfig(
     fps=25,
 )
 
+CHURN = SimConfig(
+    topology="ring",
+    peers=6,
+    latency_ms=20.0,
+    rate_per_min=60.0,
+    duration_s=60.0,
+    warmup_s=5.0,
+    quiet_s=5.0,
+    fps=25,
+    churn_on_s=12.0,
+    churn_off_s=6.0,
+    seed=2,
+)
+
 
 def without_wall_clock(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k not in WALL_CLOCK_KEYS}
@@ -77,21 +91,7 @@ def test_twenty_percent_loss_converges_without_losing_events() -> None:
 
 
 def test_churn_converges_and_loses_only_events_that_died_with_their_holders() -> None:
-    result = run_simulation(
-        SimConfig(
-            topology="ring",
-            peers=6,
-            latency_ms=20.0,
-            rate_per_min=60.0,
-            duration_s=60.0,
-            warmup_s=5.0,
-            quiet_s=5.0,
-            fps=25,
-            churn_on_s=12.0,
-            churn_off_s=6.0,
-            seed=2,
-        )
-    )
+    result = run_simulation(CHURN)
     assert result.converged
     assert result.recoveries >= 5
     assert result.recovery_s_mean is not None and result.recovery_s_mean < 5.0
@@ -100,22 +100,7 @@ def test_churn_converges_and_loses_only_events_that_died_with_their_holders() ->
 
 
 def test_suspended_peers_come_back_with_their_memory_and_nothing_is_lost() -> None:
-    result = run_simulation(
-        SimConfig(
-            topology="ring",
-            peers=6,
-            latency_ms=20.0,
-            rate_per_min=60.0,
-            duration_s=60.0,
-            warmup_s=5.0,
-            quiet_s=5.0,
-            fps=25,
-            churn_on_s=12.0,
-            churn_off_s=6.0,
-            churn_mode="suspend",
-            seed=2,
-        )
-    )
+    result = run_simulation(replace(CHURN, churn_mode="suspend"))
     assert result.converged
     assert result.recoveries >= 5
     assert result.events_total > 20
