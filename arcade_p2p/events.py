@@ -98,4 +98,7 @@ def canonical_payload(name: str, payload: Any) -> Any:
         raise UsageError(
             f"event payload is {len(packed)} bytes encoded; the limit is {MAX_PAYLOAD_BYTES}"
         )
-    return msgpack.unpackb(packed, raw=False)
+    try:
+        return msgpack.unpackb(packed, raw=False)
+    except ValueError as exc:  # e.g. a map key peers could not decode (strict keys)
+        raise UsageError(f"event payload cannot be decoded by peers: {exc}") from exc

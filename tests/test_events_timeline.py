@@ -21,7 +21,13 @@ def test_canonical_payload_round_trips_like_the_wire() -> None:
 
 @pytest.mark.parametrize(
     ("name", "payload"),
-    [("", 1), ("x" * 33, 1), ("k", object()), ("k", b"x" * (MAX_PAYLOAD_BYTES + 1))],
+    [
+        ("", 1),
+        ("x" * 33, 1),
+        ("k", object()),
+        ("k", b"x" * (MAX_PAYLOAD_BYTES + 1)),
+        ("k", {1: "int keys do not decode on peers"}),
+    ],
 )
 def test_canonical_payload_rejects_unsendable(name: str, payload: object) -> None:
     with pytest.raises(UsageError):
