@@ -122,16 +122,52 @@ function) lists the globals its pickles name here, and must make them safe to ca
 any arguments from the network."""
 
 
+FUNCTION_ATTRIBUTES = ("__code__", "__defaults__", "__kwdefaults__", "__name__", "__qualname__")
+"""Writable function attributes outside ``__dict__`` that a pickle could overwrite."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    """The C unpickler, resolving globals only through a codec's allowlist."""
+    """The C unpickler, resolving globals only through a codec's allowlist.
+
+    A pickle can also *modify* a global it names (``BUILD`` on a class sets class
+    attributes), which would outlive a refused blob. So every global handed out is
+    recorded with its attributes, and :meth:`restore_globals` puts back what changed.
+    """
 
     def __init__(self, file: io.BytesIO, codec: StateCodec) -> None:
         super().__init__(file)
         self._codec = codec
+        self._handed_out: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         """Return an allowed global or raise RemoteError ``"forbidden_class"``."""
-        return self._codec.find_global(module, name)
+        found = self._codec.find_global(module, name)
+        if id(found) not in self._handed_out:
+            self._handed_out[id(found)] = (found, _attributes(found))
+        return found
+
+    def restore_globals(self) -> list[str]:
+        """Undo changes the pickle made to the globals it named; return their names."""
+        changed = []
+        for found, before in self._handed_out.values():
+            after = _attributes(found)
+            if after.keys() == before.keys() and all(after[k] is v for k, v in before.items()):
+                continue
+            changed.append(f"{found.__module__}.{found.__qualname__}")
+            for key in after.keys() - before.keys():
+                delattr(found, key)
+            for key, value in before.items():
+                if after.get(key) is not value:
+                    setattr(found, key, value)
+        return changed
+
+
+def _attributes(found: Any) -> dict[str, Any]:
+    """The attributes of a class or function that a pickle could overwrite."""
+    attributes = dict(vars(found))
+    if not isinstance(found, type):
+        attributes.update((name, getattr(found, name)) for name in FUNCTION_ATTRIBUTES)
+    return attributes
 
 
 class StateCodec:
@@ -219,13 +255,18 @@ class StateCodec:
         if len(blob) > self.max_bytes:
             raise RemoteError("oversized", f"{len(blob)} bytes > {self.max_bytes}")
         file = io.BytesIO(blob)
+        unpickler = _RestrictedUnpickler(file, self)
         try:
-            state = _RestrictedUnpickler(file, self).load()
+            state = unpickler.load()
         except RemoteError:
             raise
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
             raise RemoteError("malformed", detail) from None
+        finally:
+            changed = unpickler.restore_globals()
+        if changed:
+            raise RemoteError("malformed", f"modifies {', '.join(changed)}"[:MAX_DETAIL_CHARS])
         if file.tell() != len(blob):
             raise RemoteError("malformed", "bytes after the end of the pickle")
         return state
