@@ -159,7 +159,7 @@ def _check_global(obj: Any, name: str, loadable: Loadable, owner: str) -> None:
         raise _Unsavable(
             f"it is a lambda; use a module-level function listed in STATE_FUNCTIONS of {owner}"
         )
-    if "<locals>" in name or "." in name and kind == "function":
+    if "<locals>" in name or ("." in name and kind == "function"):
         raise _Unsavable(f"{kind} {module}.{name} is not defined at module level; move it there")
     loaded = sys.modules.get(module)
     if loaded is None or vars(loaded).get(name) is not obj:
@@ -179,9 +179,9 @@ def _check_global(obj: Any, name: str, loadable: Loadable, owner: str) -> None:
     raise _Unsavable(f"other peers refuse to load {kind} {module}.{name}; {hint}")
 
 
-def _is_arcade(cls: type) -> bool:
-    """Whether ``cls`` comes from arcade or pyglet (objects tied to the window)."""
-    return cls.__module__.partition(".")[0] in ("arcade", "pyglet")
+def _is_arcade(cls: Any) -> bool:
+    """Whether the class ``cls`` comes from arcade or pyglet (objects tied to the window)."""
+    return str(getattr(cls, "__module__", "")).partition(".")[0] in ("arcade", "pyglet")
 
 
 def _kind(obj: Any) -> str:

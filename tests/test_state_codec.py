@@ -22,6 +22,7 @@ import pymunk
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_physics import build_world, count_hit, damped_velocity, stepped
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.errors import RemoteError, UsageError
@@ -31,7 +32,6 @@ from arcade_p2p.moving_rect import Rect
 from arcade_p2p.physics import new_space
 from arcade_p2p.state_codec import DATA_GLOBALS, LIBRARY_GLOBALS, StateCodec
 from arcade_p2p.timeline import Timeline
-from test_physics import build_world, count_hit, damped_velocity, stepped
 
 FUZZ_MEMORY_HEADROOM_BYTES = 1 << 30
 """Address space the fuzz tests may add: a random pickle can ask for a huge memo."""
@@ -117,7 +117,7 @@ def test_every_listed_global_exists() -> None:
 
 
 def test_plain_pymunk_space_and_undeclared_callbacks_are_refused() -> None:
-    with pytest.raises(RemoteError, match="forbidden_class: pymunk.space.Space"):
+    with pytest.raises(RemoteError, match=r"forbidden_class: pymunk\.space\.Space"):
         codec().decode(pickle.dumps(pymunk.Space()))
     space_blob = pickle.dumps(build_world())
     with pytest.raises(RemoteError, match="forbidden_class: test_physics"):
@@ -210,7 +210,7 @@ def test_a_module_that_is_not_loaded_is_never_imported(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     games = StateCodec(modules=["not_loaded_game_module"])
-    with pytest.raises(RemoteError, match="forbidden_class: not_loaded_game_module.Thing"):
+    with pytest.raises(RemoteError, match=r"forbidden_class: not_loaded_game_module\.Thing"):
         games.decode(b"\x80\x04" + _global("not_loaded_game_module", "Thing") + b".")
     assert not marker.exists()
     assert "not_loaded_game_module" not in sys.modules
@@ -221,12 +221,12 @@ def test_a_pickle_cannot_change_an_allowed_class() -> None:
     slots = b"N}" + _text("x") + _text("broken") + b"s\x86b."
     added = b"N}" + _text("extra") + _text("broken") + b"s\x86b."
     for attributes in (slots, added):
-        with pytest.raises(RemoteError, match="malformed: modifies arcade_p2p.moving_rect.Rect"):
+        with pytest.raises(RemoteError, match=r"malformed: modifies arcade_p2p\.moving_rect\.Rect"):
             codec().decode(b"\x80\x04" + _global("arcade_p2p.moving_rect", "Rect") + attributes)
     assert Rect(1, 2, 3, 4).x == 1
     assert not hasattr(Rect, "extra")
     defaults = b"N}" + _text("__defaults__") + b"(K\x01t" + b"s\x86b."
-    with pytest.raises(RemoteError, match="modifies test_physics.count_hit"):
+    with pytest.raises(RemoteError, match=r"modifies test_physics\.count_hit"):
         PhysicsApp().codec.decode(b"\x80\x04" + _global("test_physics", "count_hit") + defaults)
     assert count_hit.__defaults__ is None
 
@@ -321,7 +321,9 @@ def _usage_error(state: Any, app: StateApp | None = None) -> str:
 
 def test_a_weakref_names_its_path() -> None:
     ghost = Player("ghost")
-    message = _usage_error({"players": [Player("a"), Player("b"), Player("c", extra=weakref.ref(ghost))]})
+    message = _usage_error(
+        {"players": [Player("a"), Player("b"), Player("c", extra=weakref.ref(ghost))]}
+    )
     assert message.startswith("state['players'][2].extra cannot be saved")
     assert "weak reference" in message
 
@@ -388,7 +390,7 @@ def test_declarations_are_checked() -> None:
     class BadFunctions(StateApp):
         STATE_FUNCTIONS = (lambda: None,)
 
-    with pytest.raises(UsageError, match="STATE_MODULES of .*BadModules lists 'os'"):
+    with pytest.raises(UsageError, match=r"STATE_MODULES of .*BadModules lists 'os'"):
         StateCodec.for_class(BadModules)
     with pytest.raises(UsageError, match="not a module-level function"):
         StateCodec.for_class(BadFunctions)
