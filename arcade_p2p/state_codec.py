@@ -131,21 +131,32 @@ Attributes = tuple[dict[str, Any], tuple[Any, ...]]
 """A global's ``__dict__`` (copied) and its :data:`FUNCTION_ATTRIBUTES` values."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _AllowlistUnpickler(pickle.Unpickler):
     """The C unpickler, resolving globals only through a codec's allowlist.
 
-    A pickle can also *modify* a global it names (``BUILD`` on a class sets class
-    attributes), which would outlive a refused blob. So every global handed out is
-    recorded with its attributes, and :meth:`restore_globals` puts back what changed.
     Each codec has its own subclass (with :attr:`codec` set), so that making an
     unpickler runs no Python ``__init__``: small states load in a few microseconds.
     """
 
     codec: ClassVar[StateCodec]
-    handed_out: list[tuple[Any, Attributes]]
 
     def find_class(self, module: str, name: str) -> Any:
         """Return an allowed global or raise RemoteError ``"forbidden_class"``."""
+        return self.codec.find_global(module, name)
+
+
+class _GuardedUnpickler(_AllowlistUnpickler):
+    """An allowlist unpickler for untrusted bytes, which also undoes changes to globals.
+
+    A pickle can *modify* a global it names (``BUILD`` on a class sets class attributes),
+    which would outlive a refused blob. So every global handed out is recorded with its
+    attributes, and :meth:`restore_globals` puts back what changed.
+    """
+
+    handed_out: list[tuple[Any, Attributes]]
+
+    def find_class(self, module: str, name: str) -> Any:
+        """Return an allowed global (recording its attributes) or raise RemoteError."""
         found = self.codec.find_global(module, name)
         self.handed_out.append((found, _attributes(found)))
         return found
@@ -214,8 +225,11 @@ class StateCodec:
         self.max_bytes = max_bytes
         self._excluded = tuple(excluded)
         self._found: dict[tuple[str, str], Any] = {}
-        self._unpickler: type[_RestrictedUnpickler] = type(
-            "CodecUnpickler", (_RestrictedUnpickler,), {"codec": self}
+        self._guarded: type[_GuardedUnpickler] = type(
+            "CodecGuardedUnpickler", (_GuardedUnpickler,), {"codec": self}
+        )
+        self._allowlist: type[_AllowlistUnpickler] = type(
+            "CodecUnpickler", (_AllowlistUnpickler,), {"codec": self}
         )
         self._functions = {_function_key(function, owner): function for function in functions}
 
@@ -268,7 +282,7 @@ class StateCodec:
         if len(blob) > self.max_bytes:
             raise RemoteError("oversized", f"{len(blob)} bytes > {self.max_bytes}")
         file = io.BytesIO(blob)
-        unpickler = self._unpickler(file)
+        unpickler = self._guarded(file)
         unpickler.handed_out = []
         try:
             state = unpickler.load()
@@ -286,16 +300,17 @@ class StateCodec:
         return state
 
     def decode_local(self, blob: bytes, source: Any) -> Any:
-        """Decode a blob this process encoded from ``source``.
+        """Decode a blob this process encoded from ``source`` (a trusted, local blob).
 
-        Peers decode what this process sends exactly like this, so a refusal is the game's
-        mistake, reported as a usage error that points into ``source``.
+        Globals are resolved exactly as for :meth:`decode`, so a refusal means that peers
+        would refuse it too: the game's mistake, reported as a usage error that points
+        into ``source``.
 
         Raises:
             UsageError: ``source`` holds something other peers would refuse.
         """
         try:
-            return self.decode(blob)
+            return self._allowlist(io.BytesIO(blob)).load()
         except RemoteError as exc:
             raise self._unsavable(source, str(exc)) from exc
 

@@ -5,7 +5,9 @@ after 100 steps (so it holds cached contacts). For each: plain ``pickle.dumps`` 
 ``pickle.loads`` (what ``StateApp`` did before), ``StateApp.save_state`` /
 ``StateApp.load_state`` (the codec: plain pickle out, the restricted unpickler in) and
 ``StateCodec.decode`` (what a joiner runs on a neighbour's snapshot), and the time taken to
-explain a state that cannot be saved (only paid on failure). Medians of repeated batches.
+explain a state that cannot be saved (only paid on failure). Last, re-simulation
+throughput of the moving rectangle (a snapshot saved and loaded every 10 ticks) with plain
+pickle against the codec. Medians of repeated, interleaved batches.
 
     python benchmarks/state_codec.py          # readable
     python benchmarks/state_codec.py --json   # one JSON object
@@ -25,8 +27,11 @@ import pymunk
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
+from arcade_p2p.events import Event
+from arcade_p2p.machine import TimeMachine
 from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.physics import Space, new_space
+from arcade_p2p.timeline import Timeline
 
 BATCHES = 15
 BALLS = 200
@@ -35,6 +40,7 @@ FPS = 50
 BOX_PX = 800
 BALL_RADIUS_PX = 8.0
 BALL, WALL = 1, 2
+ROLLBACK_DEPTH_TICKS = 500
 
 
 def count_hit(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
@@ -47,6 +53,16 @@ class PhysicsApp(StateApp):
     """200 balls in a box."""
 
     STATE_FUNCTIONS = (count_hit,)
+
+
+class PlainPickleRectApp(MovingRectApp):
+    """The moving rectangle saved and loaded with plain pickle (StateApp before the codec)."""
+
+    def save_state(self) -> bytes:
+        return pickle.dumps(self.state, protocol=5)
+
+    def load_state(self, blob: bytes) -> None:
+        self.state = pickle.loads(blob)
 
 
 def physics_world() -> Space:
@@ -119,6 +135,27 @@ def explain_failure_ms(app: StateApp) -> float:
     raise AssertionError("the undeclared collision handler was loaded")
 
 
+def resim_ticks_per_s(apps: dict[str, StateApp]) -> dict[str, int]:
+    """Re-simulation throughput of each app (rollbacks of 500 ticks), batches interleaved."""
+    machines = {}
+    for name, app in apps.items():
+        machine = TimeMachine(app, Timeline())
+        machine.advance(10_000)
+        machines[name] = machine
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    for seq in range(1, BATCHES + 1):
+        for name, machine in machines.items():
+            event = Event(machine.tick - ROLLBACK_DEPTH_TICKS, 1, seq, "key", "up")
+            machine.timeline.insert(event)
+            machine.note_event(event)
+            before = machine.stats.resim_ticks
+            start = time.perf_counter()
+            machine.repair()
+            elapsed = time.perf_counter() - start
+            samples[name].append((machine.stats.resim_ticks - before) / elapsed)
+    return {name: round(statistics.median(values)) for name, values in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -131,6 +168,9 @@ def main() -> None:
         "moving_rect": figures_for(rect, per_batch=2000),
         "physics_200_bodies": figures_for(physics, per_batch=3),
         "physics_200_bodies_explain_failure_ms": round(explain_failure_ms(physics), 1),
+        "moving_rect_resim_ticks_per_s": resim_ticks_per_s(
+            {"plain_pickle": PlainPickleRectApp(), "codec": MovingRectApp()}
+        ),
     }
     if args.json:
         print(json.dumps(figures))
