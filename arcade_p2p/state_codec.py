@@ -41,6 +41,7 @@ import io
 import operator
 import pickle
 import sys
+import types
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -279,6 +280,8 @@ class StateCodec:
             RemoteError: ``"oversized"``, ``"forbidden_class"`` or ``"malformed"``; never
                 another exception.
         """
+        if not isinstance(blob, (bytes, bytearray)):
+            raise RemoteError("malformed", f"a {type(blob).__name__}, not bytes")
         if len(blob) > self.max_bytes:
             raise RemoteError("oversized", f"{len(blob)} bytes > {self.max_bytes}")
         file = io.BytesIO(blob)
@@ -370,9 +373,15 @@ def _function_key(function: Callable[..., Any], owner: str) -> tuple[str, str]:
     module = getattr(function, "__module__", None)
     name = getattr(function, "__qualname__", "")
     loaded = sys.modules.get(module or "")
-    if module is None or loaded is None or vars(loaded).get(name) is not function:
+    if (
+        not isinstance(function, types.FunctionType)
+        or module is None
+        or loaded is None
+        or vars(loaded).get(name) is not function
+    ):
         raise UsageError(
             f"STATE_FUNCTIONS of {owner} lists {function!r}, which is not a module-level "
-            "function: define it at module level (no lambdas, no nested functions)"
+            "Python function: define it at module level (no lambdas, no nested functions, "
+            "no builtins)"
         )
     return (module, name)

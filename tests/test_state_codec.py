@@ -239,6 +239,11 @@ def test_oversized_blobs_are_refused_before_decoding() -> None:
         StateCodec(max_bytes=len(blob) - 1).decode(blob)
 
 
+def test_a_blob_that_is_not_bytes_is_malformed() -> None:
+    with pytest.raises(RemoteError, match="malformed: a str, not bytes"):
+        codec().decode("text")  # type: ignore[arg-type]
+
+
 def test_truncated_and_padded_blobs_are_malformed() -> None:
     blob = codec().encode(rich_state())
     for end in range(len(blob)):
@@ -392,8 +397,10 @@ def test_declarations_are_checked() -> None:
 
     with pytest.raises(UsageError, match=r"STATE_MODULES of .*BadModules lists 'os'"):
         StateCodec.for_class(BadModules)
-    with pytest.raises(UsageError, match="not a module-level function"):
+    with pytest.raises(UsageError, match="not a module-level Python function"):
         StateCodec.for_class(BadFunctions)
+    with pytest.raises(UsageError, match="no builtins"):
+        StateCodec(functions=[len])
 
 
 def test_a_remote_state_replaces_the_state_only_when_it_is_valid() -> None:
