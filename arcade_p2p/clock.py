@@ -59,10 +59,17 @@ MAX_TRACKED_ORIGINS = 64
 
 
 class ClockMode(str, Enum):
-    """Clock synchronisation rule."""
+    """Clock synchronisation rule.
+
+    ``ClockMode("paper")`` converts a name (from a command line or a file); settings hold
+    the member itself, and it prints as its name.
+    """
 
     PAPER = "paper"
     DEFAULT = "default"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +102,8 @@ class ClockSettings:
     warmup_syncs: int
 
     @classmethod
-    def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
+    def for_mode(cls, mode: ClockMode, delta_ticks: int) -> ClockSettings:
         """The settings of a mode for a given Delta (in ticks)."""
-        try:
-            mode = ClockMode(mode)
-        except ValueError:
-            raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
             return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1, 0)
         return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16, 8)

@@ -22,6 +22,7 @@ import arcade
 import pytest
 
 from arcade_p2p.app import state_hash
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 FPS = 50
 SETTLE_TIMEOUT_S = 10.0
-INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock="paper")
+INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock=ClockMode.PAPER)
 """Delta of one tick, stamped from the own tick: input is due at the very next tick."""
 
 

@@ -142,7 +142,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         modes = [mode.value for mode in ClockMode]
         if args.clock not in modes:
             raise UsageError(f"--clock must be one of {', '.join(modes)}, got {args.clock!r}")
-        changes["clock"] = args.clock
+        changes["clock"] = ClockMode(args.clock)
     config = replace(SimConfig(), **changes)
     config.validate()
     return config

@@ -81,7 +81,7 @@ def build_grid(
     latencies_ms: Sequence[float] = PAPER_LATENCIES_MS,
     rates_per_min: Sequence[float] = PAPER_RATES_PER_MIN,
     mults: Sequence[float] = PAPER_MULTS,
-    clocks: Sequence[str] = (ClockMode.PAPER.value, ClockMode.DEFAULT.value),
+    clocks: Sequence[ClockMode] = (ClockMode.PAPER, ClockMode.DEFAULT),
     reps: int = 1,
 ) -> list[SimConfig]:
     """Every run of a sweep, in the order of the paper's figure.
@@ -382,7 +382,7 @@ def _configs_from_args(args: argparse.Namespace) -> list[SimConfig]:
         warmup_s=min(paper.warmup_s, args.duration * PHASE_FRACTION),
         quiet_s=min(paper.quiet_s, args.duration * PHASE_FRACTION),
     )
-    clocks = [m.value for m in ClockMode] if args.clock == BOTH_CLOCKS else [args.clock]
+    clocks = list(ClockMode) if args.clock == BOTH_CLOCKS else [ClockMode(args.clock)]
     configs = build_grid(
         base,
         latencies_ms=_parse_list("--latencies", args.latencies),
