@@ -29,9 +29,8 @@ from typing import Any
 import arcade
 import pymunk
 
-from arcade_p2p.events import Event
+from arcade_p2p import Event, SymmetricWindow
 from arcade_p2p.physics import Space, new_space
-from arcade_p2p.window import SymmetricWindow
 
 __all__ = ["Balls", "PhysicsBalls", "drop_ball", "main", "new_balls", "push_balls"]
 

@@ -8,9 +8,9 @@ import pytest
 from pairnet import make_network, settle_and_compare
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.protocol.wire import Events, Hello, WireCodec
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 
 KEYS = ["left", "right", "up", "down"]
 

@@ -10,7 +10,7 @@ from arcade_p2p.app import StateApp, state_hash
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 

@@ -22,9 +22,9 @@ from collections import deque
 from typing import Any
 
 from arcade_p2p.clock import ClockMode
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import LinkEmulation, UdpTransport
 
 __all__ = ["main"]
