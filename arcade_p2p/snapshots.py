@@ -45,15 +45,6 @@ class SnapshotStore:
         """Ticks of the kept snapshots, ascending (a copy)."""
         return list(self._ticks)
 
-    @property
-    def size_bytes(self) -> int:
-        """Total size of the kept snapshots."""
-        return sum(len(b) for b in self._blobs.values())
-
-    def is_snapshot_tick(self, tick: int) -> bool:
-        """Whether a snapshot is taken at the start of ``tick``."""
-        return tick % self.every_ticks == 0
-
     def put(self, tick: int, blob: bytes) -> None:
         """Store the state at the start of ``tick`` and drop snapshots now too dense.
 
