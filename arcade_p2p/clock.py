@@ -61,8 +61,8 @@ MAX_TRACKED_ORIGINS = 64
 class ClockMode(str, Enum):
     """Clock synchronisation rule.
 
-    ``ClockMode("paper")`` converts a name (from a command line or a file); settings hold
-    the member itself, and it prints as its name.
+    Settings hold the member itself; a name from a command line or a file is converted
+    once, with :meth:`from_name` (or ``ClockMode("paper")``). A mode prints as its name.
     """
 
     PAPER = "paper"
@@ -70,6 +70,18 @@ class ClockMode(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def from_name(cls, name: str) -> ClockMode:
+        """The mode called ``name``.
+
+        Raises:
+            UsageError: No mode has that name.
+        """
+        names = [mode.value for mode in cls]
+        if name not in names:
+            raise UsageError(f"unknown clock mode {name!r} (use {' or '.join(names)})")
+        return cls(name)
 
 
 @dataclass(frozen=True, slots=True)

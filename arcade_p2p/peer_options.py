@@ -75,9 +75,9 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     )
     parser.add_argument(
         "--clock",
-        choices=[mode.value for mode in ClockMode],
+        metavar="MODE",
         default=defaults.clock.value,
-        help=f"clock rule (default {defaults.clock})",
+        help=f"clock rule: paper or default (default {defaults.clock})",
     )
     parser.add_argument(
         "--latency-ms",
@@ -114,7 +114,11 @@ def peer_options(
     if args.loss >= 1:
         raise UsageError(f"--loss must be below 1, got {args.loss!r}")
     config = dataclasses.replace(
-        defaults, fps=args.fps, delay_ms=args.delay_ms, clock=ClockMode(args.clock), room=args.room
+        defaults,
+        fps=args.fps,
+        delay_ms=args.delay_ms,
+        clock=ClockMode.from_name(args.clock),
+        room=args.room,
     )
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id

@@ -179,6 +179,13 @@ def test_rtt_filter_keeps_the_recent_minimum() -> None:
     assert f.min_rtt_s == 0.2
 
 
+def test_clock_modes_convert_from_names_once() -> None:
+    assert ClockMode.from_name("paper") is ClockMode.PAPER
+    assert f"{ClockMode.DEFAULT} clock" == "default clock"
+    with pytest.raises(UsageError, match="use paper or default"):
+        ClockMode.from_name("sundial")
+
+
 def test_bad_settings_are_usage_errors() -> None:
     with pytest.raises(UsageError):
         Clock(0, ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=1), now=0.0)
