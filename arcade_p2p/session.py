@@ -46,7 +46,7 @@ class SessionConfig:
     Attributes:
         fps: Ticks per second (all peers must agree).
         delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
-        clock: Clock synchronisation rule (``ClockMode("paper")`` converts a name).
+        clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
         snapshot_every_ticks: Snapshot period K.
         summary_interval_s: Anti-entropy period.

@@ -63,7 +63,7 @@ class SimConfig:
         churn_mode: What going offline means: ``restart`` (the process dies; it comes back
             as a new session with a new id and an empty memory) or ``suspend`` (the
             process is frozen and cut off; it comes back with its memory and its id).
-        clock: The clock rule (``ClockMode("paper")`` converts a name).
+        clock: The clock rule (``ClockMode.from_name("paper")`` converts a name).
         seed: Seed of every random choice in the run.
         partitions: Scheduled network splits (each heals at its end).
     """
