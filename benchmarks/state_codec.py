@@ -29,8 +29,8 @@ from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.physics import Space, new_space
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.timeline import Timeline
 
 BATCHES = 15

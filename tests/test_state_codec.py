@@ -28,8 +28,8 @@ from arcade_p2p.app import StateApp
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.moving_rect import Rect
 from arcade_p2p.physics import new_space
+from arcade_p2p.sim.moving_rect import Rect
 from arcade_p2p.state_codec import DATA_GLOBALS, LIBRARY_GLOBALS, StateCodec
 from arcade_p2p.timeline import Timeline
 
@@ -54,7 +54,7 @@ class Player:
 class MarkerApp(StateApp):
     """The app class: never loadable from a snapshot (its constructor has side effects)."""
 
-    STATE_MODULES = ("arcade_p2p.moving_rect",)
+    STATE_MODULES = ("arcade_p2p.sim.moving_rect",)
 
     def __init__(self, marker: str | None = None) -> None:
         if marker is not None:
@@ -221,8 +221,10 @@ def test_a_pickle_cannot_change_an_allowed_class() -> None:
     slots = b"N}" + _text("x") + _text("broken") + b"s\x86b."
     added = b"N}" + _text("extra") + _text("broken") + b"s\x86b."
     for attributes in (slots, added):
-        with pytest.raises(RemoteError, match=r"malformed: modifies arcade_p2p\.moving_rect\.Rect"):
-            codec().decode(b"\x80\x04" + _global("arcade_p2p.moving_rect", "Rect") + attributes)
+        with pytest.raises(
+            RemoteError, match=r"malformed: modifies arcade_p2p\.sim\.moving_rect\.Rect"
+        ):
+            codec().decode(b"\x80\x04" + _global("arcade_p2p.sim.moving_rect", "Rect") + attributes)
     assert Rect(1, 2, 3, 4).x == 1
     assert not hasattr(Rect, "extra")
     defaults = b"N}" + _text("__defaults__") + b"(K\x01t" + b"s\x86b."
