@@ -89,6 +89,10 @@ class _WindowApp(StateApp):
     def state(self, value: Any) -> None:
         self.window.state = value
 
+    def declaring_class(self) -> type:
+        """The window's class declares what its state may contain."""
+        return type(self.window)
+
     def start(self) -> None:
         """START: the window's ``on_start``."""
         self._call(self.window.on_start)
@@ -163,6 +167,11 @@ class SymmetricWindow(arcade.Window):
     """The game's session settings; the command line overrides fps, Delta, clock and room.
     Every peer of a room must use the same (a pymunk game also depends on the snapshot
     period, because the live run continues from each snapshot)."""
+
+    STATE_MODULES: tuple[str, ...] = ()
+    """Modules besides the game's own whose classes ``state`` may contain."""
+    STATE_FUNCTIONS: tuple[Callable[..., Any], ...] = ()
+    """Module-level functions ``state`` refers to (pymunk collision handlers, ...)."""
 
     state: Any = None
     """The whole simulation state; set it in :meth:`on_start`."""

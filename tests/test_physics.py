@@ -80,6 +80,7 @@ def push(space: Space, payload: list[int]) -> None:
 class BallsApp(StateApp):
     """Balls in a box; ``"push"`` kicks every body, ``"drop"`` adds a ball."""
 
+    STATE_FUNCTIONS = (count_hit, damped_velocity)
     state: Space
 
     def start(self) -> None:
