@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import pymunk
 from pymunk._chipmunk_cffi import ffi, lib
+from pymunk._typing_attr import TypingAttrMixing
 
 from arcade_p2p.errors import UsageError
 
@@ -161,8 +162,7 @@ def _custom_attributes(obj: pymunk.Body | pymunk.Shape) -> dict[str, Any] | None
 
 def _in_space(obj: pymunk.Body | pymunk.Shape) -> bool:
     """Whether ``obj`` belongs to a :class:`Space` (only those use the compact encoding)."""
-    space = obj._space
-    return space is not None and isinstance(space, Space)
+    return isinstance(obj.space, Space)
 
 
 def _pymunk_way(obj: pymunk.Body | pymunk.Shape) -> tuple[Any, ...]:
@@ -328,6 +328,19 @@ class _RestoredPoly(pymunk.Poly):
         lib.cpPolyShapeSetVertsRaw(self._shape, len(vertices), vertices)
 
 
+def _drop_typing_setattr() -> None:
+    """Let pymunk objects set attributes at C speed.
+
+    pymunk 6.9's bodies, shapes and constraints inherit a ``__setattr__`` that only calls
+    ``super().__setattr__`` (it exists for type checkers); run in Python for each of the
+    dozen attributes a new body or shape sets, it was a quarter of a snapshot's restore
+    time. Removing it leaves :func:`object.__setattr__`, which does the same.
+    """
+    if "__setattr__" in TypingAttrMixing.__dict__:
+        del TypingAttrMixing.__setattr__
+
+
+_drop_typing_setattr()
 copyreg.pickle(pymunk.Body, _reduce_body)
 copyreg.pickle(pymunk.Circle, _reduce_circle)
 copyreg.pickle(pymunk.Segment, _reduce_segment)
