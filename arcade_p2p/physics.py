@@ -8,11 +8,26 @@ the order of a hash set keyed by C pointers, so two peers running bit-identical 
 pickle different bytes and their state hashes disagree. It is also slow: it converts each
 arbiter with a scan over every body and shape (quadratic in the number of contacts).
 
-:class:`Space` keeps pymunk's own pickling for bodies, shapes, constraints, collision
-handlers and custom attributes, but lists no arbiters there; it appends its own arbiter
-records instead, sorted by the positions of their two shapes in :attr:`Space.shapes` and
-built with one shape lookup table. Restoring adds them back as cached arbiters, so contact
-persistence (warm starting) survives a snapshot.
+:class:`Space` keeps pymunk's own pickling for the space's settings, collision handlers,
+constraints and custom attributes, but not for what a snapshot is mostly made of:
+
+- **Bodies and shapes** of a :class:`Space` pickle as one flat tuple each (type, mass,
+  moment, centre of gravity, angle, position, velocities, force and torque; geometry,
+  material, filter, mass or density), read and written with direct chipmunk calls, plus
+  their custom attributes. pymunk's generic path builds a dictionary of lists of named
+  attributes per object and sets each through a Python ``__setattr__``. The encoding is
+  registered with :mod:`copyreg` for :class:`pymunk.Body`, :class:`pymunk.Circle`,
+  :class:`pymunk.Segment` and :class:`pymunk.Poly`, and applies only to objects whose
+  space is a :class:`Space`; any other pymunk object pickles exactly as before. A restored
+  object is a plain pymunk object (a private subclass only carries it through
+  unpickling), and references to it from elsewhere in the state survive.
+- **Arbiters** (cached contacts) are hidden from pymunk's pickling, which lists them in the
+  order of a hash set keyed by C pointers (so bit-identical peers would pickle different
+  bytes) and converts each with a scan over every shape. :class:`Space` appends compact
+  records instead: the positions of the two shapes in :attr:`Space.shapes` (the sort key),
+  the arbiter's scalars and its contact array copied as raw bytes (doubles and a hash, no
+  pointers). Restoring adds them back as cached arbiters, so contact persistence (warm
+  starting) survives a snapshot.
 
 A restored space is still not bit-identical to the original (pymunk rebuilds its spatial
 index and its solver's cached impulses in a new order); two restores of one snapshot are
@@ -24,8 +39,10 @@ callbacks are pickled by reference, so they must be module-level functions (no l
 closures, no bound methods of objects outside the state); ``CollisionHandler.data`` is
 not saved.
 
-This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``_contacts_to_dicts``,
-``_arbiter_from_dict``); arcade 3.3 pins ``pymunk~=6.9.0`` and the tests guard them.
+This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``cpArbiter`` and
+``cpContact`` fields, the private ``_body``/``_shape``/``_space`` attributes); arcade 3.3
+pins ``pymunk~=6.9.0`` and the tests guard them. Importing this module also removes
+pymunk's pass-through ``TypingAttrMixing.__setattr__`` (see :func:`_drop_typing_setattr`).
 """
 
 from __future__ import annotations

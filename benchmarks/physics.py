@@ -22,6 +22,7 @@ cost is measured on a :class:`~arcade_p2p.machine.TimeMachine` driving a
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import statistics
@@ -127,8 +128,8 @@ def p95_ms(samples: list[float]) -> float:
     return round(ordered[round(P95 * (len(ordered) - 1))] * 1e3, 3)
 
 
-def measure(bodies: int, every_ticks: int, rollbacks: int) -> dict[str, Any]:
-    """All figures for one world size and snapshot period."""
+def measure(bodies: int, every_ticks: int, rollbacks: int, gc_mode: str) -> dict[str, Any]:
+    """All figures for one world size, snapshot period and garbage collection mode."""
     timeline = Timeline()
     app = PileApp(bodies)
     machine = TimeMachine(app, timeline, snapshot_every_ticks=every_ticks)
@@ -145,6 +146,10 @@ def measure(bodies: int, every_ticks: int, rollbacks: int) -> dict[str, Any]:
     machine.advance(SETTLE_TICKS - 1)
     settle_s = time.thread_time() - start
 
+    if gc_mode == "idle":
+        gc.collect()
+        gc.freeze()
+        gc.disable()
     steps = []
     probe = PileApp(bodies)
     probe.load_state(app.save_state())
@@ -164,6 +169,7 @@ def measure(bodies: int, every_ticks: int, rollbacks: int) -> dict[str, Any]:
         loads.append(time.thread_time() - start)
 
     rollback_s = []
+    idle_gc_s = [0.0]
     live_s = 0.0
     live_ticks = 0
     for _ in range(rollbacks):
@@ -175,6 +181,10 @@ def measure(bodies: int, every_ticks: int, rollbacks: int) -> dict[str, Any]:
         start = time.thread_time()
         machine.repair()
         rollback_s.append(time.thread_time() - start)
+        if gc_mode == "idle":
+            start = time.thread_time()
+            gc.collect()
+            idle_gc_s.append(time.thread_time() - start)
     assert machine.stats.rollback_ticks == rollbacks * ROLLBACK_TICKS
     snapshot_s = statistics.median(saves) + statistics.median(loads)
     return {
@@ -192,6 +202,8 @@ def measure(bodies: int, every_ticks: int, rollbacks: int) -> dict[str, Any]:
         "live_ms_per_tick": round(live_s / live_ticks * 1e3, 3),
         "live_snapshot_share": round(snapshot_s / every_ticks / (live_s / live_ticks), 3),
         "rollbacks": rollbacks,
+        "gc": gc_mode,
+        "idle_gc_ms_median": median_ms(idle_gc_s),
     }
 
 
@@ -206,9 +218,17 @@ def main() -> None:
         help=f"snapshot period in ticks (default {SNAPSHOT_EVERY_TICKS}, physics_balls')",
     )
     parser.add_argument("--rollbacks", type=int, default=100, help="rollback samples")
+    parser.add_argument(
+        "--gc",
+        choices=["auto", "idle"],
+        default="auto",
+        help="auto: Python's automatic collections (default); idle: freeze the start-up heap,"
+        " disable automatic collections and collect after each rollback, untimed, as a game"
+        " could in the idle rest of a frame",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    figures = measure(args.bodies, args.every, args.rollbacks)
+    figures = measure(args.bodies, args.every, args.rollbacks, args.gc)
     if args.json:
         print(json.dumps(figures))
     else:
