@@ -224,16 +224,17 @@ def test_snapshot_bytes_depend_only_on_the_simulation() -> None:
     assert pickle.dumps(first) == pickle.dumps(second)
 
 
-def test_snapshot_bytes_are_the_same_in_another_process() -> None:
+@pytest.mark.parametrize("world", ["build_world", "featured_world"])
+def test_snapshot_bytes_are_the_same_in_another_process(world: str) -> None:
     script = (
         "import hashlib, pickle, sys; sys.path.insert(0, sys.argv[1]); import test_physics as t;"
-        "print(hashlib.sha256(pickle.dumps(t.stepped(t.build_world(), 150))).hexdigest())"
+        f"print(hashlib.sha256(pickle.dumps(t.stepped(t.{world}(), 150))).hexdigest())"
     )
     here = str(Path(__file__).parent)
     other = subprocess.run(
         [sys.executable, "-c", script, here], capture_output=True, text=True, check=True
     )
-    mine = hashlib.sha256(pickle.dumps(stepped(build_world(), 150))).hexdigest()
+    mine = hashlib.sha256(pickle.dumps(stepped(globals()[world](), 150))).hexdigest()
     assert other.stdout.strip() == mine
 
 
