@@ -75,6 +75,11 @@ DEFAULT_ITERATIONS = 10
 """Solver iterations per step (pymunk's default)."""
 
 
+ArbiterRecord = tuple[int, int, float, float, float, float, float, float, bool, int, int, bytes]
+"""Shape indices a and b, elasticity, friction, surface velocity (x, y), normal (x, y),
+swapped, stamp, state, and the raw contact array (plain doubles and a hash, no pointers)."""
+
+
 class Space(pymunk.Space):
     """A :class:`pymunk.Space` that can be saved and restored inside ``self.state``.
 
@@ -159,11 +164,6 @@ class Space(pymunk.Space):
             arbiter.stamp = stamp
             arbiter.state = arbiter_state
             lib.cpSpaceAddCachedArbiter(self._space, arbiter)
-
-
-ArbiterRecord = tuple[int, int, float, float, float, float, float, float, bool, int, int, bytes]
-"""Shape indices a and b, elasticity, friction, surface velocity (x, y), normal (x, y),
-swapped, stamp, state, and the raw contact array (plain doubles and a hash, no pointers)."""
 
 
 def _blank(kind: type[T]) -> T:
