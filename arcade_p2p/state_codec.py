@@ -94,6 +94,11 @@ LIBRARY_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     [
         ("arcade_p2p.events", "Event"),
         ("arcade_p2p.physics", "Space"),
+        ("arcade_p2p.physics", "_blank"),
+        ("arcade_p2p.physics", "_RestoredBody"),
+        ("arcade_p2p.physics", "_RestoredCircle"),
+        ("arcade_p2p.physics", "_RestoredSegment"),
+        ("arcade_p2p.physics", "_RestoredPoly"),
         ("pymunk.body", "Body"),
         ("pymunk.bb", "BB"),
         ("pymunk.shape_filter", "ShapeFilter"),
