@@ -40,7 +40,11 @@ def main() -> int:
         spec["latency_ms"], spec["jitter_ms"], spec["loss"], seed=spec["peer_id"]
     )
     config = SessionConfig(
-        fps=spec["fps"], delay_ms=spec["delay_ms"], clock=spec["clock"], room=spec["room"]
+        fps=spec["fps"],
+        delay_ms=spec["delay_ms"],
+        clock=spec["clock"],
+        room=spec["room"],
+        key=spec["key"],
     )
     t0: float = spec["t0"]
     with UdpTransport("127.0.0.1", 0, emulation=emulation) as transport:
