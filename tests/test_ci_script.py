@@ -66,6 +66,6 @@ def test_when_every_step_passes_ci_runs_lint_types_and_docs(tmp_path: Path) -> N
     done, calls = run_ci(tmp_path, "nothing")
     assert done.returncode == 0, done.stderr
     assert "CI OK" in done.stdout
-    assert [call.split()[1] for call in calls] == [
-        "pip", "pytest", "ruff", "ruff", "mypy", "mkdocs",
-    ]  # fmt: skip
+    modules = [call.split()[1] for call in calls]
+    assert modules[:2] == ["pip", "pytest"]
+    assert {"ruff", "mypy", "mkdocs"} <= set(modules[2:])

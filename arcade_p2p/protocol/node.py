@@ -490,7 +490,7 @@ class GossipNode:
         return Summary(self.timeline.digest(), len(self.timeline), self.joining)
 
     def _send_have(self, address: Address) -> None:
-        """Anti-entropy step 2: send (part of) our marks, at most MAX_HAVES_PER_DIGEST HAVEs.
+        """Send (part of) our marks: at most MAX_HAVES_PER_DIGEST HAVE datagrams.
 
         With more sources than fit, each reply continues where the last one to this
         neighbour stopped, so every source is advertised within a few rounds.
