@@ -46,7 +46,7 @@ class SessionConfig:
     Attributes:
         fps: Ticks per second (all peers must agree).
         delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
-        clock: Clock synchronisation rule: ``"default"`` or ``"paper"``.
+        clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
         key: Secret passphrase of the room (None: anyone who knows the room name can
             join). Stretched once per session into the MAC key; it never goes on the wire
@@ -58,7 +58,7 @@ class SessionConfig:
 
     fps: int = DEFAULT_FPS
     delay_ms: float = DEFAULT_DELAY_MS
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
@@ -82,7 +82,8 @@ class SessionConfig:
             raise UsageError("intervals must be positive")
         if self.key is not None and (not isinstance(self.key, str) or not self.key):
             raise UsageError("key must be a non-empty string or None")
-        ClockSettings.for_mode(self.clock, self.delta_ticks)
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
 
 
 @dataclass(frozen=True, slots=True)

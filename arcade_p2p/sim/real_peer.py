@@ -21,9 +21,10 @@ import time
 from collections import deque
 from typing import Any
 
-from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import LinkEmulation, UdpTransport
 
 __all__ = ["main"]
@@ -42,7 +43,7 @@ def main() -> int:
     config = SessionConfig(
         fps=spec["fps"],
         delay_ms=spec["delay_ms"],
-        clock=spec["clock"],
+        clock=ClockMode(spec["clock"]),
         room=spec["room"],
         key=spec["key"],
     )
