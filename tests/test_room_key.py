@@ -6,6 +6,7 @@ Unit tests of the codec and the configuration, the simulator with a key, and thr
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +16,7 @@ import pytest
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.peer import PeerReport
+from arcade_p2p.peer_options import add_peer_options, peer_options
 from arcade_p2p.protocol.wire import Hello, WireCodec, room_key
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.sim.config import SimConfig
@@ -60,6 +62,15 @@ def test_the_key_stays_out_of_reprs_and_results_and_must_not_be_empty() -> None:
         WireCodec("r", "")
     with pytest.raises(UsageError):
         SimConfig(key="").validate()
+
+
+def test_the_shared_peer_options_carry_the_key_into_the_session_config() -> None:
+    parser = argparse.ArgumentParser()
+    add_peer_options(parser, SessionConfig())
+    assert peer_options(parser.parse_args(["--key", "k1"]), SessionConfig()).config.key == "k1"
+    assert peer_options(parser.parse_args([]), SessionConfig()).config.key is None
+    with pytest.raises(UsageError):
+        peer_options(parser.parse_args(["--key", ""]), SessionConfig())
 
 
 def test_a_simulation_with_a_key_runs_exactly_like_one_without() -> None:
