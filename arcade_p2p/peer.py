@@ -63,7 +63,7 @@ class PeerReport:
         neighbours: Live neighbours when it stopped.
         bytes_in: Bytes received by the protocol.
         bytes_out: Bytes sent by the protocol.
-        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room).
+        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room or room key).
         send_errors: Sends the operating system refused, by reason.
         emulated_lost: Datagrams dropped by the link emulation.
     """
@@ -235,7 +235,8 @@ def run_peer(args: argparse.Namespace) -> int:
         if not args.json:
             dialing = ", ".join(args.peer) or "nobody (waiting to be dialled)"
             print(
-                f"peer {peer_id}: room {args.room!r}, {args.fps} fps, delay"
+                f"peer {peer_id}: room {args.room!r}{' with a key' if args.key else ''},"
+                f" {args.fps} fps, delay"
                 f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
                 flush=True,
             )

@@ -1,9 +1,9 @@
 """Command-line options shared by every real-time peer: ``arcade-p2p peer`` and games.
 
 How this works: :func:`add_peer_options` adds the network and session flags (identity,
-binding, neighbours, room, fps, Delta, clock, link emulation) to a parser, with defaults
-taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options` turns the
-parsed flags into a validated :class:`PeerOptions`, raising
+binding, neighbours, room and its key, fps, Delta, clock, link emulation) to a parser, with
+defaults taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options`
+turns the parsed flags into a validated :class:`PeerOptions`, raising
 :class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
 """
 
@@ -65,7 +65,14 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         help="peers to dial (repeatable; the room only needs to be connected: events "
         "travel hop by hop)",
     )
-    parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
+    parser.add_argument("--room", default=defaults.room, help="room name")
+    parser.add_argument(
+        "--key",
+        default=defaults.key,
+        metavar="PASSPHRASE",
+        help="secret room key: only peers with the same room and key play together "
+        "(default: none, anyone who knows the room name can join)",
+    )
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
     parser.add_argument(
         "--delay-ms",
@@ -119,6 +126,7 @@ def peer_options(
         delay_ms=args.delay_ms,
         clock=ClockMode.from_name(args.clock),
         room=args.room,
+        key=args.key,
     )
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id

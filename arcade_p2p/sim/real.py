@@ -79,6 +79,7 @@ def run_real(config: SimConfig, *, progress: Callable[[float], None] | None = No
                 "delay_ms": config.delta_ms,
                 "clock": config.clock.value,
                 "room": ROOM,
+                "key": config.key,
                 "latency_ms": config.latency_ms,
                 "jitter_ms": config.jitter,
                 "loss": config.loss,

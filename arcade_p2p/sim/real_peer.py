@@ -45,6 +45,7 @@ def main() -> int:
         delay_ms=spec["delay_ms"],
         clock=ClockMode(spec["clock"]),
         room=spec["room"],
+        key=spec["key"],
     )
     t0: float = spec["t0"]
     with UdpTransport("127.0.0.1", 0, emulation=emulation) as transport:

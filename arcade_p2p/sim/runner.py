@@ -168,7 +168,7 @@ class _Simulation:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
         self.session_config = SessionConfig(
-            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock
+            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock, key=config.key
         )
         self.session_config.validate()
         model = LinkModel.from_ms(
