@@ -1,9 +1,9 @@
 """Command-line options shared by every real-time peer: ``arcade-p2p peer`` and games.
 
 How this works: :func:`add_peer_options` adds the network and session flags (identity,
-binding, neighbours, room, fps, Delta, clock, link emulation) to a parser, with defaults
-taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options` turns the
-parsed flags into a validated :class:`PeerOptions`, raising
+binding, neighbours, LAN discovery, room, fps, Delta, clock, link emulation) to a parser,
+with defaults taken from a :class:`~arcade_p2p.session.SessionConfig`;
+:func:`peer_options` turns the parsed flags into a validated :class:`PeerOptions`, raising
 :class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
 """
 
@@ -33,6 +33,7 @@ class PeerOptions:
         peers: Neighbours to dial.
         config: Session settings.
         emulation: User-space link emulation of arriving datagrams, if any.
+        discover: Whether to find peers of the room on the LAN (``--no-discover``: no).
     """
 
     peer_id: int
@@ -41,6 +42,7 @@ class PeerOptions:
     peers: list[Address]
     config: SessionConfig
     emulation: LinkEmulation | None
+    discover: bool = True
 
 
 def random_peer_id() -> int:
@@ -63,6 +65,11 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         metavar="HOST:PORT",
         help="peers to dial (repeatable; the room only needs to be connected: events "
         "travel hop by hop)",
+    )
+    parser.add_argument(
+        "--no-discover",
+        action="store_true",
+        help="do not find peers of the room on the LAN (only --peer is dialled)",
     )
     parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
@@ -118,4 +125,6 @@ def peer_options(
             args.latency_ms, args.jitter_ms, args.loss, seed=peer_id if seed is None else seed
         )
     peers = [parse_address(text) for text in args.peer]
-    return PeerOptions(peer_id, args.host, args.port, peers, config, emulation)
+    return PeerOptions(
+        peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
+    )
