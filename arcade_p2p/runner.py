@@ -69,7 +69,7 @@ class PeerRunner:
         """
         session = self.session
         if self.discovery is not None:
-            for found in self.discovery.choose(now, session.node.neighbours()):
+            for found in self.discovery.choose(session.node.neighbours()):
                 session.add_peer(found, now=now)
         for data, address in self.transport.receive_ready(now):
             session.receive_datagram(data, address, now=now)

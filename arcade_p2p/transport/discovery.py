@@ -225,15 +225,14 @@ class Discovery:
         self._wake_sender.send(b"\0")
         return found
 
-    def choose(self, now: float, linked: Collection[Hashable]) -> list[Address]:
+    def choose(self, linked: Collection[Hashable]) -> list[Address]:
         """Discovered peers to dial now.
 
         Args:
-            now: Current ``time.monotonic()``.
             linked: Addresses of the session's current neighbours.
         """
         with self._lock:
-            found = self._neighbourhood.choose(now, linked)
+            found = self._neighbourhood.choose(time.monotonic(), linked)
             self._dialled += len(found)
         return found
 
