@@ -41,6 +41,7 @@ from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import UdpTransport
 from arcade_p2p.transport.discovery import (
+    GROUP_ENV,
     PORT_ENV,
     PROBE_S,
     Discovery,
@@ -216,6 +217,18 @@ def test_discovery_on_loopback_links_a_room_and_ignores_another() -> None:
         assert stranger.stats().peers_heard == 0
         assert stranger.choose(linked=[]) == []
         assert first.stats().beacons_sent > 0
+
+
+def test_another_group_on_the_same_port_is_not_heard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What keeps parallel test runs apart: each has a group (and port) of its own."""
+    with open_discovery(unique_room("a"), 1) as first:
+        monkeypatch.setenv(GROUP_ENV, "239.192.255.254")
+        with open_discovery(unique_room("b"), 2) as second:
+            first.join(timeout_s=0.0)
+            second.join(timeout_s=0.0)
+            wait_until(lambda: min(first.stats().beacons_sent, second.stats().beacons_sent) >= 2)
+            for discovery in (first, second):
+                assert discovery.stats().dropped == {}  # not even as another room's
 
 
 def test_a_bad_override_of_the_discovery_port_is_a_usage_error(

@@ -33,6 +33,7 @@ import os
 import random
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -86,6 +87,9 @@ MAX_DIALS = 3
 """Most discovered peers one peer dials (others may dial it: see the Neighbourhood)."""
 MULTICAST_TTL = 1
 """Beacons stay on the local network."""
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49 if sys.platform == "linux" else None)
+"""Linux socket option (missing from Python's ``socket``): when on (Linux's default), a
+socket bound to the port also receives other groups joined by other sockets; turned off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,8 @@ class Discovery:
             sock.bind((ANY_IP, self.port))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, MULTICAST_TTL)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            if IP_MULTICAST_ALL is not None:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
         except OSError as exc:
             sock.close()
             raise UsageError(
