@@ -4,7 +4,7 @@ How this works: the command binds a :class:`~arcade_p2p.transport.UdpTransport`,
 ``listening on HOST:PORT`` as its first line (so a parent process can learn a port chosen
 by the operating system), dials every ``--peer`` and every peer of its room that LAN
 discovery finds (unless ``--no-discover``), and drives a
-:class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.moving_rect.MovingRectApp`
+:class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.sim.moving_rect.MovingRectApp`
 with a :class:`~arcade_p2p.runner.PeerRunner`. A seeded bot presses random arrow keys at
 ``--rate`` per minute during the first ``--seconds`` of the session's clock (counted in
 ticks, so every peer stops at the same tick whenever it started). All peers then keep
@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.peer_options import add_peer_options, peer_options
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.transport import UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 

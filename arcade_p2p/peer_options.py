@@ -15,6 +15,7 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, parse_address
@@ -79,7 +80,12 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=defaults.delay_ms,
         help="Delta: how far ahead local input is stamped, in milliseconds",
     )
-    parser.add_argument("--clock", default=defaults.clock, help="clock rule: default or paper")
+    parser.add_argument(
+        "--clock",
+        metavar="MODE",
+        default=defaults.clock.value,
+        help=f"clock rule: paper or default (default {defaults.clock})",
+    )
     parser.add_argument(
         "--latency-ms",
         type=float,
@@ -115,7 +121,11 @@ def peer_options(
     if args.loss >= 1:
         raise UsageError(f"--loss must be below 1, got {args.loss!r}")
     config = dataclasses.replace(
-        defaults, fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
+        defaults,
+        fps=args.fps,
+        delay_ms=args.delay_ms,
+        clock=ClockMode.from_name(args.clock),
+        room=args.room,
     )
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id

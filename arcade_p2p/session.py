@@ -46,7 +46,7 @@ class SessionConfig:
     Attributes:
         fps: Ticks per second (all peers must agree).
         delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
-        clock: Clock synchronisation rule: ``"default"`` or ``"paper"``.
+        clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
         snapshot_every_ticks: Snapshot period K.
         summary_interval_s: Anti-entropy period.
@@ -55,7 +55,7 @@ class SessionConfig:
 
     fps: int = DEFAULT_FPS
     delay_ms: float = DEFAULT_DELAY_MS
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
@@ -76,7 +76,8 @@ class SessionConfig:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
             raise UsageError("intervals must be positive")
-        ClockSettings.for_mode(self.clock, self.delta_ticks)
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,8 @@ from typing import Any
 import arcade
 import pymunk
 
-from arcade_p2p.events import Event
+from arcade_p2p import Event, SymmetricWindow
 from arcade_p2p.physics import Space, new_space
-from arcade_p2p.window import SymmetricWindow
 
 __all__ = ["Balls", "PhysicsBalls", "drop_ball", "main", "new_balls", "push_balls"]
 
@@ -83,7 +82,7 @@ class Balls:
 
 def count_bounce(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
     """Collision handler: count a ball hitting a wall (module-level, so it pickles)."""
-    space.bounces += 1
+    space.bounces += 1  # type: ignore[attr-defined]  # a custom attribute, pickled too
     return True
 
 
@@ -98,7 +97,7 @@ def new_balls() -> Balls:
         wall.collision_type = WALL_TYPE
         space.add(wall)
     space.add_collision_handler(BALL_TYPE, WALL_TYPE).begin = count_bounce
-    space.bounces = 0
+    space.bounces = 0  # type: ignore[attr-defined]  # pymunk's types omit custom attributes
     state = Balls(space)
     for i in range(INITIAL_BALLS):
         drop_ball(state, (i + 1) * WIDTH_PX // (INITIAL_BALLS + 1), HEIGHT_PX * 3 // 4, i)

@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import RemoteError, UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.peer import PeerReport
 from arcade_p2p.protocol.beacon import (
     Beacon,
@@ -39,6 +38,7 @@ from arcade_p2p.protocol.beacon import (
 from arcade_p2p.protocol.wire import Hello, WireCodec
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import UdpTransport
 from arcade_p2p.transport.discovery import (
     GROUP_ENV,

@@ -15,7 +15,7 @@ CORE_MODULES = [
     "errors.py",
     "events.py",
     "machine.py",
-    "moving_rect.py",
+    "sim/moving_rect.py",
     "session.py",
     "snapshots.py",
     "timeline.py",

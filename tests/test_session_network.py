@@ -8,9 +8,9 @@ import pytest
 from pairnet import make_network, settle_and_compare
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.protocol.wire import Events, Hello, WireCodec
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 
 KEYS = ["left", "right", "up", "down"]
 
@@ -152,8 +152,9 @@ def test_bad_configuration_is_a_usage_error() -> None:
         Session(MovingRectApp(), peer_id=-1, now=0.0)
     with pytest.raises(UsageError):
         Session(MovingRectApp(), peer_id=1, config=SessionConfig(fps=0), now=0.0)
-    with pytest.raises(UsageError):
-        Session(MovingRectApp(), peer_id=1, config=SessionConfig(clock="fast"), now=0.0)
+    for name in ("fast", "paper"):  # a name is converted explicitly: ClockMode("paper")
+        with pytest.raises(UsageError, match="ClockMode"):
+            SessionConfig(clock=name).validate()
     session = Session(MovingRectApp(), peer_id=1, now=0.0)
     with pytest.raises(UsageError):
         session.emit("key", object(), now=0.0)

@@ -193,12 +193,6 @@ class GossipNode:
         link.configured = True
         self._next_hello = min(self._next_hello, now)
 
-    def remove_peer(self, address: Address) -> None:
-        """Forget a neighbour entirely (it may link again by sending HELLO)."""
-        link = self._links.pop(address, None)
-        if link is not None:
-            self.clock.forget(address)
-
     @property
     def links(self) -> list[Link]:
         """All known links (live or not)."""

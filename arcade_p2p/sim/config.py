@@ -63,7 +63,7 @@ class SimConfig:
         churn_mode: What going offline means: ``restart`` (the process dies; it comes back
             as a new session with a new id and an empty memory) or ``suspend`` (the
             process is frozen and cut off; it comes back with its memory and its id).
-        clock: ``default`` or ``paper``.
+        clock: The clock rule (``ClockMode.from_name("paper")`` converts a name).
         seed: Seed of every random choice in the run.
         partitions: Scheduled network splits (each heals at its end).
     """
@@ -86,7 +86,7 @@ class SimConfig:
     churn_on_s: float | None = None
     churn_off_s: float | None = None
     churn_mode: str = "restart"
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     seed: int = 1
     partitions: tuple[Partition, ...] = ()
 
@@ -146,5 +146,5 @@ class SimConfig:
                 raise UsageError(message)
         if self.churn_mode not in CHURN_MODES:
             raise UsageError(f"churn mode must be one of {', '.join(CHURN_MODES)}")
-        if self.clock not in {m.value for m in ClockMode}:
-            raise UsageError(f"clock must be 'paper' or 'default', got {self.clock!r}")
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")

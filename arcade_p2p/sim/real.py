@@ -77,7 +77,7 @@ def run_real(config: SimConfig, *, progress: Callable[[float], None] | None = No
                 "peer_id": slot + 1,
                 "fps": config.fps,
                 "delay_ms": config.delta_ms,
-                "clock": config.clock,
+                "clock": config.clock.value,
                 "room": ROOM,
                 "latency_ms": config.latency_ms,
                 "jitter_ms": config.jitter,
