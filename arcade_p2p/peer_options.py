@@ -1,9 +1,9 @@
 """Command-line options shared by every real-time peer: ``arcade-p2p peer`` and games.
 
 How this works: :func:`add_peer_options` adds the network and session flags (identity,
-binding, neighbours, LAN discovery, room, fps, Delta, clock, link emulation) to a parser,
-with defaults taken from a :class:`~arcade_p2p.session.SessionConfig`;
-:func:`peer_options` turns the parsed flags into a validated :class:`PeerOptions`, raising
+binding, neighbours, room, fps, Delta, clock, link emulation) to a parser, with defaults
+taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options` turns the
+parsed flags into a validated :class:`PeerOptions`, raising
 :class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
 """
 
