@@ -43,7 +43,6 @@ from arcade_p2p.transport import UdpTransport
 from arcade_p2p.transport.discovery import (
     GROUP_ENV,
     PORT_ENV,
-    PROBE_S,
     Discovery,
     discovery_endpoint,
 )
@@ -206,10 +205,7 @@ def test_discovery_on_loopback_links_a_room_and_ignores_another() -> None:
         assert first.join(timeout_s=0.0) == []  # nobody running yet: it starts alone
         stranger.join(timeout_s=0.0)
         with open_discovery(room, 2, 40_002) as second:
-            started = time.monotonic()
-            found = second.join()
-            assert found == [("127.0.0.1", 40_001)]  # the running peer answered the probe
-            assert time.monotonic() - started < PROBE_S + 0.5
+            assert second.join() == [("127.0.0.1", 40_001)]  # the running peer answered
             wait_until(lambda: second.stats().dropped.get("bad_mac", 0) > 0)
             assert second.stats().peers_heard == 1
             assert first.choose(linked=[]) == []  # 2 > 1: the higher id dials, not us
