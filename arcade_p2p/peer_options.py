@@ -34,6 +34,7 @@ class PeerOptions:
         peers: Neighbours to dial.
         config: Session settings.
         emulation: User-space link emulation of arriving datagrams, if any.
+        discover: Whether to find peers of the room on the LAN (``--no-discover``: no).
     """
 
     peer_id: int
@@ -42,6 +43,7 @@ class PeerOptions:
     peers: list[Address]
     config: SessionConfig
     emulation: LinkEmulation | None
+    discover: bool = True
 
 
 def random_peer_id() -> int:
@@ -64,6 +66,11 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         metavar="HOST:PORT",
         help="peers to dial (repeatable; the room only needs to be connected: events "
         "travel hop by hop)",
+    )
+    parser.add_argument(
+        "--no-discover",
+        action="store_true",
+        help="do not find peers of the room on the LAN (only --peer is dialled)",
     )
     parser.add_argument("--room", default=defaults.room, help="room name")
     parser.add_argument(
@@ -136,4 +143,6 @@ def peer_options(
             args.latency_ms, args.jitter_ms, args.loss, seed=peer_id if seed is None else seed
         )
     peers = [parse_address(text) for text in args.peer]
-    return PeerOptions(peer_id, args.host, args.port, peers, config, emulation)
+    return PeerOptions(
+        peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
+    )

@@ -19,6 +19,7 @@ CORE_MODULES = [
     "session.py",
     "snapshots.py",
     "timeline.py",
+    "protocol/beacon.py",
     "protocol/node.py",
     "protocol/replay.py",
     "protocol/wire.py",

@@ -239,6 +239,14 @@ class WireCodec:
             raise UsageError("key must be a non-empty string or None")
         self._key = room_key(room, key)
 
+    def mac(self, signed: bytes) -> bytes:
+        """The room's :data:`MAC_BYTES`-byte MAC of ``signed`` (also used by LAN beacons)."""
+        return hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+
+    def mac_matches(self, signed: bytes, mac: bytes) -> bool:
+        """Whether ``mac`` is the room's MAC of ``signed`` (compared in constant time)."""
+        return hmac.compare_digest(self.mac(signed), mac)
+
     def encode(self, sender: int, epoch: int, counter: int, message: Message) -> bytes:
         """Encode one message into a datagram.
 
@@ -250,7 +258,7 @@ class WireCodec:
             use_bin_type=True,
         )
         signed = MAGIC + bytes((VERSION,)) + body
-        data = signed + hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+        data = signed + self.mac(signed)
         if len(data) > MAX_DATAGRAM_BYTES:
             raise UsageError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM_BYTES}")
         return data
@@ -278,7 +286,7 @@ class WireCodec:
         if data[2] != VERSION:
             raise RemoteError("bad_version", f"version {data[2]}")
         signed, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
-        if not hmac.compare_digest(hmac.digest(self._key, signed, "sha256")[:MAC_BYTES], mac):
+        if not self.mac_matches(signed, mac):
             raise RemoteError("bad_mac", "wrong room, tampered or truncated")
         try:
             body = msgpack.unpackb(
