@@ -82,6 +82,7 @@ def run_real(config: SimConfig, *, progress: Callable[[float], None] | None = No
                 "latency_ms": config.latency_ms,
                 "jitter_ms": config.jitter,
                 "loss": config.loss,
+                "duplicate": config.duplicate,
                 "dial": dial,
                 "inputs": [[t, name, payload] for t, name, payload in plans[slot].inputs],
                 "end_tick": end_tick,

@@ -50,7 +50,7 @@ from arcade_p2p.errors import UsageError
 from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.config import SimConfig
-from arcade_p2p.sim.links import Link, LinkModel, Links
+from arcade_p2p.sim.links import Link, Links
 from arcade_p2p.sim.metrics import (
     Ledger,
     PaceStats,
@@ -171,10 +171,7 @@ class _Simulation:
             fps=config.fps, delay_ms=config.delta_ms, clock=config.clock
         )
         self.session_config.validate()
-        model = LinkModel.from_ms(
-            config.latency_ms, config.jitter, loss=config.loss, duplicate=config.duplicate
-        )
-        self.links = Links(self.topology.edges, model, config.seed)
+        self.links = Links(self.topology.edges, config.link_model(), config.seed)
         self.slots = [
             _Slot(i, row, {n: self._link(i, n) for n in row})
             for i, row in enumerate(self.topology.neighbours())
