@@ -264,9 +264,9 @@ class Session:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
         self.pump_ticks(now=now, max_tick=max_tick)
-        outgoing = self.pump_network(now=now, datagrams=datagrams)
-        self.pump_ticks(now=now, max_tick=max_tick)
-        return outgoing
+        if self._take_in(now, datagrams):  # else the second pass would be a no-op
+            self.pump_ticks(now=now, max_tick=max_tick)
+        return self.node.datagrams_to_send(now=now)
 
     def pump_ticks(self, *, now: float, max_tick: int | None = None) -> int:
         """The tick half of :meth:`pump`: run every tick due by ``now`` (rolling back first
@@ -301,12 +301,20 @@ class Session:
         Returns:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
+        self._take_in(now, datagrams)
+        return self.node.datagrams_to_send(now=now)
+
+    def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
+        """Receive the datagrams, then run the due protocol timers; whether either happened."""
         node = self.node
+        took = False
         for data, address in datagrams:
             node.receive_datagram(data, address, now=now)
+            took = True
         if now >= node.get_timer():
             node.handle_timer(now=now)
-        return node.datagrams_to_send(now=now)
+            took = True
+        return took
 
     def next_wakeup(self, now: float, *, max_tick: int | None = None) -> float:
         """When :meth:`pump` next has work: the next protocol timer or the next tick
