@@ -19,12 +19,13 @@ The driver step, in this order (the only place the order is written down):
 2. **network** (:meth:`Session.pump_network`) -- take the datagrams in, run the protocol
    timers that are due (SYNC, anti-entropy, HELLO, liveness), and collect what to send;
 3. **ticks again** -- repair at once what the datagrams made late (a rollback) and run any
-   tick the clock now says is due (a catch-up).
+   tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
+   timer ran, since it would then change nothing.
 
 The two halves are independent on purpose: ticks never queue datagrams, and the network
-half never runs a tick, so a driver may run the network half on its own thread and the
-ticks on the game's thread, each waking at its own time (:meth:`Session.network_timer`,
-:meth:`Session.next_tick_time`).
+half never runs a tick (it only notes new events for the tick half), so a driver may run
+the network half on its own thread and the ticks on the game's thread, each waking at its
+own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
 rule, which keeps the log increasing). In the default clock mode "now" is the network's
