@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import secrets
 from dataclasses import dataclass
 
 from arcade_p2p.clock import ClockMode
-from arcade_p2p.errors import UsageError
 from arcade_p2p.session import SessionConfig
-from arcade_p2p.transport import Address, LinkEmulation, parse_address
+from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
 __all__ = ["PeerOptions", "add_peer_options", "peer_options", "random_peer_id"]
 
@@ -105,6 +103,12 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     parser.add_argument(
         "--loss", type=float, default=0.0, help="emulated loss probability of arrivals"
     )
+    parser.add_argument(
+        "--duplicate",
+        type=float,
+        default=0.0,
+        help="emulated probability that an arrival is delivered twice",
+    )
 
 
 def peer_options(
@@ -120,13 +124,9 @@ def peer_options(
     Raises:
         UsageError: A value is out of range or an address cannot be parsed.
     """
-    for name in ("latency_ms", "jitter_ms", "loss"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value >= 0):
-            flag = name.replace("_", "-")
-            raise UsageError(f"--{flag} must be a finite number >= 0, got {value!r}")
-    if args.loss >= 1:
-        raise UsageError(f"--loss must be below 1, got {args.loss!r}")
+    link = LinkModel.from_ms(
+        args.latency_ms, args.jitter_ms, loss=args.loss, duplicate=args.duplicate
+    )
     config = dataclasses.replace(
         defaults,
         fps=args.fps,
@@ -138,10 +138,8 @@ def peer_options(
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id
     emulation = None
-    if args.latency_ms or args.jitter_ms or args.loss:
-        emulation = LinkEmulation(
-            args.latency_ms, args.jitter_ms, args.loss, seed=peer_id if seed is None else seed
-        )
+    if not link.is_perfect:
+        emulation = LinkEmulation(link, seed=peer_id if seed is None else seed)
     peers = [parse_address(text) for text in args.peer]
     return PeerOptions(
         peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover

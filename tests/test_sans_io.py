@@ -14,6 +14,8 @@ CORE_MODULES = [
     "clock.py",
     "errors.py",
     "events.py",
+    "joining.py",
+    "link_model.py",
     "machine.py",
     "sim/moving_rect.py",
     "session.py",
