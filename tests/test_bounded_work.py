@@ -17,7 +17,11 @@ import msgpack
 from pairnet import Wire, make_network, settle_and_compare
 
 from arcade_p2p.events import MAX_TICK, Event
-from arcade_p2p.protocol.node import MAX_EVENTS_PER_WANT, MAX_HAVES_PER_DIGEST
+from arcade_p2p.protocol.node import (
+    MAX_EVENTS_PER_WANT,
+    MAX_HAVES_PER_DIGEST,
+    MAX_WANTS_PER_ROUND,
+)
 from arcade_p2p.protocol.wire import (
     MAX_HAVE_ITEMS,
     MAX_RANGE_ITEMS,
@@ -111,7 +115,7 @@ def test_a_want_for_huge_ranges_gets_a_bounded_batch_found_without_walking_the_r
     assert all(len(s.timeline) == 602 for s in wire.sessions)  # the insider's events spread
 
 
-def test_a_have_naming_many_sources_and_gaps_costs_one_want() -> None:
+def test_a_have_naming_many_sources_and_gaps_costs_one_round_of_wants() -> None:
     wire, _ = network_with_history()
     victim = wire.sessions[0]
     insider = Insider(victim, wire)
@@ -124,7 +128,11 @@ def test_a_have_naming_many_sources_and_gaps_costs_one_want() -> None:
     marks = ((777, MAX_SEQ), *((10_000 + i, MAX_SEQ) for i in range(MAX_HAVE_ITEMS - 1)))
     insider.send(Have(marks))
     replies = insider.replies()
-    assert len(replies) == 1 and isinstance(replies[0], Want)
+    assert 1 < len(replies) <= MAX_WANTS_PER_ROUND
+    assert all(isinstance(r, Want) for r in replies)
+    assert all(hi - lo < MAX_EVENTS_PER_WANT for r in replies[1:] for _, lo, hi in r.ranges)
+    insider.send(Have(marks))
+    assert insider.replies() == []  # the round is in flight: nothing more is asked
     ranges = replies[0].ranges
     assert len(ranges) == MAX_RANGE_ITEMS
     assert {r[0] for r in ranges} == {m[0] for m in marks}  # every source's first gap fits

@@ -16,26 +16,34 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 * **Anti-entropy.** Every SYNC carries a digest of the per-source high-water marks (a
   separate SUMMARY carries it when anti-entropy must run more often than SYNC). A
   neighbour whose digest differs answers with HAVE (its marks, in chunks);
-  the side that lacks events sends WANT with the missing seq ranges and receives
+  the side that lacks events sends WANTs with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
+* **Pipelining.** A round asks one neighbour for up to ``MAX_WANTS_PER_ROUND`` WANTs at
+  once, each for at most ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and
+  the next round starts as soon as the answers have arrived (the neighbour's advertised
+  marks are remembered), not at the next digest: a gap of thousands of events closes in
+  a few round trips. A round whose answers were lost is asked again after
+  ``want_retry_s(rtt)``.
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
-  HAVEs, a HAVE with at most one WANT, a WANT with at most ``MAX_EVENTS_PER_WANT`` events
-  found without walking the requested seq range. Events are never dropped for their
-  tick: a far-future one waits in the timeline (it does not move local stamping), a
-  far-past one costs one rollback, shared with every other late event of the frame.
+  HAVEs, a HAVE or an EVENTS datagram with at most one round of WANTs, a WANT with at
+  most ``MAX_EVENTS_PER_WANT`` events found without walking the requested seq range.
+  Events are never dropped for their tick: a far-future one waits in the timeline (it
+  does not move local stamping), a far-past one costs one rollback, shared with every
+  other late event of the frame.
 * **Bad input.** Every datagram that fails to decode, authenticate or make sense is
   dropped and counted by reason in :attr:`GossipNode.dropped`, with a log line.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
@@ -75,6 +83,14 @@ MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
+MAX_WANTS_PER_ROUND = 8
+"""Most WANTs sent to one neighbour at once (a pipelined round asks for up to 2,048 events)."""
+WANT_RETRY_MIN_S = 0.1
+"""Shortest wait before a round whose answers have not all arrived is asked again."""
+WANT_RETRY_RTTS = 3.0
+"""A round is asked again after this many round-trip times (or WANT_RETRY_MIN_S)."""
+MAX_REMEMBERED_MARKS = 4096
+"""Most sources whose advertised marks a link remembers for pipelined rounds."""
 MAX_HAVES_PER_DIGEST = 4
 """Most HAVE datagrams sent in answer to one differing digest (256 sources; with more,
 successive answers take turns)."""
@@ -117,8 +133,13 @@ class Link:
     syncs_sent: int = 0
     echo_received_at: float = 0.0
     outbox: list[Event] = field(default_factory=list)
-    last_want_at: float = float("-inf")
     have_cursor: int = 0
+    marks: dict[int, int] = field(default_factory=dict)
+    """The neighbour's advertised high-water marks (from its HAVEs)."""
+    asked: int = 0
+    """Events asked of this neighbour in the current round and not yet received."""
+    round_deadline: float = float("-inf")
+    """When the current round is given up and asked again."""
 
 
 @dataclass(slots=True)
@@ -185,6 +206,7 @@ class GossipNode:
         self._queue: list[tuple[Address, Message]] = []
         self._pending: set[Address] = set()
         """Links whose event outbox is not empty."""
+
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
@@ -271,6 +293,10 @@ class GossipNode:
         link.last_heard = now
         if isinstance(message, Events):
             self._on_events(message.events, address)
+            if link.asked > 0:
+                link.asked = max(0, link.asked - len(message.events))
+                if link.asked == 0:  # the round is complete: pipeline the next one
+                    self._request(link, now)
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
@@ -338,23 +364,38 @@ class GossipNode:
             self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
-        wanted = self.timeline.missing(dict(have.marks), max_ranges=MAX_RANGE_ITEMS)
+        marks = link.marks
+        for source, highest in have.marks:
+            if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
+                marks[source] = max(marks.get(source, 0), highest)
+        self._request(link, now)
+
+    def _request(self, link: Link, now: float) -> None:
+        """Anti-entropy step 2: ask ``link`` for one round of what its marks show we lack.
+
+        A round is at most ``MAX_WANTS_PER_ROUND`` WANTs of at most ``MAX_EVENTS_PER_WANT``
+        events each: the first names every source's first gap, then the second gaps, ...
+        (as many as fit), each to its end, so every source and a sparse log make progress;
+        the others ask for the next blocks of ``MAX_EVENTS_PER_WANT`` seqs of the long
+        gaps, taking turns between gaps. Nothing more is asked while the previous round
+        is in flight (unless it is older than :func:`want_retry_s`).
+        """
+        if link.asked > 0 and now < link.round_deadline:
+            return
+        link.asked = 0
+        wanted = self.timeline.missing(link.marks, max_ranges=MAX_RANGE_ITEMS)
         if not wanted:
             return
-        backoff = max(self.settings.summary_interval_s, 2.0 * (link.rtt.min_rtt_s or 0.0))
-        if now - link.last_want_at < backoff:
-            return
-        link.last_want_at = now
-        # One WANT per HAVE: every source's first gap (a HAVE names at most MAX_HAVE_ITEMS
-        # sources, so they all fit), then the second gaps, and so on while there is room.
-        # A log riddled with holes costs one datagram per round; the rest follows later.
-        ranges: list[tuple[int, int, int]] = []
-        for depth in range(MAX_RANGE_ITEMS):
-            row = [(s, *gaps[depth]) for s, gaps in sorted(wanted.items()) if depth < len(gaps)]
-            ranges.extend(row)
-            if not row or len(ranges) >= MAX_RANGE_ITEMS:
-                break
-        self._send(link.address, Want(tuple(ranges[:MAX_RANGE_ITEMS])))
+        link.round_deadline = now + want_retry_s(link.rtt.min_rtt_s)
+        first_want = list(itertools.islice(_breadth_first(wanted), MAX_RANGE_ITEMS))
+        self._send(link.address, Want(tuple(first_want)))
+        asked = sum(last - first + 1 for _, first, last in first_want)
+        link.asked = min(MAX_EVENTS_PER_WANT, asked)
+        for source, first, last in itertools.islice(
+            _continuations(first_want), MAX_WANTS_PER_ROUND - 1
+        ):
+            self._send(link.address, Want(((source, first, last),)))
+            link.asked += last - first + 1
 
     def _on_want(self, link: Link, want: Want) -> None:
         """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
@@ -498,3 +539,38 @@ class GossipNode:
             link.have_cursor = start + per_reply
         for i in range(0, min(len(marks), per_reply), MAX_HAVE_ITEMS):
             self._send(address, Have(tuple(marks[i : i + MAX_HAVE_ITEMS])))
+
+
+def want_retry_s(min_rtt_s: float | None) -> float:
+    """How long a round of WANTs may take before it is asked again."""
+    return max(WANT_RETRY_MIN_S, WANT_RETRY_RTTS * (min_rtt_s or 0.0))
+
+
+def _continuations(
+    gaps: list[tuple[int, int, int]],
+) -> Iterator[tuple[int, int, int]]:
+    """Blocks of ``MAX_EVENTS_PER_WANT`` seqs after the first block of each gap, in turns."""
+    offset = MAX_EVENTS_PER_WANT
+    while True:
+        row = [
+            (source, first + offset, min(last, first + offset + MAX_EVENTS_PER_WANT - 1))
+            for source, first, last in gaps
+            if first + offset <= last
+        ]
+        if not row:
+            return
+        yield from row
+        offset += MAX_EVENTS_PER_WANT
+
+
+def _breadth_first(
+    wanted: dict[int, list[tuple[int, int]]],
+) -> Iterator[tuple[int, int, int]]:
+    """``(source, first, last)`` gaps: every source's first gap, then the second gaps, ..."""
+    depth = 0
+    while True:
+        row = [(s, *gaps[depth]) for s, gaps in sorted(wanted.items()) if depth < len(gaps)]
+        if not row:
+            return
+        yield from row
+        depth += 1
