@@ -45,6 +45,7 @@ from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import TimeMachine
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
@@ -177,6 +178,7 @@ class Session:
         self.machine = TimeMachine(
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
+        self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self.node = GossipNode(
@@ -195,6 +197,7 @@ class Session:
             ),
             on_new_event=self.machine.note_event,
             join=self.join,
+            reports=self.reports,
             now=now,
         )
         self._seq = 0
@@ -294,7 +297,9 @@ class Session:
         target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
-        return machine.advance(target)
+        ran = machine.advance(target)
+        self.reports.refresh()
+        return ran
 
     def pump_network(
         self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()

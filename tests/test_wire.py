@@ -22,6 +22,7 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    Reports,
     Summary,
     Sync,
     Want,
@@ -36,6 +37,7 @@ SAMPLES: list[Message] = [
     Summary(b"12345678", 17, False),
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
+    Reports(((120, bytes(range(16)), b"abcdefgh"), (110, bytes(16), bytes(8)))),
 ]
 
 
@@ -181,3 +183,15 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
     reached = {key.removeprefix("malformed: ") for key in structured if key.startswith("mal")}
     assert reached >= FIELD_CHECKS, FIELD_CHECKS - reached
     assert structured["decoded"] > 0 and "unknown_type" in structured
+
+
+@pytest.mark.parametrize(
+    "item",
+    [[1, bytes(15), bytes(8)], [1, bytes(16), bytes(9)], [-1, bytes(16), bytes(8)], [1, "x", b""]],
+)
+def test_bad_reports_are_malformed(item: list[object]) -> None:
+    body = msgpack.packb([7, 1, 1, 1, [item]], use_bin_type=True)
+    signed = b"AP\x01" + body
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(signed + CODEC.mac(signed))
+    assert err.value.reason == "malformed"

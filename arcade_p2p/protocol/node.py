@@ -25,6 +25,9 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   marks are remembered), not at the next digest: a gap of thousands of events closes in
   a few round trips. A round whose answers were lost is asked again after
   ``want_retry_s(rtt)``.
+* **State-hash reports.** With each SYNC a neighbour also gets this peer's newest
+  state-hash reports (REPORTS, when there are any); reports that arrive go to the
+  :class:`~arcade_p2p.hash_reports.HashReports`, which compares them (desync detection).
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
   HAVEs, a HAVE or an EVENTS datagram with at most one round of WANTs, a WANT with at
@@ -49,6 +52,7 @@ from dataclasses import dataclass, field
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
+from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
 from arcade_p2p.protocol.wire import (
@@ -62,6 +66,7 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    Reports,
     Summary,
     Sync,
     Want,
@@ -171,6 +176,7 @@ class GossipNode:
         on_new_event: Called for every event new to this node (local ones excluded).
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
+        reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
         now: Start time.
     """
 
@@ -187,6 +193,7 @@ class GossipNode:
         settings: NodeSettings,
         on_new_event: Callable[[Event], None],
         join: JoinState,
+        reports: HashReports,
         now: float,
     ) -> None:
         self.source = source
@@ -211,6 +218,7 @@ class GossipNode:
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
         self.join = join
+        self.reports = reports
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -303,6 +311,8 @@ class GossipNode:
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
+        elif isinstance(message, Reports):
+            self.reports.receive(datagram.sender, tuple(HashReport(*r) for r in message.reports))
         else:
             self._on_want(link, message)
 
@@ -440,9 +450,13 @@ class GossipNode:
                     self._send(link.address, self._hello(reply=True))
         if now >= self._next_sync:
             self._next_sync = max(self._next_sync + s.sync_interval_s, now)
+            latest = self.reports.latest()
+            reports = Reports(tuple((r.tick, r.state_hash, r.events_digest) for r in latest))
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, self._sync_for(link, now))
+                    if latest:
+                        self._send(link.address, reports)
         elif now >= self._next_warmup:
             for link in self._links.values():
                 if self._warming(link):

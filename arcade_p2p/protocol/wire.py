@@ -44,6 +44,7 @@ __all__ = [
     "Have",
     "Hello",
     "Message",
+    "Reports",
     "Summary",
     "Sync",
     "Want",
@@ -66,6 +67,8 @@ MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
+MAX_REPORT_ITEMS = 8
+STATE_HASH_BYTES = 16
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
 memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
@@ -170,9 +173,30 @@ class Want:
     ranges: tuple[tuple[int, int, int], ...]
 
 
-Message = Hello | Events | Sync | Summary | Have | Want
+@dataclass(frozen=True, slots=True)
+class Reports:
+    """The sender's state-hash reports for its newest settled snapshot ticks.
 
-_TYPE_IDS: dict[type, int] = {Hello: 1, Events: 2, Sync: 3, Summary: 4, Have: 5, Want: 6}
+    Attributes:
+        reports: ``(tick, state hash, events digest)`` triples: the hash (16 bytes) of the
+            state at the start of ``tick`` and the digest (8 bytes) of the events stamped
+            before it (see :mod:`arcade_p2p.hash_reports`).
+    """
+
+    reports: tuple[tuple[int, bytes, bytes], ...]
+
+
+Message = Hello | Events | Sync | Summary | Have | Want | Reports
+
+_TYPE_IDS: dict[type, int] = {
+    Hello: 1,
+    Events: 2,
+    Sync: 3,
+    Summary: 4,
+    Have: 5,
+    Want: 6,
+    Reports: 7,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +349,8 @@ def _fields(message: Message) -> list[Any]:
         return [message.digest, message.count, message.joining]
     if isinstance(message, Have):
         return [[list(m) for m in message.marks]]
+    if isinstance(message, Reports):
+        return [[list(r) for r in message.reports]]
     return [[list(r) for r in message.ranges]]
 
 
@@ -458,6 +484,22 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
+def _parse_reports(fields: list[Any]) -> Reports:
+    _arity(fields, 1, "reports")
+    reports = []
+    for item in _list(fields[0], MAX_REPORT_ITEMS, "reports"):
+        if not isinstance(item, list) or len(item) != 3:
+            raise RemoteError("malformed", "report")
+        tick = _int(item[0], 0, MAX_TICK, "report.tick")
+        state_hash, digest = item[1], item[2]
+        if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
+            raise RemoteError("malformed", "report.state_hash")
+        if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
+            raise RemoteError("malformed", "report.events_digest")
+        reports.append((tick, state_hash, digest))
+    return Reports(tuple(reports))
+
+
 _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _parse_hello,
     2: _parse_events,
@@ -465,4 +507,5 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     4: _parse_summary,
     5: _parse_have,
     6: _parse_want,
+    7: _parse_reports,
 }
