@@ -155,11 +155,18 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
+        for event in self.timeline.all_events():  # what arrived before the snapshot did
+            if event.tick >= tick:
+                break
+            if not coverage.covers(event):
+                self._dirty = event.tick  # the oldest uncovered one: replay the history
+                break
 
     def settled_snapshot(self, before_tick: int) -> tuple[Coverage, bytes] | None:
         """The newest snapshot at or before ``before_tick`` and what it covers (for a joiner).
 
-        Late events are repaired first, so the snapshot contains every event of the
+        It runs no tick: with a repair pending, it picks a snapshot at or before the
+        dirty tick (later ones are stale). So the snapshot contains every event of the
         timeline stamped before its tick; the coverage names, per source, the seqs held
         without a gap (events above a gap are applied too, but a joiner that receives
         one re-simulates from START: rare, and exact either way).
@@ -168,8 +175,10 @@ class TimeMachine:
             ``(coverage, blob)``, or None when no snapshot that old is kept (or it is
             START's, which a joiner has anyway).
         """
-        self.repair()
-        found = self.snapshots.at_or_before(min(before_tick, self._tick))
+        limit = min(before_tick, self._tick)
+        if self._dirty is not None:  # a pending repair: snapshots after it are stale
+            limit = min(limit, self._dirty)
+        found = self.snapshots.at_or_before(limit)
         if found is None or found[0] == 0:
             return None
         tick, blob = found

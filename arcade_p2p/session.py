@@ -41,14 +41,15 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from arcade_p2p.app import App
+from arcade_p2p.app import App, StateApp
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
-from arcade_p2p.machine import TimeMachine
+from arcade_p2p.machine import Coverage, TimeMachine
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
+from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.timeline import Timeline
 
@@ -198,8 +199,12 @@ class Session:
             on_new_event=self.machine.note_event,
             join=self.join,
             reports=self.reports,
+            snapshots=_SnapshotHost(self),
             now=now,
         )
+        transfer = self.node.transfer
+        assert transfer is not None  # the session always hands the node a snapshot host
+        self.join.snapshot_pending = lambda: transfer.fetching
         self._seq = 0
         self._emitted = 0
 
@@ -373,3 +378,52 @@ class Session:
             bytes_out=n.bytes_out,
             dropped=dict(self.node.dropped),
         )
+
+
+class _SnapshotHost:
+    """The session's side of the snapshot transfer (see :mod:`arcade_p2p.protocol.transfer`).
+
+    A session wants a snapshot while it is joining and has not simulated past START, if
+    its app can load a state from another process (a :class:`~arcade_p2p.app.StateApp`).
+    It offers the snapshot of its newest reported settled tick (so other peers' reports of
+    that tick can verify it), or else one at least Delta plus a snapshot period in the
+    past; a joining session offers none.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def wants_snapshot(self) -> bool:
+        session = self.session
+        machine = session.machine
+        return (
+            session.join.joining
+            and machine.tick <= 1
+            and machine.base_tick is None
+            and isinstance(machine.app, StateApp)
+        )
+
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
+        session = self.session
+        if session.join.joining:
+            return None
+        latest = session.reports.latest()
+        machine = session.machine
+        if latest:
+            tick = latest[0].tick
+        else:
+            tick = machine.tick - session.delta_ticks - machine.snapshots.every_ticks
+        return machine.settled_snapshot(tick)
+
+    def verdict(self, tick: int, state_hash: bytes, sender: int) -> Verdict:
+        reported = self.session.reports.reported_hashes(tick)
+        others = [hashed for peer, (hashed, _) in reported.items() if peer != sender]
+        if state_hash in others:
+            return Verdict.MATCH
+        return Verdict.MISMATCH if others else Verdict.UNKNOWN
+
+    def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
+        machine = self.session.machine
+        app = machine.app
+        assert isinstance(app, StateApp)  # wants_snapshot() says so
+        machine.start_from(coverage, blob, load=app.load_remote_state)

@@ -28,6 +28,9 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 * **State-hash reports.** With each SYNC a neighbour also gets this peer's newest
   state-hash reports (REPORTS, when there are any); reports that arrive go to the
   :class:`~arcade_p2p.hash_reports.HashReports`, which compares them (desync detection).
+* **Snapshots.** SNAP_REQUEST, SNAP_OFFER and SNAP_CHUNK go to the node's
+  :class:`~arcade_p2p.protocol.transfer.SnapshotTransfer`, which fetches a snapshot for a
+  joining session and serves this session's settled snapshots to joiners, paced.
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
   HAVEs, a HAVE or an EVENTS datagram with at most one round of WANTs, a WANT with at
@@ -55,6 +58,7 @@ from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
+from arcade_p2p.protocol.transfer import SnapshotHost, SnapshotTransfer
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
     MAX_DATAGRAM_BYTES,
@@ -67,6 +71,9 @@ from arcade_p2p.protocol.wire import (
     Hello,
     Message,
     Reports,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
     Summary,
     Sync,
     Want,
@@ -145,6 +152,8 @@ class Link:
     """Events asked of this neighbour in the current round and not yet received."""
     round_deadline: float = float("-inf")
     """When the current round is given up and asked again."""
+    settled: bool = False
+    """The neighbour said it is not itself joining (it can serve history and snapshots)."""
 
 
 @dataclass(slots=True)
@@ -177,6 +186,8 @@ class GossipNode:
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
         reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
+        snapshots: The session side of the snapshot transfer (None: this node neither
+            fetches nor serves snapshots).
         now: Start time.
     """
 
@@ -194,6 +205,7 @@ class GossipNode:
         on_new_event: Callable[[Event], None],
         join: JoinState,
         reports: HashReports,
+        snapshots: SnapshotHost | None = None,
         now: float,
     ) -> None:
         self.source = source
@@ -219,6 +231,17 @@ class GossipNode:
         self._next_warmup = now
         self.join = join
         self.reports = reports
+        self.transfer = (
+            None
+            if snapshots is None
+            else SnapshotTransfer(
+                host=snapshots,
+                send=self._send,
+                drop=self._drop,
+                neighbours=self._settled_neighbours,
+                rtt_s=self._min_rtt_s,
+            )
+        )
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -308,13 +331,42 @@ class GossipNode:
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
+            link.settled = not message.joining
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
         elif isinstance(message, Reports):
             self.reports.receive(datagram.sender, tuple(HashReport(*r) for r in message.reports))
-        else:
+            if self.transfer is not None and self.transfer.fetching:
+                self.transfer.handle_timer(now=now)  # a report may verify a snapshot
+        elif isinstance(message, Want):
             self._on_want(link, message)
+        else:
+            self._on_snapshot_message(address, message, now)
+
+    def _on_snapshot_message(
+        self, address: Address, message: SnapRequest | SnapOffer | SnapChunk, now: float
+    ) -> None:
+        transfer = self.transfer
+        if transfer is None:
+            raise RemoteError("unsupported", f"{type(message).__name__}: no snapshots here")
+        if isinstance(message, SnapRequest):
+            transfer.on_request(address, message, now=now)
+        elif isinstance(message, SnapOffer):
+            transfer.on_offer(address, message, now=now)
+        else:
+            transfer.on_chunk(address, message, now=now)
+
+    def _settled_neighbours(self) -> list[tuple[Address, int, bool]]:
+        return [
+            (link.address, link.peer, link.settled)
+            for link in self._links.values()
+            if link.up and link.peer is not None
+        ]
+
+    def _min_rtt_s(self, address: Address) -> float | None:
+        link = self._links.get(address)
+        return None if link is None else link.rtt.min_rtt_s
 
     def _link(self, address: Address) -> Link:
         link = self._links.get(address)
@@ -363,6 +415,9 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
+        link.settled = not sync.joining
+        if self.transfer is not None and not self.transfer.fetching:
+            self.transfer.handle_timer(now=now)  # a settled neighbour can serve a snapshot
         self._compare_histories(link.address, sync.digest, sync.joining)
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
@@ -432,6 +487,8 @@ class GossipNode:
             deadline = min(deadline, self._next_warmup)
         if any(link.configured and not link.up for link in self._links.values()):
             deadline = min(deadline, self._next_hello)
+        if self.transfer is not None:
+            deadline = min(deadline, self.transfer.timer())
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -469,10 +526,14 @@ class GossipNode:
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, summary)
+        if self.transfer is not None:  # also starts a fetch when the session wants one
+            self.transfer.handle_timer(now=now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
         """Encode and return everything queued since the last call."""
         out: list[tuple[bytes, Address]] = []
+        if self.transfer is not None:
+            self._queue.extend(self.transfer.paced_chunks(now=now))
         for address, message in self._queue:
             out.append((self._encode(message), address))
         self._queue.clear()
