@@ -403,7 +403,7 @@ class _SnapshotHost:
             and isinstance(machine.app, StateApp)
         )
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
         session = self.session
         if session.join.joining:
             return None
@@ -413,11 +413,19 @@ class _SnapshotHost:
             tick = latest[0].tick
         else:
             tick = machine.tick - session.delta_ticks - machine.snapshots.every_ticks
-        return machine.settled_snapshot(tick)
+        found = machine.settled_snapshot(tick)
+        if found is None:
+            return None
+        coverage, blob = found
+        return coverage, blob, session.timeline.events_digest(coverage.tick)
 
-    def verdict(self, tick: int, state_hash: bytes, sender: int) -> Verdict:
+    def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         reported = self.session.reports.reported_hashes(tick)
-        others = [hashed for peer, (hashed, _) in reported.items() if peer != sender]
+        others = [
+            hashed
+            for peer, (hashed, digest) in reported.items()
+            if peer != sender and digest == events_digest
+        ]
         if state_hash in others:
             return Verdict.MATCH
         return Verdict.MISMATCH if others else Verdict.UNKNOWN

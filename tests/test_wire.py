@@ -46,7 +46,7 @@ SAMPLES: list[Message] = [
     Reports(((120, bytes(range(16)), b"abcdefgh"), (110, bytes(16), bytes(8)))),
     SnapRequest(0, ()),
     SnapRequest(120, tuple(range(0, MAX_CHUNK_INDEXES * 3, 3))),
-    SnapOffer(120, bytes(range(16)), MAX_SNAPSHOT_BYTES),
+    SnapOffer(120, bytes(range(16)), b"abcdefgh", MAX_SNAPSHOT_BYTES),
     SnapChunk(120, 7, bytes(range(256)) * 4 + bytes(SNAP_CHUNK_BYTES - 1024)),
 ]
 
@@ -212,8 +212,9 @@ def test_bad_reports_are_malformed(item: list[object]) -> None:
     [
         [8, 1, 1, 1, 0, list(range(MAX_CHUNK_INDEXES + 1))],  # too many indexes
         [8, 1, 1, 1, 10, [-1]],
-        [9, 1, 1, 1, 10, bytes(15), 100],  # short hash
-        [9, 1, 1, 1, 10, bytes(16), MAX_SNAPSHOT_BYTES + 1],  # oversized snapshot
+        [9, 1, 1, 1, 10, bytes(15), bytes(8), 100],  # short hash
+        [9, 1, 1, 1, 10, bytes(16), bytes(7), 100],  # short events digest
+        [9, 1, 1, 1, 10, bytes(16), bytes(8), MAX_SNAPSHOT_BYTES + 1],  # oversized snapshot
         [10, 1, 1, 1, 10, 0, b""],  # empty chunk
         [10, 1, 1, 1, 10, 0, "text"],
         [10, 1, 1, 1, 0, 0, b"x"],  # tick 0 has no snapshot

@@ -13,9 +13,11 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
   ``max(0.1 s, 3 RTT)`` plus the window's pacing time. Once complete, the payload
   (coverage marks and the state blob, msgpack) is checked *before the state is decoded*:
   the blob must hash to the offered hash, and that hash must match what a peer other than
-  the sender reported for ``T`` (see :mod:`arcade_p2p.hash_reports`). A hash that no
-  other neighbour reports yet is waited for (:data:`VERIFY_WAIT_S`); a joiner whose only
-  neighbour is the sender accepts it from that sole neighbour. Only then is the state
+  the sender reported for ``T`` with the same events digest (see
+  :mod:`arcade_p2p.hash_reports`: states are comparable only where the events before
+  ``T`` agree). A tick that no other neighbour has reported with that digest yet is waited
+  for (:data:`VERIFY_WAIT_S`); a joiner whose only neighbour is the sender accepts the
+  snapshot from that sole neighbour. Only then is the state
   decoded, by the game's restricted decoder. A mismatching, unverifiable, malformed or
   refused snapshot is dropped, counted by reason and logged like a bad datagram, and the
   next neighbour is asked; when none is left, the join replays the history from START.
@@ -46,6 +48,7 @@ from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import MAX_SOURCE_ID
 from arcade_p2p.machine import Coverage
 from arcade_p2p.protocol.wire import (
+    DIGEST_BYTES,
     MAX_CHUNK_INDEXES,
     MAX_SEQ,
     MAX_SNAPSHOT_BYTES,
@@ -94,6 +97,7 @@ SERVED_SNAPSHOTS = 2
 MAX_COVERAGE_SOURCES = 1 << 16
 """Most sources a snapshot's coverage may name."""
 NO_HASH = bytes(STATE_HASH_BYTES)
+NO_DIGEST = bytes(DIGEST_BYTES)
 
 
 def snapshot_hash(blob: bytes) -> bytes:
@@ -105,11 +109,11 @@ class Verdict(Enum):
     """What the other peers' reports say about an offered snapshot."""
 
     MATCH = "match"
-    """A peer other than the sender reported the same hash for the tick."""
+    """A peer other than the sender reported the same hash and events digest for the tick."""
     MISMATCH = "mismatch"
-    """Peers other than the sender reported the tick, all with another hash."""
+    """Peers other than the sender reported the same events digest, all with another hash."""
     UNKNOWN = "unknown"
-    """No peer other than the sender has reported the tick."""
+    """No peer other than the sender has reported the tick with the same events digest."""
 
 
 class SnapshotHost(Protocol):
@@ -118,11 +122,13 @@ class SnapshotHost(Protocol):
     def wants_snapshot(self) -> bool:
         """Whether the session would start from a received snapshot now."""
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
-        """A settled snapshot to serve, with its coverage (None: nothing to offer)."""
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
+        """A settled snapshot to serve: its coverage, its state blob and the digest of the
+        events before its tick (None: nothing to offer)."""
 
-    def verdict(self, tick: int, state_hash: bytes, sender: int) -> Verdict:
-        """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` say."""
+    def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
+        """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
+        with the same ``events_digest``."""
 
     def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
         """Start from the snapshot (raises RemoteError if the blob is refused)."""
@@ -158,6 +164,7 @@ class _Fetch:
     deadline: float
     tick: int = 0
     state_hash: bytes = NO_HASH
+    events_digest: bytes = NO_DIGEST
     size: int = 0
     chunks: dict[int, bytes] = field(default_factory=dict)
     asked: set[int] = field(default_factory=set)
@@ -199,7 +206,8 @@ class SnapshotTransfer:
         self._rtt_s = rtt_s
         self._fetch: _Fetch | None = None
         self._tried: set[int] = set()
-        self._served: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+        self._served: OrderedDict[int, tuple[SnapOffer, bytes]] = OrderedDict()
+        """tick -> (the offer, the payload) of the last snapshots offered."""
         self._offered_at: dict[Address, float] = {}
         self._queue: deque[tuple[Address, int, int]] = deque()
         self._queued: set[tuple[Address, int, int]] = set()
@@ -266,6 +274,7 @@ class SnapshotTransfer:
             return
         if offer.tick != fetch.tick:
             fetch.tick, fetch.state_hash, fetch.size = offer.tick, offer.state_hash, offer.size
+            fetch.events_digest = offer.events_digest
             fetch.chunks.clear()
         fetch.retries = 0
         fetch.asked = set(range(min(fetch.count, MAX_CHUNK_INDEXES)))  # sent with the offer
@@ -315,7 +324,9 @@ class SnapshotTransfer:
             coverage, blob = _parse_payload(fetch.tick, payload)
             if snapshot_hash(blob) != fetch.state_hash:
                 raise RemoteError("snapshot_hash", f"snapshot of tick {fetch.tick}")
-            verdict = self.host.verdict(fetch.tick, fetch.state_hash, fetch.peer)
+            verdict = self.host.verdict(
+                fetch.tick, fetch.state_hash, fetch.events_digest, fetch.peer
+            )
             if verdict is Verdict.MISMATCH:
                 raise RemoteError("snapshot_mismatch", f"other peers disagree on {fetch.tick}")
             if verdict is Verdict.UNKNOWN:
@@ -341,7 +352,7 @@ class SnapshotTransfer:
         if served is None:
             self._offer(address, now)
             return
-        count = -(-len(served[1]) // SNAP_CHUNK_BYTES)
+        count = -(-served[0].size // SNAP_CHUNK_BYTES)
         for index in request.chunks:
             if index < count:
                 self._queue_chunk(address, request.tick, index)
@@ -352,23 +363,24 @@ class SnapshotTransfer:
         self._offered_at[address] = now
         found = self.host.snapshot_to_offer()
         if found is None:
-            self._send(address, SnapOffer(0, NO_HASH, 0))
+            self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
             return
-        coverage, blob = found
+        coverage, blob, events_digest = found
         tick = coverage.tick
         if tick not in self._served:
             payload = _pack_payload(coverage, blob)
             if len(payload) > MAX_SNAPSHOT_BYTES:
                 self.stats.too_large += 1
                 log.warning("snapshot of %d bytes is too large to offer", len(payload))
-                self._send(address, SnapOffer(0, NO_HASH, 0))
+                self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                 return
-            self._served[tick] = (snapshot_hash(blob), payload)
+            offer = SnapOffer(tick, snapshot_hash(blob), events_digest, len(payload))
+            self._served[tick] = (offer, payload)
             while len(self._served) > SERVED_SNAPSHOTS:
                 self._served.popitem(last=False)
-        state_hash, payload = self._served[tick]
+        offer, payload = self._served[tick]
         self.stats.offers_sent += 1
-        self._send(address, SnapOffer(tick, state_hash, len(payload)))
+        self._send(address, offer)
         count = -(-len(payload) // SNAP_CHUNK_BYTES)
         for index in range(min(count, MAX_CHUNK_INDEXES)):
             self._queue_chunk(address, tick, index)

@@ -219,12 +219,15 @@ class SnapOffer:
     Attributes:
         tick: The snapshot tick ``T`` (0: no snapshot to offer).
         state_hash: Hash of the state at the start of ``T`` (as in :class:`Reports`).
+        events_digest: Digest of the sender's events stamped before ``T`` (as in
+            :class:`Reports`): other peers' reports are comparable only where it agrees.
         size: Bytes of the snapshot payload (coverage and state), cut into chunks of
             :data:`SNAP_CHUNK_BYTES`.
     """
 
     tick: int
     state_hash: bytes
+    events_digest: bytes
     size: int
 
 
@@ -416,7 +419,7 @@ def _fields(message: Message) -> list[Any]:
     if isinstance(message, SnapRequest):
         return [message.tick, list(message.chunks)]
     if isinstance(message, SnapOffer):
-        return [message.tick, message.state_hash, message.size]
+        return [message.tick, message.state_hash, message.events_digest, message.size]
     if isinstance(message, SnapChunk):
         return [message.tick, message.index, message.data]
     return [[list(r) for r in message.ranges]]
@@ -577,13 +580,15 @@ def _parse_snap_request(fields: list[Any]) -> SnapRequest:
 
 
 def _parse_snap_offer(fields: list[Any]) -> SnapOffer:
-    _arity(fields, 3, "snap_offer")
+    _arity(fields, 4, "snap_offer")
     tick = _int(fields[0], 0, MAX_TICK, "snap_offer.tick")
-    state_hash = fields[1]
+    state_hash, events_digest = fields[1], fields[2]
     if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
         raise RemoteError("malformed", "snap_offer.state_hash")
-    size = _int(fields[2], 0, MAX_SNAPSHOT_BYTES, "snap_offer.size")
-    return SnapOffer(tick, state_hash, size)
+    if type(events_digest) is not bytes or len(events_digest) != DIGEST_BYTES:
+        raise RemoteError("malformed", "snap_offer.events_digest")
+    size = _int(fields[3], 0, MAX_SNAPSHOT_BYTES, "snap_offer.size")
+    return SnapOffer(tick, state_hash, events_digest, size)
 
 
 def _parse_snap_chunk(fields: list[Any]) -> SnapChunk:
