@@ -10,20 +10,23 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
   chunks asked for have all arrived the joiner asks for the next window of missing ones
   (SNAP_REQUEST with ``T`` and up to :data:`MAX_CHUNK_INDEXES` indexes); when a window
   stalls (lost datagrams) it asks for its missing chunks again after
-  ``max(0.1 s, 3 RTT)`` plus the window's pacing time. Once complete, the payload
+  ``max(0.1 s, 3 RTT)`` plus the window's pacing time (an unanswered request for an
+  offer is repeated the same way). Once complete, the payload
   (coverage marks and the state blob, msgpack) is checked *before the state is decoded*:
   the blob must hash to the offered hash, and that hash must match what a peer other than
   the sender reported for ``T`` with the same events digest (see
   :mod:`arcade_p2p.hash_reports`: states are comparable only where the events before
   ``T`` agree). A tick that no other neighbour has reported with that digest yet is waited
-  for (:data:`VERIFY_WAIT_S`); a joiner whose only neighbour is the sender accepts the
-  snapshot from that sole neighbour. Only then is the state
-  decoded, by the game's restricted decoder. A mismatching, unverifiable, malformed or
+  for (:data:`VERIFY_WAIT_S`); a joiner whose only settled neighbour is the sender
+  (neighbours that are joining themselves, or whose own snapshot was refused, do not
+  count) accepts the snapshot from that sole neighbour. Only then is the state decoded,
+  by the game's restricted decoder. A mismatching, unverifiable, malformed or
   refused snapshot is dropped, counted by reason and logged like a bad datagram, and the
   next neighbour is asked; when none is left, the join replays the history from START.
 * **Sender.** A request with tick 0 is answered with the newest settled snapshot the
-  session offers (at most once per :data:`OFFER_INTERVAL_S` per neighbour; the last
-  :data:`SERVED_SNAPSHOTS` payloads are kept, so repeated requests cost nothing). A
+  session offers (a new one at most once per :data:`OFFER_INTERVAL_S` per neighbour,
+  the same offer again in between; the last :data:`SERVED_SNAPSHOTS` payloads are kept,
+  so repeated requests cost no encoding). A
   request for chunks of a kept snapshot queues them (at most one window); one for a
   snapshot no longer kept is answered with a fresh offer. A snapshot larger than
   :data:`MAX_SNAPSHOT_BYTES` is never offered (counted in ``too_large``).
@@ -80,14 +83,13 @@ SNAP_CHUNKS_PER_S = 1600.0
 """Pacing rate of snapshot chunks (about 1.8 MB/s; a 220 KB physics space takes ~0.13 s)."""
 SNAP_BURST_CHUNKS = 16
 """Most chunks sent back to back before the pacing rate applies."""
-OFFER_TIMEOUT_S = 1.0
-"""How long a joiner waits for an offer before it asks another neighbour."""
 WINDOW_RETRY_MIN_S = 0.1
 """Shortest wait before the missing chunks of a window are asked again."""
 WINDOW_RETRY_RTTS = 3.0
 """A window is asked again after this many round trips (plus its pacing time)."""
 MAX_WINDOW_RETRIES = 8
-"""Retries of one window without a single new chunk before the neighbour is given up."""
+"""Retries of a request for an offer, or of one window without a single new chunk, before
+the neighbour is given up."""
 VERIFY_WAIT_S = 0.5
 """How long a complete snapshot waits for another neighbour to report its tick."""
 OFFER_INTERVAL_S = 0.5
@@ -206,6 +208,8 @@ class SnapshotTransfer:
         self._rtt_s = rtt_s
         self._fetch: _Fetch | None = None
         self._tried: set[int] = set()
+        self._refused_by: set[int] = set()
+        """Neighbours whose snapshot was refused: they cannot vouch for another one."""
         self._served: OrderedDict[int, tuple[SnapOffer, bytes]] = OrderedDict()
         """tick -> (the offer, the payload) of the last snapshots offered."""
         self._offered_at: dict[Address, float] = {}
@@ -242,10 +246,14 @@ class SnapshotTransfer:
         elif fetch.complete is not None:
             self._verify(fetch, now)
         elif now >= fetch.deadline:
-            if fetch.tick == 0 or fetch.retries >= MAX_WINDOW_RETRIES:
+            if fetch.retries >= MAX_WINDOW_RETRIES:
                 self._give_up(fetch, now)
+                return
+            fetch.retries += 1
+            if fetch.tick == 0:  # the request or the offer was lost: ask again
+                fetch.deadline = now + self._window_wait(fetch, 0)
+                self._send(fetch.address, SnapRequest(0, ()))
             else:
-                fetch.retries += 1
                 self.stats.chunk_retries += 1
                 fetch.asked.clear()
                 self._ask_window(fetch, now)
@@ -254,7 +262,8 @@ class SnapshotTransfer:
         for address, peer, settled in self._neighbours():
             if settled and peer not in self._tried:
                 self._tried.add(peer)
-                self._fetch = _Fetch(address, peer, now + OFFER_TIMEOUT_S)
+                self._fetch = _Fetch(address, peer, 0.0)
+                self._fetch.deadline = now + self._window_wait(self._fetch, 0)
                 self._send(address, SnapRequest(0, ()))
                 return
 
@@ -330,7 +339,10 @@ class SnapshotTransfer:
             if verdict is Verdict.MISMATCH:
                 raise RemoteError("snapshot_mismatch", f"other peers disagree on {fetch.tick}")
             if verdict is Verdict.UNKNOWN:
-                alone = all(peer == fetch.peer for _, peer, _ in self._neighbours())
+                alone = all(
+                    peer == fetch.peer or peer in self._refused_by or not settled
+                    for _, peer, settled in self._neighbours()
+                )
                 if not alone and now < fetch.verify_until:
                     return  # wait for another neighbour's report of this tick
                 if not alone:
@@ -338,6 +350,7 @@ class SnapshotTransfer:
             self.host.install_snapshot(coverage, blob)
         except RemoteError as exc:
             self.stats.refused += 1
+            self._refused_by.add(fetch.peer)
             self._drop(exc, fetch.address)
             self._give_up(fetch, now)
             return
@@ -358,26 +371,28 @@ class SnapshotTransfer:
                 self._queue_chunk(address, request.tick, index)
 
     def _offer(self, address: Address, now: float) -> None:
-        if now - self._offered_at.get(address, float("-inf")) < OFFER_INTERVAL_S:
-            return
-        self._offered_at[address] = now
-        found = self.host.snapshot_to_offer()
-        if found is None:
-            self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
-            return
-        coverage, blob, events_digest = found
-        tick = coverage.tick
-        if tick not in self._served:
-            payload = _pack_payload(coverage, blob)
-            if len(payload) > MAX_SNAPSHOT_BYTES:
-                self.stats.too_large += 1
-                log.warning("snapshot of %d bytes is too large to offer", len(payload))
+        if now - self._offered_at.get(address, float("-inf")) < OFFER_INTERVAL_S and self._served:
+            tick = next(reversed(self._served))  # a repeated request: the same offer again
+        else:
+            self._offered_at[address] = now
+            found = self.host.snapshot_to_offer()
+            if found is None:
                 self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                 return
-            offer = SnapOffer(tick, snapshot_hash(blob), events_digest, len(payload))
-            self._served[tick] = (offer, payload)
-            while len(self._served) > SERVED_SNAPSHOTS:
-                self._served.popitem(last=False)
+            coverage, blob, events_digest = found
+            tick = coverage.tick
+            if tick not in self._served:
+                payload = _pack_payload(coverage, blob)
+                if len(payload) > MAX_SNAPSHOT_BYTES:
+                    self.stats.too_large += 1
+                    log.warning("snapshot of %d bytes is too large to offer", len(payload))
+                    self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
+                    return
+                offer = SnapOffer(tick, snapshot_hash(blob), events_digest, len(payload))
+                self._served[tick] = (offer, payload)
+                while len(self._served) > SERVED_SNAPSHOTS:
+                    self._served.popitem(last=False)
+            self._served.move_to_end(tick)
         offer, payload = self._served[tick]
         self.stats.offers_sent += 1
         self._send(address, offer)
