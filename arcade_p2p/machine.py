@@ -37,7 +37,10 @@ from arcade_p2p.events import Event
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["Coverage", "MachineStats", "TimeMachine"]
+__all__ = ["MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+
+MAX_EXTRA_COVERAGE = 4096
+"""Most events held above a gap that a snapshot's coverage names one by one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,13 @@ class Coverage:
 
     tick: int
     marks: Mapping[int, int]
+    extra: frozenset[tuple[int, int]] = frozenset()
 
     def covers(self, event: Event) -> bool:
         """Whether ``event`` is already applied in the snapshot's state."""
-        return event.tick < self.tick and event.seq <= self.marks.get(event.source, 0)
+        return event.tick < self.tick and (
+            event.seq <= self.marks.get(event.source, 0) or event.ident in self.extra
+        )
 
 
 @dataclass(slots=True)
@@ -168,8 +174,9 @@ class TimeMachine:
         It runs no tick: with a repair pending, it picks a snapshot at or before the
         dirty tick (later ones are stale). So the snapshot contains every event of the
         timeline stamped before its tick; the coverage names, per source, the seqs held
-        without a gap (events above a gap are applied too, but a joiner that receives
-        one re-simulates from START: rare, and exact either way).
+        without a gap, plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
+        (beyond those, a joiner that receives one re-simulates from START: rare, and
+        exact either way).
 
         Returns:
             ``(coverage, blob)``, or None when no snapshot that old is kept (or it is
@@ -182,10 +189,17 @@ class TimeMachine:
         if found is None or found[0] == 0:
             return None
         tick, blob = found
-        marks = {
-            s: log.contiguous for s in self.timeline.marks() if (log := self.timeline.source_log(s))
-        }
-        return Coverage(tick, marks), blob
+        marks: dict[int, int] = {}
+        extra: list[tuple[int, int]] = []
+        timeline = self.timeline
+        for source in timeline.marks():
+            log = timeline.source_log(source)
+            assert log is not None  # a source with a mark has a log
+            marks[source] = log.contiguous
+            for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
+                if log.events[seq].tick < tick:
+                    extra.append((source, seq))
+        return Coverage(tick, marks, frozenset(extra)), blob
 
     @property
     def base_tick(self) -> int | None:

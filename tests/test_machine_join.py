@@ -8,6 +8,7 @@ from test_physics import EVENTS, TICKS, BallsApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import Coverage, TimeMachine
+from arcade_p2p.protocol.transfer import _pack_payload, _parse_payload
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
 JOIN_TICK = 100
@@ -97,3 +98,23 @@ def test_only_a_machine_at_start_can_start_from_a_snapshot() -> None:
     with pytest.raises(UsageError):
         fresh.start_from(Coverage(JOIN_TICK + 5, {}), found[1])
     assert old.settled_snapshot(5) is None  # START's state: a joiner has it anyway
+
+
+def test_events_held_above_a_gap_are_covered_one_by_one() -> None:
+    holey = [*EVENTS, Event(30, 9, 1, "push", [5, 5]), Event(50, 9, 3, "push", [9, 0])]
+    old = veteran(holey, JOIN_TICK + 30)  # seq 2 of source 9 never arrived
+    found = old.settled_snapshot(JOIN_TICK)
+    assert found is not None
+    coverage, blob = found
+    assert coverage.marks[9] == 1 and (9, 3) in coverage.extra
+    parsed, same_blob = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    assert parsed == coverage and same_blob == blob
+    new = joiner_of(old, JOIN_TICK)
+    deliver(new, holey)
+    assert new.stats.rollbacks == 0 and new.base_tick == JOIN_TICK  # nothing to replay
+    late = Event(40, 9, 2, "drop", [50, 300])  # the missing one, older than the snapshot
+    for machine in (old, new):
+        deliver(machine, [*holey, late])
+        machine.advance(TICKS)
+    assert new.base_tick is None
+    assert new.state_hash() == old.state_hash()

@@ -96,8 +96,8 @@ OFFER_INTERVAL_S = 0.5
 """A neighbour's requests for an offer are answered at most this often."""
 SERVED_SNAPSHOTS = 2
 """Snapshot payloads a sender keeps for the chunk requests that follow its offers."""
-MAX_COVERAGE_SOURCES = 1 << 16
-"""Most sources a snapshot's coverage may name."""
+MAX_COVERAGE_ITEMS = 1 << 16
+"""Most entries (source marks and single seqs) a snapshot's coverage may hold."""
 NO_HASH = bytes(STATE_HASH_BYTES)
 NO_DIGEST = bytes(DIGEST_BYTES)
 
@@ -432,26 +432,32 @@ class SnapshotTransfer:
 
 
 def _pack_payload(coverage: Coverage, blob: bytes) -> bytes:
-    marks = [[source, mark] for source, mark in sorted(coverage.marks.items()) if mark > 0]
-    packed: bytes = msgpack.packb([marks, blob], use_bin_type=True)
+    marks = [[source, mark] for source, mark in sorted(coverage.marks.items())]
+    extra = [list(ident) for ident in sorted(coverage.extra)]
+    packed: bytes = msgpack.packb([marks + extra, blob], use_bin_type=True)
     return packed
 
 
 def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
-    """Validate a received payload: ``[[[source, mark], ...], state blob]``."""
+    """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state]``.
+
+    The first entry of a source is its mark (every seq up to it is covered); any further
+    entries of that source name single seqs held above a gap.
+    """
     try:
         body: Any = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types for bad input
         raise RemoteError("malformed", f"snapshot payload: {type(exc).__name__}") from None
     if not isinstance(body, list) or len(body) != 2:
-        raise RemoteError("malformed", "snapshot payload is not [marks, state]")
-    raw_marks, blob = body
-    if not isinstance(raw_marks, list) or len(raw_marks) > MAX_COVERAGE_SOURCES:
+        raise RemoteError("malformed", "snapshot payload is not [coverage, state]")
+    items, blob = body
+    if not isinstance(items, list) or len(items) > MAX_COVERAGE_ITEMS:
         raise RemoteError("malformed", "snapshot coverage")
     if type(blob) is not bytes:
         raise RemoteError("malformed", "snapshot state is not bytes")
     marks: dict[int, int] = {}
-    for item in raw_marks:
+    extra: set[tuple[int, int]] = set()
+    for item in items:
         if (
             not isinstance(item, list)
             or len(item) != 2
@@ -460,6 +466,9 @@ def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
             or not 0 <= item[0] <= MAX_SOURCE_ID
             or not 0 <= item[1] <= MAX_SEQ
         ):
-            raise RemoteError("malformed", "snapshot coverage mark")
-        marks[item[0]] = item[1]
-    return Coverage(tick, marks), blob
+            raise RemoteError("malformed", "snapshot coverage entry")
+        if item[0] in marks:
+            extra.add((item[0], item[1]))
+        else:
+            marks[item[0]] = item[1]
+    return Coverage(tick, marks, frozenset(extra)), blob
