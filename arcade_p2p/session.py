@@ -385,9 +385,9 @@ class _SnapshotHost:
 
     A session wants a snapshot while it is joining and has not simulated past START, if
     its app can load a state from another process (a :class:`~arcade_p2p.app.StateApp`).
-    It offers the snapshot of its newest reported settled tick (so other peers' reports of
-    that tick can verify it), or else one at least Delta plus a snapshot period in the
-    past; a joining session offers none.
+    It offers the snapshot of its second newest reported settled tick (other peers have
+    most likely reported that tick too, so the joiner can verify it at once), or else one
+    at least Delta plus a snapshot period in the past; a joining session offers none.
     """
 
     def __init__(self, session: Session) -> None:
@@ -409,8 +409,8 @@ class _SnapshotHost:
             return None
         latest = session.reports.latest()
         machine = session.machine
-        if latest:
-            tick = latest[0].tick
+        if latest:  # the second newest: the other peers have most likely reported it too
+            tick = latest[min(1, len(latest) - 1)].tick
         else:
             tick = machine.tick - session.delta_ticks - machine.snapshots.every_ticks
         found = machine.settled_snapshot(tick)
