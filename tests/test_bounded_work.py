@@ -23,6 +23,7 @@ from arcade_p2p.protocol.node import (
     MAX_WANTS_PER_ROUND,
 )
 from arcade_p2p.protocol.wire import (
+    MAX_CHUNK_INDEXES,
     MAX_HAVE_ITEMS,
     MAX_RANGE_ITEMS,
     MAX_SEQ,
@@ -30,6 +31,9 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
     Summary,
     Want,
     WireCodec,
@@ -207,3 +211,31 @@ def test_events_far_in_the_past_cost_one_rollback_per_frame_and_still_converge()
     hashes, _ = settle_and_compare(wire)
     assert len(hashes) == 1
     assert all(len(s.timeline) == 650 for s in wire.sessions)
+
+
+def test_snapshot_requests_encode_at_most_one_payload_and_queue_a_bounded_window() -> None:
+    wire, _ = network_with_history()
+    victim = wire.sessions[0]
+    insider = Insider(victim, wire)
+    insider.replies()
+    transfer = victim.node.transfer
+    assert transfer is not None
+    built = 0
+    offer_snapshot = transfer.host.snapshot_to_offer
+
+    def counting() -> object:
+        nonlocal built
+        built += 1
+        return offer_snapshot()
+
+    transfer.host.snapshot_to_offer = counting  # type: ignore[method-assign]
+    offers = []
+    for _ in range(20):
+        insider.send(SnapRequest(0, ()))
+        offers += [m for m in insider.replies() if isinstance(m, SnapOffer)]
+    assert built == 1  # the same offer again, not a new encoding per request
+    assert len({(o.tick, o.state_hash) for o in offers}) == 1 and offers[0].size > 0
+    insider.send(SnapRequest(offers[0].tick, tuple(range(MAX_CHUNK_INDEXES))))
+    wire.now += 10.0  # let the pacing release everything queued
+    chunks = [m for m in insider.replies() if isinstance(m, SnapChunk)]
+    assert 0 < len(chunks) <= MAX_CHUNK_INDEXES
