@@ -329,6 +329,9 @@ class SnapshotTransfer:
     def _verify(self, fetch: _Fetch, now: float) -> None:
         payload = fetch.complete
         assert payload is not None
+        if not self.host.wants_snapshot():  # the join ended meanwhile (its timeout)
+            self._fetch = None
+            return
         try:
             coverage, blob = _parse_payload(fetch.tick, payload)
             if snapshot_hash(blob) != fetch.state_hash:
