@@ -52,6 +52,7 @@ class PeerRunner:
         self.transport = transport
         self.max_tick = max_tick
         self.discovery = discovery
+        self._finished_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -124,15 +125,18 @@ class PeerRunner:
         """
         if self.max_tick is None:
             raise UsageError("run_to_end needs a max_tick")
-        reached_at = math.inf
+        self.run(until=lambda now: self.lingered(now, linger_s), on_wake=on_wake)
 
-        def done(now: float) -> bool:
-            nonlocal reached_at
-            if self.finished and reached_at == math.inf:
-                reached_at = now
-            return now >= reached_at + linger_s
+    def lingered(self, now: float, linger_s: float) -> bool:
+        """Whether ``max_tick`` was simulated ``linger_s`` or more before ``now``.
 
-        self.run(until=done, on_wake=on_wake)
+        The time of reaching it is the first call that sees it reached, so call this at
+        every wake-up of a loop that should stop ``linger_s`` after the last tick (the
+        peer keeps repairing late events and answering the others meanwhile).
+        """
+        if self._finished_at is None and self.finished:
+            self._finished_at = now
+        return self._finished_at is not None and now >= self._finished_at + linger_s
 
 
 def discover_room(session: Session, transport: UdpTransport, *, now: float) -> Discovery:
