@@ -96,9 +96,10 @@ def check_delay_ms(delay_ms: float, fps: int, *, flag: str = "--delay-ms") -> No
     Raises:
         UsageError: ``delay_ms`` is shorter than one tick at ``fps``.
     """
+    if fps < 1 or round(delay_ms * fps / MS_PER_S) >= 1:
+        return  # a bad fps is refused elsewhere
     tick_ms = MS_PER_S / fps
-    if fps > 0 and round(delay_ms * fps / MS_PER_S) < 1:
-        raise UsageError(
-            f"{flag} {delay_ms:g} is below one tick ({tick_ms:g} ms at {fps} fps): local "
-            f"input is stamped at least one tick ahead; give {flag} {tick_ms:g} or more"
-        )
+    raise UsageError(
+        f"{flag} {delay_ms:g} is below one tick ({tick_ms:g} ms at {fps} fps): local "
+        f"input is stamped at least one tick ahead; give {flag} {tick_ms:g} or more"
+    )

@@ -195,7 +195,9 @@ class SweepProgress:
         """Count one finished run."""
         self.done += 1
         if self._bar.disable:
-            line = tqdm.format_meter(self.done, self.total, self.elapsed_s(), unit="run")
+            line = tqdm.format_meter(
+                self.done, self.total, self.elapsed_s(), unit="run", ascii=True, ncols=80
+            )
             print(line, file=self._stream, flush=True)
         else:
             self._bar.update()
