@@ -84,7 +84,7 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=[],
         metavar="HOST:PORT",
         help="peers to dial (repeatable; the room only needs to be connected: events "
-        "travel hop by hop)",
+        "travel hop by hop; default: none)",
     )
     parser.add_argument(
         "--no-discover",

@@ -50,7 +50,7 @@ _OPTIONS = (
     _Option("--latency-ms", "latency_ms", float, "MS", "mean one-way latency of every hop (L)"),
     _Option("--jitter-ms", "jitter_ms", float, "MS", "standard deviation of that latency"),
     _Option("--net-rate", "rate_per_min", float, "PER_MIN", "events per minute, network-wide"),
-    _Option("--mult", "mult", float, "X", "Delta multiplier: Delta = L x 5 x mult"),
+    _Option("--mult", "mult", float, "MULT", "Delta multiplier: Delta = L x 5 x mult"),
     _Option("--delay-ms", "delay_ms", float, "MS", "Delta in milliseconds (overrides --mult)"),
     _Option("--duration", "duration_s", float, "S", "simulated seconds"),
     _Option("--warmup", "warmup_s", float, "S", "seconds left out of the metrics at the start"),
