@@ -72,9 +72,7 @@ def test_every_help_shows_defaults_real_metavars_and_choices(name: str) -> None:
 
 
 def test_peer_json_prints_exactly_one_json_document_and_plays() -> None:
-    done = run(
-        [*CLI, "peer", "--seconds", "3", "--rate", "60", "--json", "--room", unique_room()]
-    )
+    done = run([*CLI, "peer", "--seconds", "3", "--rate", "60", "--json", "--room", unique_room()])
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # the whole of stdout is one document
     fps = SessionConfig().fps
