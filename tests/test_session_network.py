@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from pairnet import converge_while_lossy, make_network, settle_and_compare
@@ -178,3 +179,27 @@ def test_bad_configuration_is_a_usage_error() -> None:
     session = Session(MovingRectApp(), peer_id=1, now=0.0)
     with pytest.raises(UsageError):
         session.emit("key", object(), now=0.0)
+
+
+def test_the_node_lists_a_dialled_peer_until_it_answers() -> None:
+    """Sans-io: an unanswered dial is listed (with what came back); an answer clears it."""
+    config = SessionConfig(delay_ms=100)
+    caller = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
+    stranger = Session(MovingRectApp(), peer_id=2, config=replace(config, room="other"), now=0.0)
+    caller.add_peer("callee", now=0.0)
+    assert [link.address for link in caller.node.unanswered(since=0.0)] == ["callee"]
+    assert caller.node.unanswered(since=-1.0) == []  # not dialled that long ago
+    caller.handle_timer(now=0.0)
+    stranger.add_peer("caller", now=0.0)
+    stranger.handle_timer(now=0.0)
+    for data, _ in stranger.datagrams_to_send(now=0.0):  # another room answers
+        caller.receive_datagram(data, "callee", now=0.1)
+    (link,) = caller.node.unanswered(since=3.0)
+    assert link.dialled_at == 0.0 and link.last_drop == "bad_mac"
+    callee = Session(MovingRectApp(), peer_id=3, config=config, now=0.0)
+    for data, _ in caller.datagrams_to_send(now=0.0):  # the HELLO reaches a peer of the room
+        callee.receive_datagram(data, "caller", now=0.2)
+    for data, _ in callee.datagrams_to_send(now=0.2):
+        caller.receive_datagram(data, "callee", now=0.3)
+    assert caller.node.neighbours() == ["callee"]
+    assert caller.node.unanswered(since=3.0) == []
