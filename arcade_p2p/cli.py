@@ -57,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _run(argv)
+        try:
+            return _run(argv)
+        finally:  # also after --help and --version: a closed pipe shows here, not at exit
+            sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped reading (``| head``): say nothing more, and keep Python from
         # failing again when it flushes stdout at exit.
@@ -76,7 +79,6 @@ def _run(argv: list[str]) -> int:
         return EXIT_USAGE
     try:
         code: int = args.run(args)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except UsageError as exc:
         print(f"arcade-p2p {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
