@@ -17,6 +17,7 @@ from arcade_p2p.errors import UsageError
 __all__ = ["main"]
 
 SUBCOMMAND_MODULES = (
+    "arcade_p2p.check.cli",
     "arcade_p2p.demo",
     "arcade_p2p.peer",
     "arcade_p2p.sim.cli",

@@ -1,0 +1,221 @@
+"""One run of a game under the checker: real session, virtual time, seeded input.
+
+How this works: a :class:`CheckedPeer` is the game with its real
+:class:`~arcade_p2p.session.Session` and :class:`~arcade_p2p.machine.TimeMachine`, stepped
+one frame per tick on a virtual clock (frame ``f`` happens at ``(f + 0.5) / fps`` seconds,
+so it runs exactly tick ``f``). A window runs through
+:meth:`~arcade_p2p.window.SymmetricWindow.step_frame` like a real frame (input dispatch,
+ticks, ``on_draw`` headless, flip), so ``on_draw`` runs for real-time frames only; a
+:class:`~arcade_p2p.app.StateApp` is driven through its session alone.
+
+Input comes from the game's autopilot when it has one: a method
+``autopilot(self, rng: random.Random)`` called once per frame outside the simulation,
+which plays like a user (calls input handlers or ``self.broadcast``) and may also return
+``(name, payload)`` pairs to broadcast (a ``StateApp``, which cannot broadcast, must).
+Without one, a window gets seeded random key presses and releases, mouse presses,
+releases and motion through its event handlers; a ``StateApp`` gets no input.
+
+:meth:`CheckedPeer.deliver` and :meth:`CheckedPeer.force_rollback` are how the rollback
+run gets the same events late and rewinds at random: they go through the same
+timeline/time-machine calls as events arriving from the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from arcade_p2p.check.target import is_window_class
+from arcade_p2p.events import Event
+from arcade_p2p.session import Session, SessionConfig
+
+__all__ = ["AUTOPILOT_METHOD", "CheckedPeer", "GameFailure", "digest"]
+
+AUTOPILOT_METHOD = "autopilot"
+"""Name of the optional input hook: ``autopilot(self, rng: random.Random)``."""
+INPUT_CHANCE_PER_FRAME = 0.12
+"""Probability that the random player does something in a frame (about 6 actions/s)."""
+MAX_KEY_HOLD_FRAMES = 20
+MAX_BUTTON_HOLD_FRAMES = 8
+MOUSE_LEFT = 1
+MOUSE_RIGHT = 4
+MOUSE_BUTTONS = (MOUSE_LEFT, MOUSE_LEFT, MOUSE_RIGHT)
+KEY_NAMES = ("LEFT", "RIGHT", "UP", "DOWN", "W", "A", "S", "D", "SPACE", "ENTER")
+"""Keys the random player presses (arcade.key names): arrows, WASD, space, enter."""
+PLAIN_DATA = (type(None), bool, int, float, str, bytes, list, tuple, dict, set, frozenset)
+WINDOW_ATTRIBUTES = frozenset({"closed", "headless", "mouse", "show_info", "state"})
+"""Public attributes every window has; the rest of the plain data is the game's."""
+
+
+class GameFailure(Exception):
+    """The game raised while the checker ran it.
+
+    Attributes:
+        tick: The tick that was being run.
+        error: The exception the game raised.
+        unsavable: Whether the state itself cannot be pickled (snapshots are impossible).
+        state: The game's state when it failed.
+    """
+
+    def __init__(self, tick: int, error: BaseException, *, unsavable: bool, state: Any) -> None:
+        super().__init__(f"tick {tick}: {type(error).__name__}: {error}")
+        self.tick = tick
+        self.error = error
+        self.unsavable = unsavable
+        self.state = state
+
+
+def digest(blob: bytes) -> bytes:
+    """A short digest of a saved state, to compare runs tick by tick."""
+    return hashlib.blake2b(blob, digest_size=16).digest()
+
+
+class CheckedPeer:
+    """The game under test as one peer on a virtual clock.
+
+    Args:
+        cls: A :class:`~arcade_p2p.window.SymmetricWindow` or
+            :class:`~arcade_p2p.app.StateApp` subclass.
+        peer_id: This peer's id (events it broadcasts carry it).
+    """
+
+    def __init__(self, cls: type, *, peer_id: int) -> None:
+        self.is_window = is_window_class(cls)
+        self.game: Any
+        self.session: Session
+        config: SessionConfig = getattr(cls, "CONFIG", None) or SessionConfig()
+        self.fps = config.fps
+        if self.is_window:
+            self.game = cls(now=0.0, peer_id=peer_id, config=config)
+            self.session = self.game.session
+        else:
+            self.game = cls()
+            self.session = Session(self.game, peer_id=peer_id, config=config, now=0.0)
+        self.peer_id = peer_id
+        self._held: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._seen_seq = 0
+
+    @property
+    def inputs(self) -> str:
+        """Where input comes from: ``"autopilot"``, ``"random"`` or ``"none"``."""
+        if callable(getattr(self.game, AUTOPILOT_METHOD, None)):
+            return "autopilot"
+        return "random" if self.is_window else "none"
+
+    @property
+    def state(self) -> Any:
+        """The game's ``state``."""
+        return self.game.state
+
+    def now(self, frame: int) -> float:
+        """The virtual time of ``frame`` (the middle of tick ``frame``)."""
+        return (frame + 0.5) / self.fps
+
+    def frame(self, frame: int) -> bytes:
+        """Run real-time frame ``frame`` (tick ``frame``) and return the saved state.
+
+        Raises:
+            GameFailure: The game raised, or its state cannot be saved.
+        """
+        try:
+            if self.is_window:
+                self.game.step_frame(self.now(frame))
+            else:
+                self.session.update(now=self.now(frame))
+            return self.session.app.save_state()
+        except Exception as exc:
+            state = self.state
+            raise GameFailure(frame, exc, unsavable=not _picklable(state), state=state) from exc
+
+    def play(self, frame: int, rng: random.Random) -> list[Event]:
+        """Produce this frame's input after ``frame``; returns the events it broadcast.
+
+        Raises:
+            GameFailure: The game's input code raised.
+        """
+        try:
+            autopilot = getattr(self.game, AUTOPILOT_METHOD, None)
+            if callable(autopilot):
+                self._broadcast(autopilot(rng) or (), frame)
+            elif self.is_window:
+                self._random_input(frame, rng)
+        except Exception as exc:
+            raise GameFailure(frame, exc, unsavable=False, state=self.state) from exc
+        return self._new_events()
+
+    def deliver(self, event: Event) -> None:
+        """Receive ``event`` now, as from the network (late if its tick has run)."""
+        self.session.timeline.insert(event)
+        self.session.machine.note_event(event)
+
+    def force_rollback(self, depth: int) -> None:
+        """Make the next frame roll back ``depth`` ticks and re-simulate to the present."""
+        self.session.machine.mark_dirty(self.session.tick - depth)
+
+    def game_attributes(self) -> dict[str, Any]:
+        """The game's own plain-data attributes outside ``state`` (where traps hide)."""
+        return {
+            name: value
+            for name, value in vars(self.game).items()
+            if not name.startswith("_")
+            and name not in WINDOW_ATTRIBUTES
+            and isinstance(value, PLAIN_DATA)
+        }
+
+    def close(self) -> None:
+        """Close the window (and its socket), if any."""
+        if self.is_window and not self.game.closed:
+            self.game.close()
+
+    def _broadcast(self, pairs: Iterable[tuple[str, Any]], frame: int) -> None:
+        for name, payload in pairs:
+            if self.is_window:
+                self.game.broadcast(name, payload)
+            else:
+                self.session.emit(name, payload, now=self.now(frame))
+
+    def _new_events(self) -> list[Event]:
+        log = self.session.timeline.source_log(self.peer_id)
+        if log is None:
+            return []
+        fresh = [log.events[seq] for seq in range(self._seen_seq + 1, log.highest + 1)]
+        self._seen_seq = log.highest
+        return fresh
+
+    def _random_input(self, frame: int, rng: random.Random) -> None:
+        """A seeded random player: keys and mouse through the window's handlers."""
+        import arcade  # only windows get here, so registering the command stays light
+
+        window = self.game
+        for release in [held for held in self._held if held[0] <= frame]:
+            self._held.remove(release)
+            window.dispatch_event(release[1], *release[2])
+        if rng.random() >= INPUT_CHANCE_PER_FRAME:
+            return
+        x, y = rng.randrange(1, window.width), rng.randrange(1, window.height)
+        action = rng.random()
+        if action < 0.4:
+            symbol = getattr(arcade.key, rng.choice(KEY_NAMES))
+            window.dispatch_event("on_key_press", symbol, 0)
+            release_at = frame + rng.randint(1, MAX_KEY_HOLD_FRAMES)
+            self._held.append((release_at, "on_key_release", (symbol, 0)))
+        elif action < 0.7:
+            button = rng.choice(MOUSE_BUTTONS)
+            window.dispatch_event("on_mouse_press", x, y, button, 0)
+            release_at = frame + rng.randint(1, MAX_BUTTON_HOLD_FRAMES)
+            self._held.append((release_at, "on_mouse_release", (x, y, button, 0)))
+        else:
+            dx, dy = rng.randint(-20, 20), rng.randint(-20, 20)
+            window.dispatch_event("on_mouse_motion", x, y, dx, dy)
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # any failure means snapshots of this state are impossible
+        return False
+    return True
+
