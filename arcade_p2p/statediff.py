@@ -228,7 +228,8 @@ def _pymunk_fields(value: Any) -> list[tuple[str, Any]] | None:
             (".constraints", list(value.constraints)),
             (".handlers", dict(_handlers(value))),
         ]
-    fields += [(f".{k}", v) for k, v in vars(value).items() if not k.startswith("_")]
+    listed = set(names)
+    fields += [(f".{k}", v) for k, v in vars(value).items() if not k.startswith("_") and k not in listed]
     return fields
 
 

@@ -22,7 +22,6 @@ with its error as the cause instead of crashing it.
 
 from __future__ import annotations
 
-import copy
 import os
 import pickle
 import random
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_p2p.check.diagnosis import Evidence, diagnose
-from arcade_p2p.check.driver import CheckedPeer, GameFailure, digest
+from arcade_p2p.check.driver import CheckedPeer, GameFailure, changed, digest, snapshot
 from arcade_p2p.check.target import ensure_headless, load_target, target_spec
 from arcade_p2p.check.worker import STRAIGHT_PEER_ID, WorkerResult, input_rng
 from arcade_p2p.errors import UsageError
@@ -273,6 +272,7 @@ class _Lockstep:
         self.attributes_changed: list[FieldDiff] = []
         self.globals_changed: list[FieldDiff] = []
         self.global_random_used = False
+        self.drawn_attributes: set[str] = set()
 
     def run(self) -> None:
         module_globals = _plain_globals(sys.modules[self.cls.__module__])
@@ -282,9 +282,11 @@ class _Lockstep:
             a = CheckedPeer(self.cls, peer_id=STRAIGHT_PEER_ID)
             b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID)
             self.inputs = a.inputs
-            attributes = _copy(a.game_attributes())
+            attributes = snapshot(a.game_attributes())
+            a.watch_draw()
             self._frames(a, b)
-            self.attributes_changed = _changed(attributes, a.game_attributes(), "self")
+            self.attributes_changed = changed(attributes, a.game_attributes(), "self")
+            self.drawn_attributes = a.drawn_attributes
             self.rollback_count = b.session.stats().rollbacks
             self.rollback_ticks = b.session.stats().rollback_ticks
         finally:
@@ -293,7 +295,7 @@ class _Lockstep:
                     peer.close()
         self.global_random_used = random.getstate() != random_before
         module = sys.modules[self.cls.__module__]
-        self.globals_changed = _changed(module_globals, _plain_globals(module), module.__name__)
+        self.globals_changed = changed(module_globals, _plain_globals(module), module.__name__)
 
     def _frames(self, a: CheckedPeer, b: CheckedPeer) -> None:
         play_rng = input_rng(self.seed)
@@ -373,6 +375,7 @@ class _Lockstep:
             hash_seed=worker.hash_seed if worker else None,
             attributes_changed=self.attributes_changed,
             globals_changed=self.globals_changed,
+            drawn_attributes=self.drawn_attributes,
             global_random_used=self.global_random_used,
             state=pickle.loads(self.blobs[-1]) if self.blobs else None,
         )
@@ -402,24 +405,5 @@ def _plain_globals(module: Any) -> dict[str, Any]:
         for name, value in vars(module).items()
         if not name.startswith("__") and isinstance(value, (int, float, list, dict, set))
     }
-    return _copy(found)
+    return snapshot(found)
 
-
-def _copy(values: dict[str, Any]) -> dict[str, Any]:
-    copied = {}
-    for name, value in values.items():
-        try:
-            copied[name] = copy.deepcopy(value)
-        except Exception:  # a value that cannot be copied cannot be compared either
-            continue
-    return copied
-
-
-def _changed(before: dict[str, Any], after: dict[str, Any], owner: str) -> list[FieldDiff]:
-    """Values among ``before`` that are different in ``after``, one entry per name."""
-    changed = []
-    for name, old in before.items():
-        new = after.get(name)
-        if diff_states(old, new, max_diffs=1):
-            changed.append(FieldDiff(f"{owner}.{name}", old, new))
-    return changed

@@ -47,6 +47,7 @@ class Evidence:
     hash_seed: str | None = None
     attributes_changed: list[FieldDiff] = field(default_factory=list)
     globals_changed: list[FieldDiff] = field(default_factory=list)
+    drawn_attributes: set[str] = field(default_factory=set)
     global_random_used: bool = False
     state: Any = None
 
@@ -108,6 +109,13 @@ def _named_suspects(evidence: Evidence) -> list[str]:
     """Hints that name an attribute, a global, a timestamp or the random module."""
     hints = []
     for changed in evidence.attributes_changed[:MAX_NAMED]:
+        if changed.path.removeprefix("self.") in evidence.drawn_attributes:
+            hints.append(
+                f"{changed.path} is changed by on_draw, which runs once per real-time frame "
+                "and never during re-simulation, and lives outside self.state "
+                f"({_short(changed.a)} -> {_short(changed.b)}): the simulation must not read it"
+            )
+            continue
         hints.append(
             f"{changed.path} lives outside self.state and changed during the run "
             f"({_short(changed.a)} -> {_short(changed.b)}): rollbacks do not restore it; "

@@ -22,6 +22,7 @@ timeline/time-machine calls as events arriving from the network.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import pickle
 import random
@@ -31,8 +32,9 @@ from typing import Any
 from arcade_p2p.check.target import is_window_class
 from arcade_p2p.events import Event
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.statediff import FieldDiff, diff_states
 
-__all__ = ["AUTOPILOT_METHOD", "CheckedPeer", "GameFailure", "digest"]
+__all__ = ["AUTOPILOT_METHOD", "CheckedPeer", "GameFailure", "changed", "digest", "snapshot"]
 
 AUTOPILOT_METHOD = "autopilot"
 """Name of the optional input hook: ``autopilot(self, rng: random.Random)``."""
@@ -95,6 +97,7 @@ class CheckedPeer:
             self.game = cls()
             self.session = Session(self.game, peer_id=peer_id, config=config, now=0.0)
         self.peer_id = peer_id
+        self.drawn_attributes: set[str] = set()
         self._held: list[tuple[int, str, tuple[Any, ...]]] = []
         self._seen_seq = 0
 
@@ -165,6 +168,22 @@ class CheckedPeer:
             and isinstance(value, PLAIN_DATA)
         }
 
+    def watch_draw(self) -> None:
+        """Record in :attr:`drawn_attributes` the game attributes ``on_draw`` changes."""
+        if not self.is_window:
+            return
+        draw = self.game.on_draw
+
+        def on_draw() -> None:
+            before = snapshot(self.game_attributes())
+            draw()
+            self.drawn_attributes.update(
+                diff.path.removeprefix("self.")
+                for diff in changed(before, self.game_attributes(), "self")
+            )
+
+        vars(self.game)["on_draw"] = on_draw  # step_frame calls self.on_draw()
+
     def close(self) -> None:
         """Close the window (and its socket), if any."""
         if self.is_window and not self.game.closed:
@@ -210,6 +229,26 @@ class CheckedPeer:
         else:
             dx, dy = rng.randint(-20, 20), rng.randint(-20, 20)
             window.dispatch_event("on_mouse_motion", x, y, dx, dy)
+
+
+def snapshot(values: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of named values (those that cannot be copied are left out)."""
+    copied = {}
+    for name, value in values.items():
+        try:
+            copied[name] = copy.deepcopy(value)
+        except Exception:  # a value that cannot be copied cannot be compared either
+            continue
+    return copied
+
+
+def changed(before: dict[str, Any], after: dict[str, Any], owner: str) -> list[FieldDiff]:
+    """The values of ``before`` that differ in ``after``, one entry per name."""
+    return [
+        FieldDiff(f"{owner}.{name}", old, after.get(name))
+        for name, old in before.items()
+        if diff_states(old, after.get(name), max_diffs=1)
+    ]
 
 
 def _picklable(value: Any) -> bool:
