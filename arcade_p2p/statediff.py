@@ -65,7 +65,12 @@ class FieldDiff:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able ``{path, a, b, kind}``; values that are not JSON scalars become reprs."""
-        return {"path": self.path, "a": _jsonable(self.a), "b": _jsonable(self.b), "kind": self.kind}
+        return {
+            "path": self.path,
+            "a": _jsonable(self.a),
+            "b": _jsonable(self.b),
+            "kind": self.kind,
+        }
 
     def __str__(self) -> str:
         label = "" if self.kind == "value" else f" ({self.kind})"
@@ -99,12 +104,12 @@ def state_fields(value: Any) -> list[tuple[str, Any]] | None:
     Args:
         value: Any object of a state.
     """
-    if isinstance(value, _SCALARS) or isinstance(value, (set, frozenset)):
+    if isinstance(value, (*_SCALARS, set, frozenset)):
         return None
     if isinstance(value, dict):
         return [(f"[{_short_repr(key)}]", item) for key, item in value.items()]
-    if isinstance(value, tuple) and hasattr(type(value), "_fields"):
-        return [(f".{name}", getattr(value, name)) for name in type(value)._fields]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return [(f".{name}", getattr(value, name)) for name in value._fields]
     if isinstance(value, (list, tuple)):
         return [(f"[{i}]", item) for i, item in enumerate(value)]
     if callable(value) and hasattr(value, "__qualname__"):
@@ -229,7 +234,9 @@ def _pymunk_fields(value: Any) -> list[tuple[str, Any]] | None:
             (".handlers", dict(_handlers(value))),
         ]
     listed = set(names)
-    fields += [(f".{k}", v) for k, v in vars(value).items() if not k.startswith("_") and k not in listed]
+    fields += [
+        (f".{k}", v) for k, v in vars(value).items() if not k.startswith("_") and k not in listed
+    ]
     return fields
 
 

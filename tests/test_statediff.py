@@ -164,6 +164,11 @@ def test_json_form_keeps_scalars_and_reprs_the_rest() -> None:
     diffs = diff_states(game(), game(balls=[Ball(1.0, 2.0)], scores={"red": 1}))
     encoded = json.loads(json.dumps([d.to_json() for d in diffs]))
     assert encoded[0] == {"path": "state.balls", "a": 2, "b": 1, "kind": "length"}
-    assert encoded[1] == {"path": "state.scores['blue']", "a": 2, "b": "<missing>", "kind": "missing"}
+    assert encoded[1] == {
+        "path": "state.scores['blue']",
+        "a": 2,
+        "b": "<missing>",
+        "kind": "missing",
+    }
     assert FieldDiff("p", float("inf"), Ball(0, 0)).to_json()["a"] == "inf"
     assert str(FieldDiff("state.x", 1, 2)) == "state.x: 1 != 2"

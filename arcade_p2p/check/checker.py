@@ -142,10 +142,12 @@ class CheckReport:
         """A human-readable report (a few lines)."""
         head = (
             f"{self.ticks} ticks, {self.events} events ({self.inputs} input), "
-            f"{self.rollbacks} rollbacks ({self.rollback_ticks} ticks), seed {self.seed}"
+            f"rollbacks: {self.rollbacks} ({self.rollback_ticks} ticks), seed {self.seed}"
         )
         if self.deterministic:
-            seeds = f", PYTHONHASHSEED={self.hash_seed} in a second process" if self.hash_seed else ""
+            seeds = (
+                f", PYTHONHASHSEED={self.hash_seed} in a second process" if self.hash_seed else ""
+            )
             return f"deterministic: {self.target}: {head}{seeds}"
         lines = [
             f"NOT deterministic: {self.target}: first divergent tick {self.first_divergent_tick}",
@@ -222,7 +224,9 @@ class _Worker:
         command = [sys.executable, "-m", "arcade_p2p.check.worker", spec]
         command += ["--ticks", str(ticks), "--seed", str(seed), "--out", str(folder / "out")]
         with open(folder / "log", "wb") as log:
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env)
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env
+            )
         return cls(process, folder, hash_seed)
 
     def result(self, digests: list[bytes]) -> WorkerResult | str:
@@ -362,7 +366,9 @@ class _Lockstep:
         elif worker_note is not None and run is None:
             run = "error"
         if run in ("rollback", "hash_seed") and tick is not None and second_state is not None:
-            diff = diff_states(pickle.loads(self.blobs[tick]), pickle.loads(second_state), max_diffs=max_diffs)
+            diff = diff_states(
+                pickle.loads(self.blobs[tick]), pickle.loads(second_state), max_diffs=max_diffs
+            )
         evidence = Evidence(
             run=run,
             tick=tick,
@@ -406,4 +412,3 @@ def _plain_globals(module: Any) -> dict[str, Any]:
         if not name.startswith("__") and isinstance(value, (int, float, list, dict, set))
     }
     return snapshot(found)
-

@@ -257,4 +257,3 @@ def _picklable(value: Any) -> bool:
     except Exception:  # any failure means snapshots of this state are impossible
         return False
     return True
-

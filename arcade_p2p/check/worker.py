@@ -4,8 +4,8 @@ How this works: the checker starts ``python -m arcade_p2p.check.worker SPEC --ti
 --seed S --out PATH`` with a different hash seed. The worker runs the game straight (same
 peer id, same seeded input, ``on_draw`` every frame) and keeps every saved state. Then it
 reads the parent's per-tick digests from stdin (a pickle), finds the first tick where they
-differ and writes a :class:`WorkerResult` (pickled as a dict) with its state at that tick to ``PATH``.
-Both pickles travel only between the checker and its own child process.
+differ and writes a :class:`WorkerResult` (pickled as a dict) with its state at that tick
+to ``PATH``. Both pickles travel only between the checker and its own child process.
 """
 
 from __future__ import annotations
