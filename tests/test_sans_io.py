@@ -18,6 +18,7 @@ CORE_MODULES = [
     "moving_rect.py",
     "session.py",
     "snapshots.py",
+    "statediff.py",
     "timeline.py",
     "protocol/node.py",
     "protocol/replay.py",

@@ -4,12 +4,13 @@ How this works: :func:`check_game` runs the game three times with the same seede
 
 * Run A, straight: every event on time, ``on_draw`` once per frame. Its input (autopilot
   or random player, see :mod:`arcade_p2p.check.driver`) produces the events.
-* Run B, in the same process and in lockstep with A: it receives A's events as if from
-  the network, some of them late by a random depth, and is also forced to roll back by a
-  random depth at random ticks (the first within the first dozen ticks), through the real
-  time machine. After each frame the two saved states are compared (when B has every
-  event up to that tick; a late event is compared once it arrived and B rolled back); the
-  first tick where they differ is the divergence.
+* Run B, in the same process after A (one window at a time: switching the GL context of
+  headless windows costs milliseconds): it receives A's events as if from the network,
+  half of them late by a random depth, and is also forced to roll back by a random depth
+  at random ticks (the first within the first dozen ticks), through the real time
+  machine. After each frame its saved state is compared with A's of the same tick (once B
+  has every event up to that tick: a late event's ticks are compared after the rollback
+  that repairs them); the first tick where they differ is the divergence.
 * Run C, in a second process with another ``PYTHONHASHSEED`` (started at once and run in
   parallel, see :mod:`arcade_p2p.check.worker`): a straight run like A. It catches set and
   dict order of strings and ``id()`` dependence, which one process cannot see.
@@ -195,9 +196,9 @@ def check_game(
     spec = target_spec(cls)
     worker = _Worker.start(spec, ticks, seed) if second_process and spec else None
     try:
-        lockstep = _Lockstep(cls, ticks, seed)
-        lockstep.run()
-        report = lockstep.report(spec or cls.__qualname__, worker, max_diffs)
+        comparison = _Comparison(cls, ticks, seed)
+        comparison.run()
+        report = comparison.report(spec or cls.__qualname__, worker, max_diffs)
     finally:
         if worker is not None:
             worker.stop()
@@ -255,8 +256,8 @@ class _Worker:
         self.folder.rmdir()
 
 
-class _Lockstep:
-    """Runs A (straight) and B (rollbacks) side by side and finds their first divergence."""
+class _Comparison:
+    """Runs A (straight), then B (rollbacks) against it, and finds their first divergence."""
 
     def __init__(self, cls: type, ticks: int, seed: int) -> None:
         self.cls = cls
@@ -281,64 +282,69 @@ class _Lockstep:
     def run(self) -> None:
         module_globals = _plain_globals(sys.modules[self.cls.__module__])
         random_before = random.getstate()
-        a = b = None
-        try:
-            a = CheckedPeer(self.cls, peer_id=STRAIGHT_PEER_ID)
-            b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID)
-            self.inputs = a.inputs
-            attributes = snapshot(a.game_attributes())
-            a.watch_draw()
-            self._frames(a, b)
-            self.attributes_changed = changed(attributes, a.game_attributes(), "self")
-            self.drawn_attributes = a.drawn_attributes
-            self.rollback_count = b.session.stats().rollbacks
-            self.rollback_ticks = b.session.stats().rollback_ticks
-        finally:
-            for peer in (a, b):
-                if peer is not None:
-                    peer.close()
+        deliveries = self._straight()
+        if self.failure is None:
+            self._rollback(deliveries)
         self.global_random_used = random.getstate() != random_before
         module = sys.modules[self.cls.__module__]
         self.globals_changed = changed(module_globals, _plain_globals(module), module.__name__)
 
-    def _frames(self, a: CheckedPeer, b: CheckedPeer) -> None:
+    def _straight(self) -> list[tuple[int, Event]]:
+        """Run A; returns its events with the frame before which B receives each."""
+        a = CheckedPeer(self.cls, peer_id=STRAIGHT_PEER_ID)
         play_rng = input_rng(self.seed)
-        rng = random.Random(f"rollbacks-{self.seed}")
-        pending: list[tuple[int, Event]] = []
-        next_rollback = rng.randint(*FIRST_ROLLBACK_TICKS)
-        for frame in range(self.ticks):
-            run = "straight"
-            try:
+        late_rng = random.Random(f"late-{self.seed}")
+        deliveries: list[tuple[int, Event]] = []
+        self.inputs = a.inputs
+        attributes = snapshot(a.game_attributes())
+        a.watch_draw()
+        try:
+            for frame in range(self.ticks):
                 blob = a.frame(frame)
                 self.blobs.append(blob)
                 self.digests.append(digest(blob))
-                run = "rollback"
-                for due in [p for p in pending if p[0] <= frame]:
-                    pending.remove(due)
-                    if due[1].tick < frame:
-                        self.rollbacks.append(Rollback(frame, frame - due[1].tick, "late event"))
-                    b.deliver(due[1])
+                for event in a.play(frame, play_rng):
+                    late = late_rng.random() < LATE_EVENT_CHANCE
+                    depth = late_rng.randint(1, MAX_ROLLBACK_DEPTH_TICKS) if late else 0
+                    deliveries.append((max(frame + 1, event.tick + depth), event))
+        except GameFailure as failure:
+            self.failure, self.failed_run = failure, "straight"
+        finally:
+            self.attributes_changed = changed(attributes, a.game_attributes(), "self")
+            self.drawn_attributes = a.drawn_attributes
+            a.close()
+        self.events = len(deliveries)
+        return deliveries
+
+    def _rollback(self, deliveries: list[tuple[int, Event]]) -> None:
+        """Run B against A's states, with late events and forced rollbacks."""
+        b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID)
+        rng = random.Random(f"rollbacks-{self.seed}")
+        pending = sorted(deliveries, key=lambda due: due[0])
+        next_rollback = rng.randint(*FIRST_ROLLBACK_TICKS)
+        try:
+            for frame, expected in enumerate(self.digests):
+                while pending and pending[0][0] <= frame:
+                    _, event = pending.pop(0)
+                    if event.tick < frame:
+                        self.rollbacks.append(Rollback(frame, frame - event.tick, "late event"))
+                    b.deliver(event)
                 if frame == next_rollback:
                     depth = rng.randint(1, min(MAX_ROLLBACK_DEPTH_TICKS, frame))
                     b.force_rollback(depth)
                     self.rollbacks.append(Rollback(frame, depth, "forced"))
                     next_rollback = frame + rng.randint(*ROLLBACK_GAP_TICKS)
-                blob_b = b.frame(frame)
+                blob = b.frame(frame)
                 complete = all(event.tick > frame for _, event in pending)
-                if complete and digest(blob_b) != self.digests[-1]:
-                    self.divergence = frame
-                    self.state_b = blob_b
+                if complete and digest(blob) != expected:
+                    self.divergence, self.state_b = frame, blob
                     return
-                run = "straight"
-                for event in a.play(frame, play_rng):
-                    self.events += 1
-                    late = rng.random() < LATE_EVENT_CHANCE
-                    depth = rng.randint(1, MAX_ROLLBACK_DEPTH_TICKS) if late else 0
-                    pending.append((max(frame + 1, event.tick + depth), event))
-            except GameFailure as failure:
-                self.failure = failure
-                self.failed_run = run
-                return
+        except GameFailure as failure:
+            self.failure, self.failed_run = failure, "rollback"
+        finally:
+            self.rollback_count = b.session.stats().rollbacks
+            self.rollback_ticks = b.session.stats().rollback_ticks
+            b.close()
 
     def report(self, target: str, worker: _Worker | None, max_diffs: int) -> CheckReport:
         tick = self.divergence

@@ -8,7 +8,9 @@ imports Arcade, headless) and calls :func:`arcade_p2p.check.check_game`. The exi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 
 from arcade_p2p.check.checker import DEFAULT_SEED, DEFAULT_TICKS, check_game
 
@@ -52,9 +54,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Check the game; returns the exit code."""
-    report = check_game(
-        args.target, ticks=args.ticks, seed=args.seed, second_process=not args.no_second_process
-    )
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        report = check_game(
+            args.target, ticks=args.ticks, seed=args.seed, second_process=not args.no_second_process
+        )  # with --json, whatever the game prints goes to stderr: stdout is the report only
     if args.json:
         print(json.dumps(report.to_json()))
     else:

@@ -89,7 +89,8 @@ def diagnose(evidence: Evidence) -> tuple[str | None, list[str]]:
         )
         hints.append(
             "look for module-level random, wall-clock time (time.time(), datetime.now()), "
-            "globals, and attributes that input handlers set outside self.state"
+            "globals, the own peer id (self.session.peer_id differs on every peer), and "
+            "attributes that input handlers set outside self.state"
         )
     else:
         cause = (

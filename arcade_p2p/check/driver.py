@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from arcade_p2p.check.target import is_window_class
+from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.statediff import FieldDiff, diff_states
@@ -91,7 +92,13 @@ class CheckedPeer:
         config: SessionConfig = getattr(cls, "CONFIG", None) or SessionConfig()
         self.fps = config.fps
         if self.is_window:
-            self.game = cls(now=0.0, peer_id=peer_id, config=config)
+            try:
+                self.game = cls(now=0.0, peer_id=peer_id, config=config)
+            except TypeError as exc:
+                raise UsageError(
+                    f"cannot open {cls.__qualname__}(now=..., peer_id=..., config=...): {exc}; "
+                    "a game's __init__ must pass keyword arguments on to SymmetricWindow"
+                ) from exc
             self.session = self.game.session
         else:
             self.game = cls()
