@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arcade_p2p.check.diagnosis import Evidence, diagnose
+from arcade_p2p.check.diagnosis import Evidence, clock_readings, diagnose
 from arcade_p2p.check.driver import CheckedPeer, GameFailure, changed, digest, snapshot
 from arcade_p2p.check.target import ensure_headless, load_target, target_spec
 from arcade_p2p.check.worker import STRAIGHT_PEER_ID, WorkerResult, input_rng
@@ -52,7 +52,7 @@ __all__ = [
 
 DEFAULT_TICKS = 300
 DEFAULT_SEED = 1
-ROLLBACK_PEER_ID = 2
+ROLLBACK_PEER_ID = 202
 FIRST_ROLLBACK_TICKS = (4, 12)
 """The first forced rollback happens at a random tick in this range."""
 ROLLBACK_GAP_TICKS = (3, 15)
@@ -191,6 +191,7 @@ def check_game(
     if ticks < 1:
         raise UsageError(f"ticks must be >= 1, got {ticks}")
     started = time.perf_counter()
+    clocks = clock_readings()
     ensure_headless()
     cls = load_target(target) if isinstance(target, str) else target
     spec = target_spec(cls)
@@ -198,7 +199,7 @@ def check_game(
     try:
         comparison = _Comparison(cls, ticks, seed)
         comparison.run()
-        report = comparison.report(spec or cls.__qualname__, worker, max_diffs)
+        report = comparison.report(spec or cls.__qualname__, worker, max_diffs, clocks)
     finally:
         if worker is not None:
             worker.stop()
@@ -346,7 +347,9 @@ class _Comparison:
             self.rollback_ticks = b.session.stats().rollback_ticks
             b.close()
 
-    def report(self, target: str, worker: _Worker | None, max_diffs: int) -> CheckReport:
+    def report(
+        self, target: str, worker: _Worker | None, max_diffs: int, clocks: dict[str, float]
+    ) -> CheckReport:
         tick = self.divergence
         run: str | None = "rollback" if tick is not None else None
         diff: list[FieldDiff] = []
@@ -388,6 +391,9 @@ class _Comparison:
             attributes_changed=self.attributes_changed,
             globals_changed=self.globals_changed,
             drawn_attributes=self.drawn_attributes,
+            clocks_at_start=clocks,
+            peer_ids=(STRAIGHT_PEER_ID, ROLLBACK_PEER_ID),
+            module_string_sets=_string_sets(sys.modules[self.cls.__module__]),
             global_random_used=self.global_random_used,
             state=pickle.loads(self.blobs[-1]) if self.blobs else None,
         )
@@ -408,6 +414,15 @@ class _Comparison:
             hints=hints,
             hash_seed=worker.hash_seed if worker else None,
         )
+
+
+def _string_sets(module: Any) -> list[str]:
+    """Module-level sets of strings (iterating over them depends on the hash seed)."""
+    return [
+        f"{module.__name__}.{name}"
+        for name, value in vars(module).items()
+        if isinstance(value, (set, frozenset)) and any(isinstance(v, (str, bytes)) for v in value)
+    ]
 
 
 def _plain_globals(module: Any) -> dict[str, Any]:

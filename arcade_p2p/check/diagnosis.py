@@ -7,7 +7,8 @@ process (module-level ``random``, wall-clock time, globals); after a rollback, s
 rollback does not restore (window attributes outside ``self.state``, values ``on_draw``
 computes); only the second process, the hash seed (set order of strings, ``id()``). The
 evidence adds names: window attributes and module globals that changed during the run,
-the module-level random generator having moved, floats that look like timestamps, and a
+the module-level random generator having moved, floats that are clock readings taken
+during the check, and a
 scan of the state for sets of strings, lambdas and sleeping pymunk spaces.
 """
 
@@ -22,10 +23,15 @@ from typing import Any
 from arcade_p2p.check.driver import GameFailure
 from arcade_p2p.statediff import FieldDiff, state_fields
 
-__all__ = ["Evidence", "diagnose", "scan_state"]
+__all__ = ["CLOCKS", "Evidence", "clock_readings", "diagnose", "scan_state"]
 
-WALL_CLOCK_WINDOW_S = 86_400.0
-"""A float this close to ``time.time()`` is taken for a wall-clock timestamp."""
+CLOCKS = {
+    "time.time()": time.time,
+    "time.monotonic()": time.monotonic,
+    "time.perf_counter()": time.perf_counter,
+}
+"""Clocks whose readings the diagnosis recognises: a float between this clock's reading at
+the start of the check and now was most likely read from it during the check."""
 MAX_SCAN_OBJECTS = 100_000
 """The state scan stops after this many objects (a huge state still gets a verdict)."""
 MAX_NAMED = 3
@@ -48,6 +54,9 @@ class Evidence:
     attributes_changed: list[FieldDiff] = field(default_factory=list)
     globals_changed: list[FieldDiff] = field(default_factory=list)
     drawn_attributes: set[str] = field(default_factory=set)
+    clocks_at_start: dict[str, float] = field(default_factory=dict)
+    peer_ids: tuple[int, int] = (0, 0)
+    module_string_sets: list[str] = field(default_factory=list)
     global_random_used: bool = False
     state: Any = None
 
@@ -58,9 +67,14 @@ def diagnose(evidence: Evidence) -> tuple[str | None, list[str]]:
         return None, []
     if evidence.run == "error":
         return _failure_cause(evidence)
-    hints = _named_suspects(evidence)
+    scan = scan_state(evidence.state)
+    hints = _named_suspects(evidence) + _physics_hints(scan)
+    if not evidence.diff:
+        hints.append(
+            "no field differs, only the saved bytes: look for sets (or dicts filled from "
+            "them) and objects that pickle their contents in an arbitrary order"
+        )
     if evidence.run == "hash_seed":
-        scan = scan_state(evidence.state)
         cause = (
             f"only the straight run in a second process (PYTHONHASHSEED={evidence.hash_seed}) "
             f"differs, from tick {evidence.tick}: the simulation depends on the hash seed or on "
@@ -69,13 +83,14 @@ def diagnose(evidence: Evidence) -> tuple[str | None, list[str]]:
         hints += [
             f"{path} is a set of strings: its iteration order (and pickle) changes with "
             "PYTHONHASHSEED; iterate over sorted(...) or keep a list or dict instead"
-            for path in scan.string_sets[:MAX_NAMED]
+            for path in [*scan.string_sets, *evidence.module_string_sets][:MAX_NAMED]
         ]
-        if not evidence.diff:
-            hints.append(
-                "no field differs, only the saved bytes: a set (or a dict filled from one) "
-                "pickles in hash-seed order"
-            )
+        hints += [
+            f"{diff.path} has the same keys in another order: it was filled by iterating over "
+            "a set; fill it from a sorted list"
+            for diff in evidence.diff
+            if diff.kind == "order" and diff.path not in scan.string_sets
+        ][:MAX_NAMED]
         hints.append(
             "look for iteration over sets of str/bytes (or dicts built from them), hash() of "
             "strings, and id() or sorting by object identity in on_update/on_event"
@@ -127,12 +142,20 @@ def _named_suspects(evidence: Evidence) -> list[str]:
             f"the module variable {changed.path} changed during the run "
             f"({_short(changed.a)} -> {_short(changed.b)}): keep simulation data in self.state"
         )
-    now = time.time()
     for diff in evidence.diff:
-        if any(_is_timestamp(v, now) for v in (diff.a, diff.b)):
+        clock = _clock_of(diff.a, evidence.clocks_at_start)
+        if clock is not None:
             hints.append(
-                f"{diff.path} looks like a wall-clock time ({_short(diff.a)}): the simulation "
-                "must count time in ticks (tick / fps), never read a clock"
+                f"{diff.path} looks like a reading of {clock} taken during the check "
+                f"({_short(diff.a)}): the simulation must count time in ticks "
+                "(ticks * delta_time), never read a clock"
+            )
+            break
+    for diff in evidence.diff:
+        if (diff.a, diff.b) == evidence.peer_ids:
+            hints.append(
+                f"{diff.path} holds the own peer id ({diff.a} in one run, {diff.b} in the "
+                "other): self.session.peer_id differs on every peer; use event.source instead"
             )
             break
     if evidence.global_random_used:
@@ -140,6 +163,20 @@ def _named_suspects(evidence: Evidence) -> list[str]:
             "the module-level random generator was used while the game ran (random.random(), "
             "random.choice(), ...): keep a random.Random(seed) in self.state and draw from it"
         )
+    return hints
+
+
+def _physics_hints(scan: StateScan) -> list[str]:
+    hints = [
+        f"{path} has sleeping enabled (a finite sleep_time_threshold): bodies wake differently "
+        "after a restore; leave it at math.inf"
+        for path in scan.sleeping_spaces[:MAX_NAMED]
+    ]
+    hints += [
+        f"{path} is a plain pymunk.Space, whose snapshots are not canonical: use "
+        "arcade_p2p.physics.Space (new_space())"
+        for path in scan.plain_spaces[:MAX_NAMED]
+    ]
     return hints
 
 
@@ -164,12 +201,7 @@ def _failure_cause(evidence: Evidence) -> tuple[str, list[str]]:
         "callbacks in the state must be module-level functions"
         for path, kind in scan.functions[:MAX_NAMED]
     ]
-    hints += [f"{path} has sleeping enabled" for path in scan.sleeping_spaces[:MAX_NAMED]]
-    hints += [
-        f"{path} is a plain pymunk.Space: use arcade_p2p.physics.Space (new_space()), whose "
-        "snapshots are canonical"
-        for path in scan.plain_spaces[:MAX_NAMED]
-    ]
+    hints += _physics_hints(scan)
     return f"the state cannot be saved at tick {failure.tick}: {text}", hints
 
 
@@ -219,8 +251,19 @@ def _is_canonical_space(space: Any) -> bool:
     return physics is not None and isinstance(space, physics.Space)
 
 
-def _is_timestamp(value: Any, now: float) -> bool:
-    return isinstance(value, float) and abs(value - now) < WALL_CLOCK_WINDOW_S
+def clock_readings() -> dict[str, float]:
+    """Every clock of :data:`CLOCKS`, read now (call it when the check starts)."""
+    return {name: read() for name, read in CLOCKS.items()}
+
+
+def _clock_of(value: Any, at_start: dict[str, float]) -> str | None:
+    """The clock that ``value`` was probably read from during the check, if any."""
+    if not isinstance(value, float):
+        return None
+    for name, start in at_start.items():
+        if start <= value <= CLOCKS[name]():
+            return name
+    return None
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -12,8 +12,8 @@ Input comes from the game's autopilot when it has one: a method
 ``autopilot(self, rng: random.Random)`` called once per frame outside the simulation,
 which plays like a user (calls input handlers or ``self.broadcast``) and may also return
 ``(name, payload)`` pairs to broadcast (a ``StateApp``, which cannot broadcast, must).
-Without one, a window gets seeded random key presses and releases, mouse presses,
-releases and motion through its event handlers; a ``StateApp`` gets no input.
+Without one, a window gets a :class:`~arcade_p2p.check.player.RandomPlayer` (seeded keys
+and mouse through its event handlers); a ``StateApp`` gets no input.
 
 :meth:`CheckedPeer.deliver` and :meth:`CheckedPeer.force_rollback` are how the rollback
 run gets the same events late and rewinds at random: they go through the same
@@ -29,6 +29,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from arcade_p2p.check.player import RandomPlayer
 from arcade_p2p.check.target import is_window_class
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
@@ -39,15 +40,6 @@ __all__ = ["AUTOPILOT_METHOD", "CheckedPeer", "GameFailure", "changed", "digest"
 
 AUTOPILOT_METHOD = "autopilot"
 """Name of the optional input hook: ``autopilot(self, rng: random.Random)``."""
-INPUT_CHANCE_PER_FRAME = 0.12
-"""Probability that the random player does something in a frame (about 6 actions/s)."""
-MAX_KEY_HOLD_FRAMES = 20
-MAX_BUTTON_HOLD_FRAMES = 8
-MOUSE_LEFT = 1
-MOUSE_RIGHT = 4
-MOUSE_BUTTONS = (MOUSE_LEFT, MOUSE_LEFT, MOUSE_RIGHT)
-KEY_NAMES = ("LEFT", "RIGHT", "UP", "DOWN", "W", "A", "S", "D", "SPACE", "ENTER")
-"""Keys the random player presses (arcade.key names): arrows, WASD, space, enter."""
 PLAIN_DATA = (type(None), bool, int, float, str, bytes, list, tuple, dict, set, frozenset)
 WINDOW_ATTRIBUTES = frozenset({"closed", "headless", "mouse", "show_info", "state"})
 """Public attributes every window has; the rest of the plain data is the game's."""
@@ -105,7 +97,7 @@ class CheckedPeer:
             self.session = Session(self.game, peer_id=peer_id, config=config, now=0.0)
         self.peer_id = peer_id
         self.drawn_attributes: set[str] = set()
-        self._held: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._player = RandomPlayer(self.game, self._emitted) if self.is_window else None
         self._seen_seq = 0
 
     @property
@@ -150,8 +142,8 @@ class CheckedPeer:
             autopilot = getattr(self.game, AUTOPILOT_METHOD, None)
             if callable(autopilot):
                 self._broadcast(autopilot(rng) or (), frame)
-            elif self.is_window:
-                self._random_input(frame, rng)
+            elif self._player is not None:
+                self._player.play(frame, rng)
         except Exception as exc:
             raise GameFailure(frame, exc, unsavable=False, state=self.state) from exc
         return self._new_events()
@@ -203,6 +195,10 @@ class CheckedPeer:
             else:
                 self.session.emit(name, payload, now=self.now(frame))
 
+    def _emitted(self) -> int:
+        log = self.session.timeline.source_log(self.peer_id)
+        return 0 if log is None else log.highest
+
     def _new_events(self) -> list[Event]:
         log = self.session.timeline.source_log(self.peer_id)
         if log is None:
@@ -210,32 +206,6 @@ class CheckedPeer:
         fresh = [log.events[seq] for seq in range(self._seen_seq + 1, log.highest + 1)]
         self._seen_seq = log.highest
         return fresh
-
-    def _random_input(self, frame: int, rng: random.Random) -> None:
-        """A seeded random player: keys and mouse through the window's handlers."""
-        import arcade  # only windows get here, so registering the command stays light
-
-        window = self.game
-        for release in [held for held in self._held if held[0] <= frame]:
-            self._held.remove(release)
-            window.dispatch_event(release[1], *release[2])
-        if rng.random() >= INPUT_CHANCE_PER_FRAME:
-            return
-        x, y = rng.randrange(1, window.width), rng.randrange(1, window.height)
-        action = rng.random()
-        if action < 0.4:
-            symbol = getattr(arcade.key, rng.choice(KEY_NAMES))
-            window.dispatch_event("on_key_press", symbol, 0)
-            release_at = frame + rng.randint(1, MAX_KEY_HOLD_FRAMES)
-            self._held.append((release_at, "on_key_release", (symbol, 0)))
-        elif action < 0.7:
-            button = rng.choice(MOUSE_BUTTONS)
-            window.dispatch_event("on_mouse_press", x, y, button, 0)
-            release_at = frame + rng.randint(1, MAX_BUTTON_HOLD_FRAMES)
-            self._held.append((release_at, "on_mouse_release", (x, y, button, 0)))
-        else:
-            dx, dy = rng.randint(-20, 20), rng.randint(-20, 20)
-            window.dispatch_event("on_mouse_motion", x, y, dx, dy)
 
 
 def snapshot(values: dict[str, Any]) -> dict[str, Any]:

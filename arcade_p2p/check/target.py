@@ -1,6 +1,7 @@
 """Finding the game to check from ``MODULE[:CLASS]``.
 
-How this works: the module is imported (in headless mode, see :func:`ensure_headless`);
+How this works: the module is imported (in headless mode, see :func:`ensure_headless`,
+and with the current folder on the import path, as ``python -m`` does);
 without ``:CLASS`` the game is the one class *defined in that module* that subclasses
 :class:`~arcade_p2p.window.SymmetricWindow` or :class:`~arcade_p2p.app.StateApp`, so
 classes a module merely imports do not count.
@@ -56,6 +57,8 @@ def load_target(spec: str) -> type:
     """
     module_name, _, class_name = spec.partition(":")
     ensure_headless()
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like python -m: games in the current folder import
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -23,8 +23,9 @@ from arcade_p2p.check.target import load_target
 
 __all__ = ["STRAIGHT_PEER_ID", "WorkerResult", "input_rng", "main", "straight_run"]
 
-STRAIGHT_PEER_ID = 1
-"""Peer id of the straight runs (the rollback run uses another one)."""
+STRAIGHT_PEER_ID = 101
+"""Peer id of the straight runs (the rollback run uses another one; both are unusual
+numbers so that a state field holding the own peer id is recognised)."""
 
 
 @dataclass(frozen=True, slots=True)
