@@ -40,6 +40,7 @@ SAMPLES = sorted(m.name for m in pkgutil.iter_modules(sample_games.__path__))
 # trap module -> (run that must catch it, text the report must contain)
 TRAPS = {
     "global_random": ("rollback", ["state.x", "module-level random generator was used"]),
+    "event_random": ("rollback", ["state.damage[0]", "module-level random generator was used"]),
     "wall_clock": ("rollback", ["state.started_at", "looks like a reading of time.time()"]),
     "outside_state": ("rollback", ["state.distance", "self.combo lives outside self.state"]),
     "draw_float": ("rollback", ["state.size", "self.glow is changed by on_draw"]),
