@@ -59,10 +59,29 @@ MAX_TRACKED_ORIGINS = 64
 
 
 class ClockMode(str, Enum):
-    """Clock synchronisation rule."""
+    """Clock synchronisation rule.
+
+    Settings hold the member itself; a name from a command line or a file is converted
+    once, with :meth:`from_name` (or ``ClockMode("paper")``). A mode prints as its name.
+    """
 
     PAPER = "paper"
     DEFAULT = "default"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_name(cls, name: str) -> ClockMode:
+        """The mode called ``name``.
+
+        Raises:
+            UsageError: No mode has that name.
+        """
+        names = [mode.value for mode in cls]
+        if name not in names:
+            raise UsageError(f"unknown clock mode {name!r} (use {' or '.join(names)})")
+        return cls(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +114,8 @@ class ClockSettings:
     warmup_syncs: int
 
     @classmethod
-    def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
+    def for_mode(cls, mode: ClockMode, delta_ticks: int) -> ClockSettings:
         """The settings of a mode for a given Delta (in ticks)."""
-        try:
-            mode = ClockMode(mode)
-        except ValueError:
-            raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
             return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1, 0)
         return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16, 8)

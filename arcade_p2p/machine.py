@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arcade_p2p.app import App, state_hash
-from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
@@ -126,13 +125,12 @@ class TimeMachine:
         self.stats.rollback_ticks += depth
         self.stats.max_rollback_depth = max(self.stats.max_rollback_depth, depth)
         self.rollback_depths.append(depth)
-        try:
-            restored, blob = self.snapshots.at_or_before(dirty)
-        except UsageError:
+        snapshot = self.snapshots.at_or_before(dirty)
+        if snapshot is None or snapshot[0] == 0:
             restored = 0
-        if restored == 0:
             self._simulate(0, present, fresh_from_snapshot=False)
         else:
+            restored, blob = snapshot
             self.app.load_state(blob)
             self._simulate(restored, present, fresh_from_snapshot=True)
         self.stats.resim_ticks += present - restored

@@ -46,8 +46,11 @@ class SessionConfig:
     Attributes:
         fps: Ticks per second (all peers must agree).
         delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
-        clock: Clock synchronisation rule: ``"default"`` or ``"paper"``.
+        clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
+        key: Secret passphrase of the room (None: anyone who knows the room name can
+            join). Stretched once per session into the MAC key; it never goes on the wire
+            and is left out of ``repr``. Peers with another key are refused (``bad_mac``).
         snapshot_every_ticks: Snapshot period K.
         summary_interval_s: Anti-entropy period.
         link_timeout_s: Silence after which a neighbour is considered gone.
@@ -55,11 +58,12 @@ class SessionConfig:
 
     fps: int = DEFAULT_FPS
     delay_ms: float = DEFAULT_DELAY_MS
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
     link_timeout_s: float = 3.0
+    key: str | None = field(default=None, repr=False)
 
     @property
     def delta_ticks(self) -> int:
@@ -76,7 +80,10 @@ class SessionConfig:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
             raise UsageError("intervals must be positive")
-        ClockSettings.for_mode(self.clock, self.delta_ticks)
+        if self.key is not None and (not isinstance(self.key, str) or not self.key):
+            raise UsageError("key must be a non-empty string or None")
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +161,7 @@ class Session:
             source=peer_id,
             fps=config.fps,
             snapshot_every_ticks=config.snapshot_every_ticks,
-            codec=WireCodec(config.room),
+            codec=WireCodec(config.room, config.key),
             timeline=self.timeline,
             clock=self.clock,
             rng=rng,

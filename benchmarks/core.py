@@ -17,9 +17,9 @@ import time
 from arcade_p2p.app import StateApp
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.protocol.wire import Events, WireCodec
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.timeline import Timeline
 
 FPS = 50

@@ -7,8 +7,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 
 
 @dataclass
@@ -100,3 +100,23 @@ def settle_and_compare(wire: Wire, seconds: float = 5.0) -> tuple[set[str], int]
     for s in wire.sessions:
         s.machine.advance(final)
     return {s.state_hash() for s in wire.sessions}, final
+
+
+def converge_while_lossy(wire: Wire, *, within_s: float, poll_s: float = 0.1) -> set[str]:
+    """Keep the wire's (lossy) shape and run until every session holds the same events.
+
+    Unlike :func:`settle_and_compare`, delivery never becomes perfect: this proves that
+    anti-entropy recovers while loss continues. Once the histories agree, everyone is
+    stopped at one tick and the state hashes are returned.
+
+    Raises:
+        AssertionError: The histories still differ after ``within_s`` seconds.
+    """
+    deadline = wire.now + within_s
+    while len({(s.timeline.digest(), len(s.timeline)) for s in wire.sessions}) > 1:
+        assert wire.now < deadline, "histories still differ while loss continues"
+        wire.run(poll_s)
+    final = max(s.tick for s in wire.sessions) + 50
+    for s in wire.sessions:
+        s.machine.advance(final)
+    return {s.state_hash() for s in wire.sessions}

@@ -24,7 +24,7 @@ import pytest
 
 import sample_games
 from arcade_p2p.check import check_game
-from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.testing import assert_deterministic
 from sample_games.moving_rect import MovingRect
 
@@ -124,9 +124,9 @@ class PilotedRect(MovingRect):
 
 
 def test_state_apps_and_autopilots() -> None:
-    plain = check_game("arcade_p2p.moving_rect", ticks=100, second_process=False)
+    plain = check_game("arcade_p2p.sim.moving_rect", ticks=100, second_process=False)
     assert plain.deterministic and plain.inputs == "none" and plain.events == 0
-    assert plain.target == "arcade_p2p.moving_rect:MovingRectApp"
+    assert plain.target == "arcade_p2p.sim.moving_rect:MovingRectApp"
     steered = check_game(SteeredRect, ticks=100, second_process=False)
     assert steered.deterministic and steered.inputs == "autopilot" and steered.events > 5
     piloted = check_game(PilotedRect, ticks=100, second_process=False)

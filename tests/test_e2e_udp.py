@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from arcade_p2p.demo import PeerProcess
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.peer import PeerReport
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import UdpTransport
 
 DEADLINE_S = 30.0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from pairnet import make_network, settle_and_compare
+from pairnet import converge_while_lossy, make_network, settle_and_compare
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.protocol.wire import Events, Hello, WireCodec
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 
 KEYS = ["left", "right", "up", "down"]
 
@@ -44,6 +44,26 @@ def test_anti_entropy_recovers_what_heavy_loss_dropped() -> None:
     wire = make_network([(0, 1), (1, 2), (2, 0), (2, 3)], shape=lossy, seed=3)
     emitted = emit_randomly(wire, 0.01, 10.0, seed=8)
     hashes, _ = settle_and_compare(wire, seconds=8.0)
+    assert all(len(s.timeline) == emitted for s in wire.sessions)
+    assert len(hashes) == 1
+
+
+def test_anti_entropy_recovers_while_loss_continues() -> None:
+    lost = 0
+
+    def lossy(r: random.Random) -> list[float]:
+        nonlocal lost
+        if r.random() < 0.4:
+            lost += 1
+            return []
+        return [0.02 + r.random() * 0.05]
+
+    wire = make_network([(0, 1), (1, 2), (2, 0), (2, 3)], shape=lossy, seed=3)
+    emitted = emit_randomly(wire, 0.01, 10.0, seed=8)
+    assert len({len(s.timeline) for s in wire.sessions}) > 1  # not converged when emitting stops
+    lost_before = lost
+    hashes = converge_while_lossy(wire, within_s=10.0)
+    assert lost > lost_before  # datagrams kept being lost during the recovery
     assert all(len(s.timeline) == emitted for s in wire.sessions)
     assert len(hashes) == 1
 
@@ -152,8 +172,9 @@ def test_bad_configuration_is_a_usage_error() -> None:
         Session(MovingRectApp(), peer_id=-1, now=0.0)
     with pytest.raises(UsageError):
         Session(MovingRectApp(), peer_id=1, config=SessionConfig(fps=0), now=0.0)
-    with pytest.raises(UsageError):
-        Session(MovingRectApp(), peer_id=1, config=SessionConfig(clock="fast"), now=0.0)
+    for name in ("fast", "paper"):  # a name is converted explicitly: ClockMode("paper")
+        with pytest.raises(UsageError, match="ClockMode"):
+            SessionConfig(clock=name).validate()
     session = Session(MovingRectApp(), peer_id=1, now=0.0)
     with pytest.raises(UsageError):
         session.emit("key", object(), now=0.0)

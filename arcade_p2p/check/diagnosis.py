@@ -198,7 +198,7 @@ def _failure_cause(evidence: Evidence) -> tuple[str, list[str]]:
     scan = scan_state(failure.state)
     hints = [
         f"{path} is a {kind}: pickle saves functions by name, so collision handlers and "
-        "callbacks in the state must be module-level functions"
+        "callbacks in the state must be module-level functions (listed in STATE_FUNCTIONS)"
         for path, kind in scan.functions[:MAX_NAMED]
     ]
     hints += _physics_hints(scan)

@@ -21,9 +21,10 @@ import time
 from collections import deque
 from typing import Any
 
-from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import LinkEmulation, UdpTransport
 
 __all__ = ["main"]
@@ -40,7 +41,11 @@ def main() -> int:
         spec["latency_ms"], spec["jitter_ms"], spec["loss"], seed=spec["peer_id"]
     )
     config = SessionConfig(
-        fps=spec["fps"], delay_ms=spec["delay_ms"], clock=spec["clock"], room=spec["room"]
+        fps=spec["fps"],
+        delay_ms=spec["delay_ms"],
+        clock=ClockMode(spec["clock"]),
+        room=spec["room"],
+        key=spec["key"],
     )
     t0: float = spec["t0"]
     with UdpTransport("127.0.0.1", 0, emulation=emulation) as transport:

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from arcade_p2p.app import App
 from arcade_p2p.clock import ClockSettings
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.links import Link, LinkModel, Links
@@ -60,6 +59,7 @@ from arcade_p2p.sim.metrics import (
     mean,
     percentile,
 )
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import Topology, build_topology, components
 from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
@@ -168,7 +168,7 @@ class _Simulation:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
         self.session_config = SessionConfig(
-            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock
+            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock, key=config.key
         )
         self.session_config.validate()
         model = LinkModel.from_ms(
