@@ -128,7 +128,9 @@ class _Walker:
     def __init__(self, max_diffs: int) -> None:
         self.max_diffs = max_diffs
         self.found: list[FieldDiff] = []
-        self._seen: set[tuple[int, int]] = set()
+        # Pairs already compared, kept alive: properties (pymunk's Vec2d) are new objects on
+        # every read, and a freed object's id would be reused by the next one.
+        self._seen: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     def add(self, diff: FieldDiff) -> None:
         if len(self.found) < self.max_diffs:
@@ -152,7 +154,7 @@ class _Walker:
         pair = (id(a), id(b))
         if pair in self._seen:
             return
-        self._seen.add(pair)
+        self._seen[pair] = (a, b)
         if isinstance(a, (set, frozenset)):
             self._compare_sets(path, a, b)
         elif isinstance(a, dict):

@@ -111,6 +111,8 @@ def test_the_human_report_names_tick_fields_and_cause() -> None:
 class SteeredRect(MovingRectApp):
     """The moving-rectangle model with an autopilot (a StateApp returns its events)."""
 
+    STATE_MODULES = ("arcade_p2p.sim.moving_rect",)  # Rect is defined there
+
     def autopilot(self, rng: random.Random) -> list[tuple[str, Any]]:
         return [("key", rng.choice(["left", "right", "up", "down"]))] if rng.random() < 0.2 else []
 
@@ -144,6 +146,8 @@ def test_the_pytest_helper_fails_with_the_report() -> None:
 
 def test_a_game_that_raises_fails_the_check_with_its_error() -> None:
     class Crashing(MovingRectApp):
+        STATE_MODULES = ("arcade_p2p.sim.moving_rect",)
+
         def tick(self) -> None:
             super().tick()
             if self.state.x > 340:

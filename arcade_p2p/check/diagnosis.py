@@ -219,13 +219,13 @@ def scan_state(state: Any, root: str = "state") -> StateScan:
     """Find sets of strings, lambdas/nested functions and risky pymunk spaces in a state."""
     scan = StateScan()
     pymunk = sys.modules.get("pymunk")
-    seen: set[int] = set()
+    seen: dict[int, Any] = {}  # kept alive, so that ids of read properties are not reused
     stack: list[tuple[str, Any]] = [(root, state)]
     while stack and len(seen) < MAX_SCAN_OBJECTS:
         path, value = stack.pop()
         if id(value) in seen:
             continue
-        seen.add(id(value))
+        seen[id(value)] = value
         if isinstance(value, (set, frozenset)):
             if any(isinstance(item, (str, bytes)) for item in value):
                 scan.string_sets.append(path)
