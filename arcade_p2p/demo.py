@@ -28,10 +28,10 @@ from typing import IO
 
 from arcade_p2p.cli_support import check_delay_ms, check_positive
 from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import default_jitter_ms
 from arcade_p2p.peer_options import DEFAULT_SETTLE_S, LINGER_S
 from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.session import DEFAULT_FPS
-from arcade_p2p.sim.config import default_jitter_ms
 
 __all__ = ["PEER_COMMAND", "PeerProcess", "register", "run_demo"]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from arcade_p2p.cli_support import check_delay_ms, check_positive
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import default_jitter_ms
 from arcade_p2p.session import SessionConfig
-from arcade_p2p.sim.config import default_jitter_ms
-from arcade_p2p.transport import Address, LinkEmulation, parse_address
+from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
 __all__ = [
     "DEFAULT_SETTLE_S",
@@ -135,6 +135,13 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         metavar="P",
         help="emulate links: probability that a datagram this peer receives is lost",
     )
+    parser.add_argument(
+        "--emulate-duplicate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="emulate links: probability that a datagram this peer receives arrives twice",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, seconds: float | None) -> None:
@@ -208,18 +215,22 @@ def peer_options(
     Raises:
         UsageError: A value is out of range or an address cannot be parsed.
     """
-    latency_ms = args.emulate_latency_ms
     jitter_ms = args.emulate_jitter_ms
     if jitter_ms is None:
-        jitter_ms = default_jitter_ms(latency_ms)
+        jitter_ms = default_jitter_ms(args.emulate_latency_ms)
     for flag, value in (
-        ("--emulate-latency-ms", latency_ms),
+        ("--emulate-latency-ms", args.emulate_latency_ms),
         ("--emulate-jitter-ms", jitter_ms),
         ("--emulate-loss", args.emulate_loss),
+        ("--emulate-duplicate", args.emulate_duplicate),
     ):
         check_positive(flag, value, allow_zero=True)
-    if args.emulate_loss >= 1:
-        raise UsageError(f"--emulate-loss must be below 1, got {args.emulate_loss!r}")
+    link = LinkModel.from_ms(
+        args.emulate_latency_ms,
+        jitter_ms,
+        loss=args.emulate_loss,
+        duplicate=args.emulate_duplicate,
+    )
     check_delay_ms(args.delay_ms, args.fps)
     config = dataclasses.replace(
         defaults,
@@ -232,10 +243,8 @@ def peer_options(
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id
     emulation = None
-    if latency_ms or jitter_ms or args.emulate_loss:
-        emulation = LinkEmulation(
-            latency_ms, jitter_ms, args.emulate_loss, seed=peer_id if seed is None else seed
-        )
+    if not link.is_perfect:
+        emulation = LinkEmulation(link, seed=peer_id if seed is None else seed)
     peers = [parse_address(text) for text in args.peer]
     return PeerOptions(
         peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover

@@ -1,13 +1,14 @@
 """The real-time driver: connects a sans-io Session to a UDP transport.
 
 How this works: :meth:`PeerRunner.pump` is one non-blocking turn of the crank, given the
-current time: feed every ready datagram to the session, run the protocol timers if they
-are due, run the ticks that are due (never past ``max_tick``), and send whatever the
-session queued (with LAN discovery, each turn first dials the peers it chose). A game
-window calls it once per frame. :meth:`PeerRunner.next_wakeup` says when the next turn has
-work (the next protocol timer or the next tick), and :meth:`PeerRunner.run` is the
-headless loop built from the two: pump, then sleep in :meth:`UdpTransport.wait` until that
-time or until a datagram arrives.
+current time: it hands every ready datagram to the session's one driver step,
+:meth:`Session.pump <arcade_p2p.session.Session.pump>` (which owns the order: due ticks,
+datagrams and timers, ticks again; never past ``max_tick``), and sends what the step
+returns (with LAN discovery, each turn first dials the peers it chose). A game window
+calls it every frame and whenever a datagram arrives.
+:meth:`PeerRunner.next_wakeup` says when the next turn has work (the next protocol timer
+or the next tick), and :meth:`PeerRunner.run` is the headless loop built from the two:
+pump, then sleep in :meth:`UdpTransport.wait` until that time or until a datagram arrives.
 
 A dialled peer that has not answered after :data:`NO_ANSWER_WARNING_S` is named in one
 warning (and again if it later answers and then falls silent), because a peer that dials
@@ -84,16 +85,14 @@ class PeerRunner:
         if self.discovery is not None:
             for found in self.discovery.choose(session.node.neighbours()):
                 session.add_peer(found, now=now)
-        for data, address in self.transport.receive_ready(now):
-            session.receive_datagram(data, address, now=now)
-        if now >= session.get_timer():
-            session.handle_timer(now=now)
-        ran = session.update(now=now, max_tick=self.max_tick)
-        for data, destination in session.datagrams_to_send(now=now):
+        transport = self.transport
+        before = session.tick
+        arrived = transport.receive_ready(now)
+        for data, destination in session.pump(now=now, datagrams=arrived, max_tick=self.max_tick):
             # The session only ever learns addresses from this transport.
-            self.transport.send(data, cast(Address, destination))
+            transport.send(data, cast(Address, destination))
         self._warn_unanswered(now)
-        return ran
+        return session.tick - before
 
     def _warn_unanswered(self, now: float) -> None:
         for link in self.session.node.unanswered(since=now - NO_ANSWER_WARNING_S):
@@ -118,10 +117,7 @@ class PeerRunner:
 
     def next_wakeup(self, now: float) -> float:
         """Absolute time at which :meth:`pump` next has work (a timer or a tick)."""
-        wakeup = self.session.get_timer()
-        if not self.finished:
-            wakeup = min(wakeup, self.session.next_tick_time(now))
-        return wakeup
+        return self.session.next_wakeup(now, max_tick=self.max_tick)
 
     def run(
         self,

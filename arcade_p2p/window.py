@@ -4,9 +4,10 @@ How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary A
 code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
 that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
 :class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
-Every frame it pumps the runner with the current time, which runs the ticks that are due
-(and any rollback), then draws once. So the simulation hooks are called only by the time
-machine:
+Every frame it pumps the runner with the current time -- the session's one driver step,
+:meth:`Session.pump <arcade_p2p.session.Session.pump>`, which runs the ticks that are due
+(and any rollback) and exchanges datagrams -- then draws once. So the simulation hooks are
+called only by the time machine:
 
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,

@@ -51,11 +51,11 @@ class Insider:
     def send(self, message: Message) -> None:
         data = self.codec.encode(INSIDER_ID, 7, self.counter, message)
         self.counter += 1
-        self.victim.receive_datagram(data, INSIDER_ADDRESS, now=self.wire.now)
+        self.victim.node.receive_datagram(data, INSIDER_ADDRESS, now=self.wire.now)
 
     def replies(self) -> list[Message]:
         """What the victim queued for the insider (its other datagrams are lost)."""
-        out: list[tuple[bytes, Hashable]] = self.victim.datagrams_to_send(now=self.wire.now)
+        out: list[tuple[bytes, Hashable]] = self.victim.node.datagrams_to_send(now=self.wire.now)
         return [self.codec.decode(data).message for data, to in out if to == INSIDER_ADDRESS]
 
 
@@ -131,7 +131,7 @@ def test_a_have_naming_many_sources_and_gaps_costs_one_want() -> None:
     # a HAVE naming thousands of sources cannot even reach the parser: it is refused
     body = [5, INSIDER_ID, 7, insider.counter, [[s, 1] for s in range(3000)]]
     signed = b"AP\x01" + msgpack.packb(body, use_bin_type=True)
-    victim.receive_datagram(signed + bytes(16), INSIDER_ADDRESS, now=wire.now)
+    victim.node.receive_datagram(signed + bytes(16), INSIDER_ADDRESS, now=wire.now)
     assert victim.stats().dropped["oversized"] == 1
     hashes, _ = settle_and_compare(wire)
     assert len(hashes) == 1
@@ -191,7 +191,7 @@ def test_events_far_in_the_past_cost_one_rollback_per_frame_and_still_converge()
             Event(1 + batch * 10 + i, INSIDER_ID, 1 + batch * 10 + i, "k", "up") for i in range(10)
         )
         insider.send(Events(old))
-    victim.update(now=wire.now)
+    victim.pump_ticks(now=wire.now)
     after = victim.stats()
     assert after.rollbacks == before.rollbacks + 1  # all late events share one rollback
     assert after.resim_ticks - before.resim_ticks <= present  # at most from START

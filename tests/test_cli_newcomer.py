@@ -55,12 +55,12 @@ def test_version() -> None:
     assert done.stdout.strip() == f"arcade-p2p {__version__}"
 
 
-@pytest.mark.parametrize("name", ["sim", "sweep", "demo", "peer", "game"])
+@pytest.mark.parametrize("name", ["sim", "sweep", "demo", "peer", "check", "game"])
 def test_every_help_shows_defaults_real_metavars_and_choices(name: str) -> None:
     parser = parsers()[name]
     formatter = DefaultsHelpFormatter(parser.prog)
     for action in parser._actions:
-        if action.nargs == 0:  # flags and --help: off unless given
+        if action.nargs == 0 or not action.option_strings:  # flags, --help, the game's name
             continue
         option = action.option_strings[0]
         shown = formatter._get_help_string(action) or ""

@@ -99,7 +99,7 @@ def test_a_frozen_peer_holds_until_it_has_what_it_missed() -> None:
     emit_randomly(wire, 0.01, 6.0, seed=9)  # the others go on while it is frozen
     wire.sessions[2] = frozen
     wire.edges |= {(1, 2), (2, 1)}
-    frozen.update(now=wire.now + 0.01)
+    frozen.pump_ticks(now=wire.now + 0.01)
     assert frozen.joining  # it noticed the gap
     rollbacks_before = frozen.stats().rollbacks
     wire.run(3.0)
@@ -126,16 +126,16 @@ def test_garbage_wrong_room_and_wrong_config_are_dropped_and_counted() -> None:
     wire.run(1.0)
     victim = wire.sessions[0]
     before = victim.state_hash(), victim.tick
-    victim.receive_datagram(b"\x00garbage and more garbage bytes", "x", now=wire.now)
-    victim.receive_datagram(b"AP\x01" + bytes(30), "x", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(b"\x00garbage and more garbage bytes", "x")])
+    victim.pump(now=wire.now, datagrams=[(b"AP\x01" + bytes(30), "x")])
     outsider = WireCodec("another-room").encode(9, 1, 1, Hello(50, 10, True))
-    victim.receive_datagram(outsider, "x", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(outsider, "x")])
     wrong_fps = WireCodec("lobby").encode(9, 1, 1, Hello(60, 10, True))
-    victim.receive_datagram(wrong_fps, "y", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(wrong_fps, "y")])
     wrong_period = WireCodec("lobby").encode(9, 1, 3, Hello(50, 25, True))
-    victim.receive_datagram(wrong_period, "y", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(wrong_period, "y")])
     stranger_events = WireCodec("lobby").encode(9, 1, 2, Events(()))
-    victim.receive_datagram(stranger_events, "z", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(stranger_events, "z")])
     dropped = victim.stats().dropped
     assert dropped["bad_magic"] == 1
     assert dropped["bad_mac"] == 2
@@ -160,7 +160,7 @@ def test_a_peer_that_goes_silent_is_dropped_and_comes_back() -> None:
 def test_stamping_is_now_plus_delta_and_keeps_the_log_increasing() -> None:
     config = SessionConfig(delay_ms=200)  # 10 ticks at 50 fps
     session = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
-    session.update(now=1.0)
+    session.pump_ticks(now=1.0)
     first = session.emit("key", "up", now=1.0)
     assert first.tick == 50 + 10
     second = session.emit("key", "up", now=1.0)

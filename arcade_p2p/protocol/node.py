@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
+from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
@@ -152,6 +153,8 @@ class GossipNode:
         rng: Seeded randomness (epoch, timer phases).
         settings: Protocol timing.
         on_new_event: Called for every event new to this node (local ones excluded).
+        join: The session's join state (this node tells neighbours whether it is joining
+            and reports when a settled neighbour's history matches).
         now: Start time.
     """
 
@@ -167,6 +170,7 @@ class GossipNode:
         rng: random.Random,
         settings: NodeSettings,
         on_new_event: Callable[[Event], None],
+        join: JoinState,
         now: float,
     ) -> None:
         self.source = source
@@ -189,11 +193,7 @@ class GossipNode:
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
-        self.history_synced = False
-        """Whether a neighbour that is not itself joining has shown that this node holds
-        exactly what it holds."""
-        self.joining = False
-        """Whether this node is still fetching the history (told to neighbours)."""
+        self.join = join
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -357,7 +357,7 @@ class GossipNode:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
         mine = self.timeline.digest()
         if digest == mine and not peer_joining:
-            self.history_synced = True  # we hold exactly what a settled neighbour holds
+            self.join.note_synced()  # we hold exactly what a settled neighbour holds
         if digest != mine:
             self._send_have(address)
 
@@ -500,14 +500,14 @@ class GossipNode:
             max(hold, 0.0),
             timeline.digest(),
             len(timeline),
-            self.joining,
+            self.join.joining,
         )
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)
 
     def _summary(self) -> Summary:
-        return Summary(self.timeline.digest(), len(self.timeline), self.joining)
+        return Summary(self.timeline.digest(), len(self.timeline), self.join.joining)
 
     def _send_have(self, address: Address) -> None:
         """Send (part of) our marks: at most MAX_HAVES_PER_DIGEST HAVE datagrams.

@@ -3,7 +3,8 @@
 How this works: :class:`SimConfig` is a frozen record of every knob of one run. Its
 defaults are the embedded default of ``arcade-p2p sim`` (the paper's framed centre cell:
 paper21, L = 50 ms, 25 events/min, multiplier 2, 300 s at 50 fps, seed 1).
-:meth:`SimConfig.validate` turns impossible values into one-line :class:`UsageError`s.
+:meth:`SimConfig.validate` turns impossible values into one-line :class:`UsageError`s (the
+link figures are checked by the one :class:`~arcade_p2p.link_model.LinkModel`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import LinkModel, default_jitter_ms
 from arcade_p2p.sim.topologies import PAPER21_PEERS
 
-__all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig", "default_jitter_ms"]
+__all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
 
 CHURN_MODES = ("restart", "suspend")
 """What going offline means in a churn run (see :attr:`SimConfig.churn_mode`)."""
@@ -24,13 +26,6 @@ PAPER21 = "paper21"
 RANDOM = "random"
 PAPER_AVG_HOPS = 5
 """The paper's Delta rule assumes this many hops on average: Delta = L x 5 x multiplier."""
-PAPER_JITTER_PER_LATENCY = 0.2
-"""The paper's per-hop jitter: a standard deviation of L/5 around the mean latency L."""
-
-
-def default_jitter_ms(latency_ms: float) -> float:
-    """Jitter of a link whose jitter is not given: L/5, as the paper (and every command)."""
-    return latency_ms * PAPER_JITTER_PER_LATENCY
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +110,16 @@ class SimConfig:
         """Per-hop latency standard deviation in milliseconds."""
         return default_jitter_ms(self.latency_ms) if self.jitter_ms is None else self.jitter_ms
 
+    def link_model(self) -> LinkModel:
+        """Every link of the run (simulated or emulated on real UDP).
+
+        Raises:
+            UsageError: Latency, jitter, loss or duplication is out of range.
+        """
+        return LinkModel.from_ms(
+            self.latency_ms, self.jitter, loss=self.loss, duplicate=self.duplicate
+        )
+
     @property
     def churn(self) -> bool:
         """Whether peers go offline and come back."""
@@ -139,8 +144,6 @@ class SimConfig:
                 f"a random graph of {self.peers} peers has a degree of at most "
                 f"{self.peers - 1}, got degree={self.degree}",
             ),
-            (self.latency_ms >= 0, "latency must be >= 0 ms"),
-            (self.jitter >= 0, "jitter must be >= 0 ms"),
             (self.rate_per_min >= 0, "rate must be >= 0 events/min"),
             (self.mult > 0, "mult must be > 0"),
             (self.delay_ms is None or self.delay_ms >= 0, "delay must be >= 0 ms"),
@@ -150,8 +153,6 @@ class SimConfig:
             (self.start_spread_s >= 0, "start spread must be >= 0 s"),
             (self.key is None or bool(self.key), "key must not be empty"),
             (1 <= self.fps <= 1000, "fps must be in 1..1000"),
-            (0 <= self.loss < 1, "loss must be in [0, 1)"),
-            (0 <= self.duplicate < 1, "duplicate must be in [0, 1)"),
             (
                 (self.churn_on_s is None) == (self.churn_off_s is None),
                 "churn needs both on and off means",
@@ -168,6 +169,7 @@ class SimConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        self.link_model()
         if self.churn_mode not in CHURN_MODES:
             raise UsageError(f"churn mode must be one of {', '.join(CHURN_MODES)}")
         if not isinstance(self.clock, ClockMode):
