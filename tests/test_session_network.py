@@ -189,17 +189,14 @@ def test_the_node_lists_a_dialled_peer_until_it_answers() -> None:
     caller.add_peer("callee", now=0.0)
     assert [link.address for link in caller.node.unanswered(since=0.0)] == ["callee"]
     assert caller.node.unanswered(since=-1.0) == []  # not dialled that long ago
-    caller.handle_timer(now=0.0)
+    hello = caller.pump(now=0.0)
     stranger.add_peer("caller", now=0.0)
-    stranger.handle_timer(now=0.0)
-    for data, _ in stranger.datagrams_to_send(now=0.0):  # another room answers
-        caller.receive_datagram(data, "callee", now=0.1)
+    other_room = [(data, "callee") for data, _ in stranger.pump(now=0.0)]
+    caller.pump(now=0.1, datagrams=other_room)  # another room answers
     (link,) = caller.node.unanswered(since=3.0)
     assert link.dialled_at == 0.0 and link.last_drop == "bad_mac"
     callee = Session(MovingRectApp(), peer_id=3, config=config, now=0.0)
-    for data, _ in caller.datagrams_to_send(now=0.0):  # the HELLO reaches a peer of the room
-        callee.receive_datagram(data, "caller", now=0.2)
-    for data, _ in callee.datagrams_to_send(now=0.2):
-        caller.receive_datagram(data, "callee", now=0.3)
+    answer = callee.pump(now=0.2, datagrams=[(data, "caller") for data, _ in hello])
+    caller.pump(now=0.3, datagrams=[(data, "callee") for data, _ in answer])
     assert caller.node.neighbours() == ["callee"]
     assert caller.node.unanswered(since=3.0) == []
