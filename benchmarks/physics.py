@@ -109,6 +109,8 @@ def new_pile(bodies: int) -> Balls:
 class PileApp(StateApp):
     """The pile; a ``"push"`` event kicks every ball by its payload ``[dx, dy]`` (px/s)."""
 
+    STATE_MODULES = ("sample_games.physics_balls",)  # where Balls, the state's class, lives
+    STATE_FUNCTIONS = (count_bounce,)
     state: Balls
 
     def __init__(self, bodies: int) -> None:
