@@ -27,7 +27,15 @@ constraints and custom attributes, but not for what a snapshot is mostly made of
   records instead: the positions of the two shapes in :attr:`Space.shapes` (the sort key),
   the arbiter's scalars and its contact array copied as raw bytes (doubles and a hash, no
   pointers). Restoring adds them back as cached arbiters, so contact persistence (warm
-  starting) survives a snapshot.
+  starting) survives a snapshot. pymunk's ``cpSpaceAddCachedArbiter`` would give each
+  arbiter its own zeroed 32 KB contact buffer (most of a restore's time); the space's
+  stamp is moved while adding so that one buffer is reused, and the contacts live in one
+  array the space keeps (same values, so the same physics).
+- **No reference cycles.** pymunk's bodies, constraints and collision handlers keep the
+  C handle that points back at them, so a dropped world was freed only by the cyclic
+  garbage collector, in large, slow batches. A :class:`Space` holds those handles itself
+  (and hands them back to an object removed from it), and its collision handlers refer to
+  it weakly, so a world the time machine drops is freed at once by reference counting.
 
 A restored space is still not bit-identical to the original (pymunk rebuilds its spatial
 index and its solver's cached impulses in a new order); two restores of one snapshot are
@@ -40,7 +48,8 @@ closures, no bound methods of objects outside the state); ``CollisionHandler.dat
 not saved.
 
 This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``cpArbiter`` and
-``cpContact`` fields, the private ``_body``/``_shape``/``_space`` attributes); arcade 3.3
+``cpContact`` fields, the time stamp functions of pymunk's chipmunk extension, the private
+``_body``/``_shape``/``_space``/``_data_handle``/``_userData`` attributes); arcade 3.3
 pins ``pymunk~=6.9.0`` and the tests guard them. Importing this module also removes
 pymunk's pass-through ``TypingAttrMixing.__setattr__`` (see :func:`_drop_typing_setattr`).
 """

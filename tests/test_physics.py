@@ -17,6 +17,7 @@ import pymunk
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pymunk._chipmunk_cffi import ffi, lib
 
 from arcade_p2p.app import StateApp, state_hash
 from arcade_p2p.errors import RemoteError, UsageError
@@ -449,3 +450,29 @@ def test_malformed_arbiter_records_are_refused_not_fatal() -> None:
         world._arbiter_records = lambda bad=bad: [bad]  # type: ignore[method-assign]
         with pytest.raises(RemoteError, match="malformed"):
             codec.decode(codec.encode(world))
+
+
+def add_arbiters_with_a_buffer_each(space: Space, records: list[tuple[object, ...]]) -> None:
+    """Chipmunk's own way: every arbiter copied into a fresh contact buffer of the space."""
+    shapes = [shape._shape for shape in space.shapes]
+    for a, b, e, u, svr_x, svr_y, n_x, n_y, swapped, stamp, state, contacts in records:
+        arbiter = lib.cpArbiterNew(shapes[a], shapes[b])
+        arbiter.e, arbiter.u, arbiter.surface_vr, arbiter.n = e, u, (svr_x, svr_y), (n_x, n_y)
+        arbiter.swapped, arbiter.stamp, arbiter.state = swapped, stamp, state
+        arbiter.count = len(contacts) // ffi.sizeof("struct cpContact")
+        arbiter.contacts = lib.cpContactArrAlloc(arbiter.count)
+        ffi.memmove(arbiter.contacts, contacts, len(contacts))
+        lib.cpSpaceAddCachedArbiter(space._space, arbiter)
+
+
+@pytest.mark.parametrize("world", [build_world, featured_world])
+def test_restored_contacts_in_one_array_step_like_chipmunks_own_buffers(
+    world: Callable[[], Space], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blob = pickle.dumps(stepped(world(), 120))
+    shared = pickle.loads(blob)
+    monkeypatch.setattr(Space, "_add_arbiters", add_arbiters_with_a_buffer_each)
+    own = pickle.loads(blob)
+    monkeypatch.undo()
+    assert len(super(Space, own)._get_arbiters()) == len(super(Space, shared)._get_arbiters()) > 0
+    assert pickle.dumps(stepped(shared, 100)) == pickle.dumps(stepped(own, 100))
