@@ -85,8 +85,7 @@ def run_sim_json(args: Sequence[str]) -> dict[str, Any]:
 def normalise(text: str) -> str:
     """Mask the wall-clock figures of a text (see the module's normalisation rule)."""
     lines = [
-        NUMBER.sub("#", line) if WALL_CLOCK_LINE.match(line) else line
-        for line in text.splitlines()
+        NUMBER.sub("#", line) if WALL_CLOCK_LINE.match(line) else line for line in text.splitlines()
     ]
     return "\n".join(lines) + "\n"
 
@@ -102,6 +101,7 @@ def _markdown(body: str) -> str:
 
 
 # --- the outputs ---------------------------------------------------------------------------
+
 
 def make_sim_default() -> str:
     """The report of ``arcade-p2p sim`` without flags (the paper's centre cell)."""
