@@ -14,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import msgpack
 import pytest
@@ -52,11 +53,11 @@ def test_every_output_is_generated_by_the_script_and_shown_by_a_page() -> None:
 
 
 @pytest.mark.parametrize("output", QUICK, ids=[o.name for o in QUICK])
-def test_quick_output_matches_a_real_run(output: object) -> None:
+def test_quick_output_matches_a_real_run(output: Any) -> None:
     difference = docs_outputs.diff(output)
     assert not difference, (
         "a page's sample output no longer matches a real run; regenerate it with "
-        f"`python scripts/docs_outputs.py {output.name}` (an Output) and review:\n{difference}"  # type: ignore[attr-defined]
+        f"`python scripts/docs_outputs.py {output.name}` and review:\n{difference}"
     )
 
 
