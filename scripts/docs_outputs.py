@@ -184,6 +184,47 @@ def _seconds(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+REAL_CELL = ("--duration", "120")
+
+
+def make_real_vs_sim() -> str:
+    """The same cell in the simulator and as 21 real processes over UDP (evaluation)."""
+    sim = run_sim_json(REAL_CELL)
+    real = run_sim_json([*REAL_CELL, "--real"])
+    figures: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("rollback %", lambda r: f"{r['rollback_pct']:.3f}"),
+        ("rollbacks", lambda r: str(r["rollback_count"])),
+        (
+            "rollback depth p50 / p95 / max (ticks)",
+            lambda r: _triple(r, "rollback_depth"),
+        ),
+        (
+            "pace violations",
+            lambda r: f"{r['pace_violation_pct']:g} % of {r['pace_samples']} samples",
+        ),
+        ("lag p50 / p95 / max (ticks)", lambda r: _triple(r, "lag_ticks")),
+        ("events / lost", lambda r: f"{r['events_total']} / {r['events_lost']}"),
+        ("converged", lambda r: "yes" if r["converged"] else "no"),
+        ("bytes per peer per second", lambda r: f"{r['bytes_per_peer_per_s']:.0f}"),
+        ("wall time", lambda r: f"{r['wall_seconds']:.1f} s"),
+    ]
+    rows = [[name, show(sim), show(real)] for name, show in figures]
+    return _markdown(_table(["figure", "simulator", "21 real processes"], rows))
+
+
+def _triple(result: dict[str, Any], key: str) -> str:
+    values = (result[f"{key}_{q}"] for q in ("p50", "p95", "max"))
+    return " / ".join("-" if v is None else f"{round(float(v), 1):g}" for v in values)
+
+
+SCALE_RUN = ("sim", "--topology", "random", "--peers", "200", "--degree", "4", "--rate", "50")
+
+
+def make_sim_200() -> str:
+    """The report of a 120-s run of 200 peers on a random graph (evaluation)."""
+    return run_cli([*SCALE_RUN, "--duration", "120"])
+
+
 def make_wire_messages() -> str:
     """The message table of the wire format, read from the codec's own types."""
     from arcade_p2p.protocol import wire
@@ -206,6 +247,19 @@ OUTPUTS: tuple[Output, ...] = (
         make_clock_lag,
     ),
     Output("wire_messages.md", ("(read from arcade_p2p.protocol.wire)",), True, make_wire_messages),
+    Output(
+        "real_vs_sim.md",
+        tuple(" ".join(("arcade-p2p sim", *REAL_CELL, *a, "--json")) for a in ((), ("--real",))),
+        False,
+        make_real_vs_sim,
+        real_time=True,
+    ),
+    Output(
+        "sim_200.txt",
+        (" ".join(("arcade-p2p", *SCALE_RUN, "--duration", "120")),),
+        False,
+        make_sim_200,
+    ),
     Output(
         "churn.md",
         tuple(
