@@ -184,6 +184,21 @@ def _seconds(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+FRAMED_MULTS = ("5", "2", "1")
+"""The paper's three framed cells of its Figure 7: L = 50 ms, 25 events/min, these Deltas."""
+
+
+def make_framed_cells() -> str:
+    """Rollback % of the paper's framed cells, seed 1, with each clock (evaluation)."""
+    rows = []
+    for mult in FRAMED_MULTS:
+        paper = run_sim_json(["--mult", mult, "--clock", "paper"])
+        default = run_sim_json(["--mult", mult, "--clock", "default"])
+        rows.append([f"{mult}x", f"{paper['rollback_pct']:.2f}", f"{default['rollback_pct']:.2f}"])
+    header = ["rollback %, 50 ms, 25/min, seed 1", "paper clock", "default clock"]
+    return _markdown(_table(header, rows))
+
+
 REAL_CELL = ("--duration", "120")
 
 
@@ -247,6 +262,16 @@ OUTPUTS: tuple[Output, ...] = (
         make_clock_lag,
     ),
     Output("wire_messages.md", ("(read from arcade_p2p.protocol.wire)",), True, make_wire_messages),
+    Output(
+        "framed_cells.md",
+        tuple(
+            f"arcade-p2p sim --mult {m} --clock {c} --json"
+            for m in FRAMED_MULTS
+            for c in ("paper", "default")
+        ),
+        False,
+        make_framed_cells,
+    ),
     Output(
         "real_vs_sim.md",
         tuple(" ".join(("arcade-p2p sim", *REAL_CELL, *a, "--json")) for a in ((), ("--real",))),
