@@ -44,6 +44,7 @@ class MovingRect(SymmetricWindow):
 
     WIDTH_PX = ARENA_WIDTH
     HEIGHT_PX = ARENA_HEIGHT
+    STATE_MODULES = ("arcade_p2p.sim.moving_rect",)  # where Rect, the state's class, lives
 
     state: Rect
 

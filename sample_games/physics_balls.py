@@ -10,7 +10,8 @@ everywhere, late events included (the time machine rolls the space back).
 What keeps it deterministic: the pymunk space lives in the state (never a module global);
 each ball's colour is a custom attribute of its body and the bounce count a custom
 attribute of the space (pymunk pickles both); the collision handler that counts bounces
-is a module-level function, not a lambda; the oldest ball is removed once there are
+is a module-level function, not a lambda, listed in ``STATE_FUNCTIONS`` so that peers
+load it from a snapshot; the oldest ball is removed once there are
 :data:`MAX_BALLS`.
 
 Run two peers on one machine::
@@ -138,6 +139,7 @@ class PhysicsBalls(SymmetricWindow):
     WIDTH_PX = WIDTH_PX
     HEIGHT_PX = HEIGHT_PX
     CONFIG = dataclasses.replace(SymmetricWindow.CONFIG, snapshot_every_ticks=SNAPSHOT_EVERY_TICKS)
+    STATE_FUNCTIONS = (count_bounce,)
 
     state: Balls
 

@@ -155,4 +155,4 @@ def test_runner_run_stops_when_told_and_calls_its_hook() -> None:
         runner.run(until=lambda now: runner.finished, on_wake=hook)
         assert session.tick == 11 and runner.finished
         assert wakes == sorted(wakes) and len(wakes) >= 1
-        assert runner.next_wakeup(time.monotonic()) == session.get_timer()
+        assert runner.next_wakeup(time.monotonic()) == session.network_timer()
