@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import random
 import secrets
 from dataclasses import dataclass
 
@@ -19,7 +20,14 @@ from arcade_p2p.errors import UsageError
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, parse_address
 
-__all__ = ["PeerOptions", "add_peer_options", "peer_options", "random_peer_id"]
+__all__ = [
+    "PeerOptions",
+    "add_autopilot_option",
+    "add_peer_options",
+    "autopilot_rng",
+    "peer_options",
+    "random_peer_id",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +127,24 @@ def peer_options(
         )
     peers = [parse_address(text) for text in args.peer]
     return PeerOptions(peer_id, args.host, args.port, peers, config, emulation)
+
+
+def add_autopilot_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--autopilot SEED``: seeded random input (each game defines what that means)."""
+    parser.add_argument(
+        "--autopilot",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="play by itself: seeded random input on this peer (for demos and soak runs)",
+    )
+
+
+def autopilot_rng(seed: int, peer_id: int) -> random.Random:
+    """The autopilot's randomness: one stream per ``(seed, peer_id)``, the same every run.
+
+    Args:
+        seed: The ``--autopilot`` seed shared by the peers of a run.
+        peer_id: This peer's id (so every peer plays differently).
+    """
+    return random.Random(f"autopilot:{seed}:{peer_id}")

@@ -14,7 +14,9 @@ machine:
 * ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
-re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`.
+re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
+seed (``--autopilot SEED``), :meth:`SymmetricWindow.autopilot` is called once per
+real-time frame, just after the real input, to play by itself through the same handlers.
 
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
@@ -37,6 +39,7 @@ import contextlib
 import functools
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +50,13 @@ import arcade
 from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
-from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
+from arcade_p2p.peer_options import (
+    add_autopilot_option,
+    add_peer_options,
+    autopilot_rng,
+    peer_options,
+    random_peer_id,
+)
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
@@ -61,6 +70,19 @@ DEFAULT_DELAY_MS = 100.0
 INFO_FONT_SIZE_PT = 10
 INFO_MARGIN_PX = 6
 INFO_COLOR = arcade.color.WHITE_SMOKE
+AUTOPILOT_KEYS = (
+    arcade.key.LEFT,
+    arcade.key.RIGHT,
+    arcade.key.UP,
+    arcade.key.DOWN,
+    arcade.key.SPACE,
+)
+"""Keys the default :meth:`SymmetricWindow.autopilot` presses."""
+AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
+"""Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
+AUTOPILOT_QUIET_S = 1.0
+"""With ``max_tick``, the autopilot stops once its input would be stamped less than this
+before ``max_tick``, so that its last events reach every peer before the agreed tick."""
 
 
 class _WindowApp(StateApp):
@@ -145,6 +167,7 @@ class SymmetricWindow(arcade.Window):
         show_info: Draw a small line of session figures over the game.
         emulation: Optional emulated latency/loss on received datagrams.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        autopilot: If given, the seed of :meth:`autopilot` (None: no autopilot).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -198,6 +221,7 @@ class SymmetricWindow(arcade.Window):
         show_info: bool = False,
         emulation: LinkEmulation | None = None,
         now: float | None = None,
+        autopilot: int | None = None,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -227,6 +251,10 @@ class SymmetricWindow(arcade.Window):
         for address in peers:
             self.session.add_peer(address, now=origin)
         self._runner = PeerRunner(self.session, self._transport, max_tick=max_tick)
+        self._autopilot_rng = (
+            None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
+        )
+        self._autopilot_key: int | None = None
 
     # ------------------------------------------------------------ game hooks
     def on_start(self) -> None:
@@ -247,6 +275,29 @@ class SymmetricWindow(arcade.Window):
         Args:
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
+
+    def autopilot(self, rng: random.Random) -> None:
+        """Play by itself: generate this frame's random input (only with ``--autopilot``).
+
+        Called once per real-time frame, after the real input and before the pump, while
+        the session is not joining and (with ``max_tick``) until :data:`AUTOPILOT_QUIET_S`
+        before the end. Override it to call your own input handlers (or
+        :meth:`broadcast`), so random input travels exactly like a player's. The default
+        presses and releases random arrow keys and space through ``on_key_press`` and
+        ``on_key_release``, about once a second.
+
+        Args:
+            rng: This peer's autopilot randomness, seeded with the seed and the peer id;
+                draw every random choice from it (never from the module ``random``).
+        """
+        if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:
+            return
+        if self._autopilot_key is None:
+            self._autopilot_key = rng.choice(AUTOPILOT_KEYS)
+            self.on_key_press(self._autopilot_key, 0)
+        else:
+            self.on_key_release(self._autopilot_key, 0)
+            self._autopilot_key = None
 
     # ------------------------------------------------------------ local side
     @property
@@ -296,6 +347,7 @@ class SymmetricWindow(arcade.Window):
         self.dispatch_events()
         if self.closed:
             return 0
+        self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
@@ -330,6 +382,17 @@ class SymmetricWindow(arcade.Window):
         """Close the window and its UDP socket."""
         self._transport.close()
         super().close()
+
+    def _drive_autopilot(self) -> None:
+        if self._autopilot_rng is None or self.session.joining:
+            return
+        max_tick = self._runner.max_tick
+        if max_tick is not None:
+            config = self.session.config
+            quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
+            if self.session.tick >= max_tick - quiet_ticks:
+                return
+        self.autopilot(self._autopilot_rng)
 
     def _pump(self, now: float) -> int:
         self._now = now
@@ -391,6 +454,7 @@ class SymmetricWindow(arcade.Window):
                 max_tick=args.max_tick,
                 show_info=args.info,
                 emulation=options.emulation,
+                autopilot=args.autopilot,
             )
         except UsageError as exc:
             parser.error(str(exc))
@@ -418,6 +482,7 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         "The first line printed is 'listening on HOST:PORT'."
     )
     add_peer_options(parser, cls.CONFIG)
+    add_autopilot_option(parser)
     parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
     parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
