@@ -6,15 +6,20 @@ the simulator and the headless peers run), so the window only glues it to the ho
 :class:`~arcade_p2p.moving_rect.Rect`, arrow keys (or WASD) broadcast ``"key"`` events,
 and ``on_draw`` paints the rectangle where the state says it is.
 
+With ``--autopilot SEED`` it presses a random arrow key now and then.
+
 Run two peers on one machine::
 
     python -m sample_games.moving_rect                 # prints: listening on 127.0.0.1:PORT
     python -m sample_games.moving_rect --peer 127.0.0.1:PORT
+    python -m sample_games.moving_rect --autopilot 1   # steers by itself
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from typing import Any
 
 import arcade
 
@@ -27,6 +32,13 @@ __all__ = ["RECT_COLOR", "RECT_SIZE_PX", "MovingRect", "main"]
 RECT_SIZE_PX = 40
 RECT_COLOR = arcade.color.ORANGE
 BACKGROUND_COLOR = arcade.color.DARK_SLATE_GRAY
+TEXT_COLOR = arcade.color.WHITE_SMOKE
+TITLE = "Moving Rectangle"
+HELP = "arrows / WASD: turn  ·  every peer steers the same rectangle"
+TEXT_MARGIN_PX = 10
+AUTOPILOT_TURN_CHANCE = 0.03
+"""Chance per frame that the autopilot presses an arrow key (about 1.5 a second)."""
+AUTOPILOT_KEYS = (arcade.key.LEFT, arcade.key.RIGHT, arcade.key.UP, arcade.key.DOWN)
 KEY_DIRECTIONS = {
     arcade.key.LEFT: "left",
     arcade.key.RIGHT: "right",
@@ -47,10 +59,15 @@ class MovingRect(SymmetricWindow):
 
     state: Rect
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("title", TITLE)
+        super().__init__(*args, **kwargs)
         self._model = MovingRectApp()
         self.background_color = BACKGROUND_COLOR
+        self._title = arcade.Text(
+            TITLE, TEXT_MARGIN_PX, self.height - 30, TEXT_COLOR, 16, bold=True
+        )
+        self._help = arcade.Text(HELP, TEXT_MARGIN_PX, TEXT_MARGIN_PX, TEXT_COLOR, 10)
 
     def _bound_model(self) -> MovingRectApp:
         """The model, working on this window's current state (snapshots replace it)."""
@@ -76,10 +93,17 @@ class MovingRect(SymmetricWindow):
             RECT_SIZE_PX,
             RECT_COLOR,
         )
+        self._title.draw()
+        self._help.draw()
 
     def on_key_press(self, symbol: int, modifiers: int) -> None:
         if symbol in KEY_DIRECTIONS:
             self.broadcast("key", KEY_DIRECTIONS[symbol])
+
+    def autopilot(self, rng: random.Random) -> None:
+        """Turn at random: an arrow key every so often."""
+        if rng.random() < AUTOPILOT_TURN_CHANCE:
+            self.on_key_press(rng.choice(AUTOPILOT_KEYS), 0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
