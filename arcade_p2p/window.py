@@ -279,9 +279,9 @@ class SymmetricWindow(arcade.Window):
     def autopilot(self, rng: random.Random) -> None:
         """Play by itself: generate this frame's random input (only with ``--autopilot``).
 
-        Called once per real-time frame, after the real input and before the pump, while
-        the session is not joining and (with ``max_tick``) until :data:`AUTOPILOT_QUIET_S`
-        before the end. Override it to call your own input handlers (or
+        Called once per real-time frame, after the real input and before the pump, once
+        START has run, while the session is not joining and (with ``max_tick``) until
+        :data:`AUTOPILOT_QUIET_S` before the end. Override it to call your own input handlers (or
         :meth:`broadcast`), so random input travels exactly like a player's. The default
         presses and releases random arrow keys and space through ``on_key_press`` and
         ``on_key_release``, about once a second.
@@ -384,8 +384,8 @@ class SymmetricWindow(arcade.Window):
         super().close()
 
     def _drive_autopilot(self) -> None:
-        if self._autopilot_rng is None or self.session.joining:
-            return
+        if self._autopilot_rng is None or self.session.joining or self.session.tick == 0:
+            return  # no autopilot before START has run, nor while joining
         max_tick = self._runner.max_tick
         if max_tick is not None:
             config = self.session.config

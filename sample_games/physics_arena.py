@@ -123,6 +123,8 @@ FLOOR_COLOR = (34, 40, 49)
 WALL_COLOR = (200, 205, 215)
 GOAL_COLOR = (60, 90, 70)
 LINE_COLOR = (52, 60, 72)
+WHITE = (255, 255, 255)
+"""Texture colour of tinted sprites (a sprite's colour multiplies its texture)."""
 HUD_COLOR = (22, 26, 32)
 TEXT_COLOR = (235, 235, 235)
 CRATE_COLOR = (176, 140, 96)
@@ -390,7 +392,7 @@ class PhysicsArena(SymmetricWindow):
             self._crate_colors = [CRATE_COLOR] * len(arena.crates)
             for body in arena.crates:
                 if body.points == GOLD_POINTS:
-                    sprite: arcade.Sprite = arcade.SpriteCircle(int(GOLD_RADIUS_PX), GOLD_COLOR)
+                    sprite: arcade.Sprite = arcade.SpriteCircle(int(GOLD_RADIUS_PX), WHITE)
                 else:
                     sprite = arcade.SpriteSolidColor(
                         int(CRATE_SIZE_PX), int(CRATE_SIZE_PX), color=CRATE_COLOR
@@ -469,7 +471,7 @@ class PhysicsArena(SymmetricWindow):
 
     def _hold(self, keys: int) -> None:
         """Broadcast the held direction keys when they change (the first press joins)."""
-        joined = self.session.peer_id in self.state.players
+        joined = self.state is not None and self.session.peer_id in self.state.players
         if keys != self._held or not joined:
             self._held = keys
             self.broadcast("move", keys)
