@@ -338,7 +338,7 @@ class SampleProcess:
 
 @pytest.fixture(scope="module")
 def trios() -> Iterator[dict[str, list[tuple[int, str, int]]]]:
-    """Three autopilot processes of every sample, all samples at once; their summaries."""
+    """Three autopilot processes of every sample, all running together; their summaries."""
     processes: dict[str, list[SampleProcess]] = {name: [] for name in SAMPLES}
     common = [
         "--autopilot", "7", "--fps", str(TRIO_FPS), "--max-tick", str(TRIO_MAX_TICK),
@@ -346,14 +346,18 @@ def trios() -> Iterator[dict[str, list[tuple[int, str, int]]]]:
         "--height", str(TRIO_HEIGHT_PX),
     ]  # fmt: skip
     try:
-        for name in SAMPLES:  # the first peer of every sample ...
-            processes[name].append(SampleProcess(name, ["--id", "100", *common]))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        for name in SAMPLES:  # ... then, as soon as it listens, two more that dial it
-            address = processes[name][0].read_address(deadline)
+        # One sample at a time: its first peer, then two that dial it once it listens
+        # (the room only needs to be connected). Starting few processes at once keeps
+        # start-up short, so the joiners are up well before the first peer's end.
+        for name in SAMPLES:
+            first = SampleProcess(name, ["--id", "100", *common])
+            processes[name].append(first)
+            address = first.read_address(time.monotonic() + START_TIMEOUT_S)
             for peer_id in (101, 102):
                 argv = ["--id", str(peer_id), *common, "--peer", address]
                 processes[name].append(SampleProcess(name, argv))
+            for joiner in processes[name][1:]:
+                joiner.read_address(time.monotonic() + START_TIMEOUT_S)
         timeout = START_TIMEOUT_S + TRIO_SECONDS
         yield {name: [p.summary(timeout) for p in trio] for name, trio in processes.items()}
     finally:
