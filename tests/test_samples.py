@@ -268,7 +268,7 @@ def test_each_sample_plays_headless_with_its_autopilot(
     one = windows(cls, peer_id=3, autopilot=11, width=cls.WIDTH_PX, height=cls.HEIGHT_PX)
     twin = windows(cls, peer_id=3, autopilot=11)
     other = windows(cls, peer_id=4, autopilot=11)
-    now = frames([one], AUTOPILOT_FRAMES, {})
+    frames([one], AUTOPILOT_FRAMES, {})
     assert one.session.stats().events_emitted >= 2
     assert colours_on_screen() >= set(colours)  # it draws what the state holds
     frames([twin, other], AUTOPILOT_FRAMES, {})
@@ -276,7 +276,6 @@ def test_each_sample_plays_headless_with_its_autopilot(
     assert payloads(twin) == payloads(one)
     assert twin.session.state_hash() == one.session.state_hash()
     assert payloads(other) != payloads(one)
-    assert now > 0
 
 
 def test_without_autopilot_a_sample_sends_nothing(windows: Callable[..., Any]) -> None:
