@@ -3,17 +3,22 @@
 How this works: the time machine never looks inside the application. It calls
 :meth:`App.start` once for tick 0, :meth:`App.tick` once per later tick, :meth:`App.event`
 for each event of a tick (after that tick's TICK step), and saves/loads the whole state as
-bytes for snapshots. :class:`StateApp` implements the saving with pickle for apps that keep
-everything in ``self.state``, which is how :class:`~arcade_p2p.window.SymmetricWindow` works.
+bytes for snapshots. :class:`StateApp` implements the saving for apps that keep
+everything in ``self.state``, which is how :class:`~arcade_p2p.window.SymmetricWindow` works,
+with a :class:`~arcade_p2p.state_codec.StateCodec`: plain pickle out, and back in through the
+restricted decoder that other peers use too, so a state that peers would refuse fails at the
+first snapshot, with the path of the offending attribute.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import pickle
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from arcade_p2p.events import Event
+from arcade_p2p.state_codec import StateCodec
 
 __all__ = ["App", "StateApp", "state_hash"]
 
@@ -42,7 +47,16 @@ class StateApp:
     """Base for apps whose whole simulation state is ``self.state`` (any picklable object).
 
     Subclasses override :meth:`start`, :meth:`tick` and :meth:`event`.
+
+    Attributes:
+        STATE_MODULES: Modules besides the app class's own whose classes ``self.state``
+            may contain (the library's types, pymunk and plain containers are allowed).
+        STATE_FUNCTIONS: Module-level functions ``self.state`` refers to, for example
+            pymunk collision handlers.
     """
+
+    STATE_MODULES: ClassVar[tuple[str, ...]] = ()
+    STATE_FUNCTIONS: ClassVar[tuple[Callable[..., Any], ...]] = ()
 
     state: Any = None
 
@@ -55,13 +69,39 @@ class StateApp:
     def event(self, event: Event) -> None:
         """Apply ``event`` to ``self.state``."""
 
+    @functools.cached_property
+    def codec(self) -> StateCodec:
+        """The codec of this app's states (what peers load is decided by the declaring class)."""
+        return StateCodec.for_class(self.declaring_class())
+
+    def declaring_class(self) -> type:
+        """The class whose module, ``STATE_MODULES`` and ``STATE_FUNCTIONS`` govern the state."""
+        return type(self)
+
     def save_state(self) -> bytes:
-        """Pickle ``self.state``."""
-        return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+        """Pickle ``self.state``.
+
+        Raises:
+            UsageError: The state cannot be pickled (the message names the attribute).
+        """
+        return self.codec.encode(self.state)
 
     def load_state(self, blob: bytes) -> None:
-        """Unpickle ``self.state``."""
-        self.state = pickle.loads(blob)
+        """Restore ``self.state`` from a blob this app saved, exactly as peers would load it.
+
+        Raises:
+            UsageError: The state holds something other peers would refuse to load.
+        """
+        self.state = self.codec.decode_local(blob, self.state)
+
+    def load_remote_state(self, blob: bytes) -> None:
+        """Replace ``self.state`` with a state from another process (a join, forensics).
+
+        Raises:
+            RemoteError: The blob is oversized, malformed or names a class the game does
+                not allow; ``self.state`` is unchanged.
+        """
+        self.state = self.codec.decode(blob)
 
 
 def state_hash(app: App) -> str:

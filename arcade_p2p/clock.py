@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from arcade_p2p.errors import UsageError
+from arcade_p2p.joining import JoinState
 
 __all__ = ["Clock", "ClockMode", "ClockReport", "ClockSettings", "NeighbourFilter", "RttFilter"]
 
@@ -59,10 +60,29 @@ MAX_TRACKED_ORIGINS = 64
 
 
 class ClockMode(str, Enum):
-    """Clock synchronisation rule."""
+    """Clock synchronisation rule.
+
+    Settings hold the member itself; a name from a command line or a file is converted
+    once, with :meth:`from_name` (or ``ClockMode("paper")``). A mode prints as its name.
+    """
 
     PAPER = "paper"
     DEFAULT = "default"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_name(cls, name: str) -> ClockMode:
+        """The mode called ``name``.
+
+        Raises:
+            UsageError: No mode has that name.
+        """
+        names = [mode.value for mode in cls]
+        if name not in names:
+            raise UsageError(f"unknown clock mode {name!r} (use {' or '.join(names)})")
+        return cls(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +115,8 @@ class ClockSettings:
     warmup_syncs: int
 
     @classmethod
-    def for_mode(cls, mode: ClockMode | str, delta_ticks: int) -> ClockSettings:
+    def for_mode(cls, mode: ClockMode, delta_ticks: int) -> ClockSettings:
         """The settings of a mode for a given Delta (in ticks)."""
-        try:
-            mode = ClockMode(mode)
-        except ValueError:
-            raise UsageError(f"unknown clock mode {mode!r}; use 'paper' or 'default'") from None
         if mode is ClockMode.PAPER:
             return cls(mode, 1.0, float(delta_ticks), 1.0, False, False, False, 1, 0)
         return cls(mode, 0.25, 1.0, 1.0, True, True, True, 16, 8)
@@ -224,9 +240,19 @@ class Clock:
         settings: Synchronisation rule.
         now: The driver's time (seconds) at which tick 0 is due.
         me: This peer's id (the origin of its own clock value).
+        join: The session's join state; while it holds, catch-ups happen at once (nothing
+            is shown yet, so there is no transition to smooth).
     """
 
-    def __init__(self, fps: int, settings: ClockSettings, *, now: float, me: int = 0) -> None:
+    def __init__(
+        self,
+        fps: int,
+        settings: ClockSettings,
+        *,
+        now: float,
+        me: int = 0,
+        join: JoinState | None = None,
+    ) -> None:
         if fps < 1:
             raise UsageError("fps must be >= 1")
         self.fps = fps
@@ -240,9 +266,7 @@ class Clock:
         self._neighbours: dict[Hashable, NeighbourFilter] = {}
         self._freshness: dict[int, tuple[float, float]] = {}
         self.catch_ups = 0
-        self.instant_catch_up = False
-        """Catch up at once instead of gradually (set while the session is joining: it
-        shows nothing yet, so there is no transition to smooth)."""
+        self._join = join
 
     def _base(self, now: float) -> float:
         return (now - self._origin) * self.fps
@@ -390,7 +414,8 @@ class Clock:
             return
         # Up to catch_up_s, at most double speed for small deficits, and never slower
         # than a catch-up already under way (refinements must not restart a slow one).
-        span = 0.0 if self.instant_catch_up else min(self.settings.catch_up_s, needed / self.fps)
+        instant = self._join is not None and self._join.instant_catch_up
+        span = 0.0 if instant else min(self.settings.catch_up_s, needed / self.fps)
         if remaining > 0:
             span = min(span, needed * self._slew_span / self._slew_ticks)
         self._offset += progress

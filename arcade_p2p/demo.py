@@ -139,7 +139,7 @@ def _peer_argv(args: argparse.Namespace, peer_id: int, seed: int, dial: list[str
         "--seconds", repr(args.seconds), "--settle", repr(args.settle),
         "--rate", repr(args.rate), "--delay-ms", repr(args.delay_ms),
         "--latency-ms", repr(args.latency_ms), "--jitter-ms", repr(args.jitter_ms),
-        "--loss", repr(args.loss),
+        "--loss", repr(args.loss), "--no-discover",  # the demo's mesh is explicit
     ]  # fmt: skip
     for address in dial:
         argv += ["--peer", address]

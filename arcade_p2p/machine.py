@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arcade_p2p.app import App, state_hash
-from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
@@ -85,8 +84,16 @@ class TimeMachine:
         An event for a tick that has already run marks that tick dirty; the rollback
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
-        if event.tick < self._tick and (self._dirty is None or event.tick < self._dirty):
-            self._dirty = event.tick
+        self.mark_dirty(event.tick)
+
+    def mark_dirty(self, tick: int) -> None:
+        """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
+
+        Late events do this through :meth:`note_event`; the determinism checker calls it
+        directly to force rollbacks without changing the input.
+        """
+        if tick < self._tick and (self._dirty is None or tick < self._dirty):
+            self._dirty = tick
 
     def advance(self, target_tick: int) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.
@@ -118,13 +125,12 @@ class TimeMachine:
         self.stats.rollback_ticks += depth
         self.stats.max_rollback_depth = max(self.stats.max_rollback_depth, depth)
         self.rollback_depths.append(depth)
-        try:
-            restored, blob = self.snapshots.at_or_before(dirty)
-        except UsageError:
+        snapshot = self.snapshots.at_or_before(dirty)
+        if snapshot is None or snapshot[0] == 0:
             restored = 0
-        if restored == 0:
             self._simulate(0, present, fresh_from_snapshot=False)
         else:
+            restored, blob = snapshot
             self.app.load_state(blob)
             self._simulate(restored, present, fresh_from_snapshot=True)
         self.stats.resim_ticks += present - restored

@@ -2,8 +2,9 @@
 
 How this works: the command binds a :class:`~arcade_p2p.transport.UdpTransport`, prints
 ``listening on HOST:PORT`` as its first line (so a parent process can learn a port chosen
-by the operating system), dials every ``--peer`` and drives a
-:class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.moving_rect.MovingRectApp`
+by the operating system), dials every ``--peer`` and every peer of its room that LAN
+discovery finds (unless ``--no-discover``), and drives a
+:class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.sim.moving_rect.MovingRectApp`
 with a :class:`~arcade_p2p.runner.PeerRunner`. A seeded bot presses random arrow keys at
 ``--rate`` per minute during the first ``--seconds`` of the session's clock (counted in
 ticks, so every peer stops at the same tick whenever it started). All peers then keep
@@ -17,20 +18,22 @@ its report: a readable summary, or one JSON object with ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.peer_options import add_peer_options, peer_options
-from arcade_p2p.runner import PeerRunner
+from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.transport import UdpTransport
+from arcade_p2p.transport.discovery import Discovery
 
 __all__ = ["LINGER_S", "PeerReport", "RandomKeys", "register", "run_peer"]
 
@@ -63,9 +66,11 @@ class PeerReport:
         neighbours: Live neighbours when it stopped.
         bytes_in: Bytes received by the protocol.
         bytes_out: Bytes sent by the protocol.
-        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room).
+        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room or room key).
         send_errors: Sends the operating system refused, by reason.
         emulated_lost: Datagrams dropped by the link emulation.
+        discovered: Peers found by LAN discovery and dialled.
+        beacons_dropped: LAN beacons dropped, by reason (``bad_mac``: another room's).
     """
 
     peer: int
@@ -85,6 +90,8 @@ class PeerReport:
     dropped: dict[str, int]
     send_errors: dict[str, int]
     emulated_lost: int
+    discovered: int = 0
+    beacons_dropped: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -115,8 +122,8 @@ class PeerReport:
                 f"  events {self.events} ({self.events_emitted} emitted here,"
                 f" {self.live_events} applied on time), rollbacks {self.rollbacks}"
                 f" ({self.rollback_ticks} ticks), clock catch-ups {self.catch_ups}",
-                f"  neighbours {self.neighbours}, bytes in {self.bytes_in} / out"
-                f" {self.bytes_out}, dropped datagrams: {dropped}",
+                f"  neighbours {self.neighbours} ({self.discovered} found on the LAN), bytes"
+                f" in {self.bytes_in} / out {self.bytes_out}, dropped datagrams: {dropped}",
             )
         )
 
@@ -217,14 +224,20 @@ def run_peer(args: argparse.Namespace) -> int:
         raise UsageError(f"--end-tick must be >= 0, got {end_tick}")
     rng = random.Random(args.seed if args.seed is not None else peer_id)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with UdpTransport(options.host, options.port, emulation=options.emulation) as transport:
+    with contextlib.ExitStack() as stack:
+        transport = stack.enter_context(
+            UdpTransport(options.host, options.port, emulation=options.emulation)
+        )
         host, port = transport.address
         print(f"listening on {host}:{port}", flush=True)
         now = time.monotonic()
         session = Session(MovingRectApp(), peer_id=peer_id, config=config, now=now)
         for address in options.peers:
             session.add_peer(address, now=now)
-        runner = PeerRunner(session, transport, max_tick=end_tick)
+        discovery = None
+        if options.discover:
+            discovery = stack.enter_context(discover_room(session, transport, now=now))
+        runner = PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
         bot = RandomKeys(
             session,
             rate_per_min=args.rate,
@@ -234,21 +247,27 @@ def run_peer(args: argparse.Namespace) -> int:
         )
         if not args.json:
             dialing = ", ".join(args.peer) or "nobody (waiting to be dialled)"
+            if discovery is not None:
+                dialing += f"; LAN discovery on ({discovery.stats().dialled} found)"
             print(
-                f"peer {peer_id}: room {args.room!r}, {args.fps} fps, delay"
+                f"peer {peer_id}: room {args.room!r}{' with a key' if args.key else ''},"
+                f" {args.fps} fps, delay"
                 f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
                 flush=True,
             )
         runner.run_to_end(linger_s=LINGER_S, on_wake=bot.step)
-        report = _report(session, transport, end_tick)
+        report = _report(session, transport, discovery, end_tick)
     print(report.to_json() if args.json else report.summary(), flush=True)
     return 0
 
 
-def _report(session: Session, transport: UdpTransport, end_tick: int) -> PeerReport:
+def _report(
+    session: Session, transport: UdpTransport, discovery: Discovery | None, end_tick: int
+) -> PeerReport:
     state_hash = session.state_hash()  # repairs any late event first
     stats = session.stats()
     transport_stats = transport.stats()
+    discovery_stats = discovery.stats() if discovery is not None else None
     host, port = transport.address
     return PeerReport(
         peer=session.peer_id,
@@ -268,4 +287,6 @@ def _report(session: Session, transport: UdpTransport, end_tick: int) -> PeerRep
         dropped=stats.dropped,
         send_errors=transport_stats.send_errors,
         emulated_lost=transport_stats.emulated_lost,
+        discovered=discovery_stats.dialled if discovery_stats else 0,
+        beacons_dropped=discovery_stats.dropped if discovery_stats else {},
     )

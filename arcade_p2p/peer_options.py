@@ -1,9 +1,9 @@
 """Command-line options shared by every real-time peer: ``arcade-p2p peer`` and games.
 
 How this works: :func:`add_peer_options` adds the network and session flags (identity,
-binding, neighbours, room, fps, Delta, clock, link emulation) to a parser, with defaults
-taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options` turns the
-parsed flags into a validated :class:`PeerOptions`, raising
+binding, neighbours, room and its key, fps, Delta, clock, link emulation) to a parser, with
+defaults taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options`
+turns the parsed flags into a validated :class:`PeerOptions`, raising
 :class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
 """
 
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import random
 import secrets
 from dataclasses import dataclass
 
-from arcade_p2p.errors import UsageError
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
-from arcade_p2p.transport import Address, LinkEmulation, parse_address
+from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
 __all__ = [
     "PeerOptions",
@@ -41,6 +40,7 @@ class PeerOptions:
         peers: Neighbours to dial.
         config: Session settings.
         emulation: User-space link emulation of arriving datagrams, if any.
+        discover: Whether to find peers of the room on the LAN (``--no-discover``: no).
     """
 
     peer_id: int
@@ -49,6 +49,7 @@ class PeerOptions:
     peers: list[Address]
     config: SessionConfig
     emulation: LinkEmulation | None
+    discover: bool = True
 
 
 def random_peer_id() -> int:
@@ -72,7 +73,19 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         help="peers to dial (repeatable; the room only needs to be connected: events "
         "travel hop by hop)",
     )
-    parser.add_argument("--room", default=defaults.room, help="room name (the MAC key)")
+    parser.add_argument(
+        "--no-discover",
+        action="store_true",
+        help="do not find peers of the room on the LAN (only --peer is dialled)",
+    )
+    parser.add_argument("--room", default=defaults.room, help="room name")
+    parser.add_argument(
+        "--key",
+        default=defaults.key,
+        metavar="PASSPHRASE",
+        help="secret room key: only peers with the same room and key play together "
+        "(default: none, anyone who knows the room name can join)",
+    )
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
     parser.add_argument(
         "--delay-ms",
@@ -80,7 +93,12 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=defaults.delay_ms,
         help="Delta: how far ahead local input is stamped, in milliseconds",
     )
-    parser.add_argument("--clock", default=defaults.clock, help="clock rule: default or paper")
+    parser.add_argument(
+        "--clock",
+        metavar="MODE",
+        default=defaults.clock.value,
+        help=f"clock rule: paper or default (default {defaults.clock})",
+    )
     parser.add_argument(
         "--latency-ms",
         type=float,
@@ -92,6 +110,12 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     )
     parser.add_argument(
         "--loss", type=float, default=0.0, help="emulated loss probability of arrivals"
+    )
+    parser.add_argument(
+        "--duplicate",
+        type=float,
+        default=0.0,
+        help="emulated probability that an arrival is delivered twice",
     )
 
 
@@ -108,25 +132,26 @@ def peer_options(
     Raises:
         UsageError: A value is out of range or an address cannot be parsed.
     """
-    for name in ("latency_ms", "jitter_ms", "loss"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value >= 0):
-            flag = name.replace("_", "-")
-            raise UsageError(f"--{flag} must be a finite number >= 0, got {value!r}")
-    if args.loss >= 1:
-        raise UsageError(f"--loss must be below 1, got {args.loss!r}")
+    link = LinkModel.from_ms(
+        args.latency_ms, args.jitter_ms, loss=args.loss, duplicate=args.duplicate
+    )
     config = dataclasses.replace(
-        defaults, fps=args.fps, delay_ms=args.delay_ms, clock=args.clock, room=args.room
+        defaults,
+        fps=args.fps,
+        delay_ms=args.delay_ms,
+        clock=ClockMode.from_name(args.clock),
+        room=args.room,
+        key=args.key,
     )
     config.validate()
     peer_id = random_peer_id() if args.id is None else args.id
     emulation = None
-    if args.latency_ms or args.jitter_ms or args.loss:
-        emulation = LinkEmulation(
-            args.latency_ms, args.jitter_ms, args.loss, seed=peer_id if seed is None else seed
-        )
+    if not link.is_perfect:
+        emulation = LinkEmulation(link, seed=peer_id if seed is None else seed)
     peers = [parse_address(text) for text in args.peer]
-    return PeerOptions(peer_id, args.host, args.port, peers, config, emulation)
+    return PeerOptions(
+        peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
+    )
 
 
 def add_autopilot_option(parser: argparse.ArgumentParser) -> None:

@@ -8,11 +8,26 @@ the order of a hash set keyed by C pointers, so two peers running bit-identical 
 pickle different bytes and their state hashes disagree. It is also slow: it converts each
 arbiter with a scan over every body and shape (quadratic in the number of contacts).
 
-:class:`Space` keeps pymunk's own pickling for bodies, shapes, constraints, collision
-handlers and custom attributes, but lists no arbiters there; it appends its own arbiter
-records instead, sorted by the positions of their two shapes in :attr:`Space.shapes` and
-built with one shape lookup table. Restoring adds them back as cached arbiters, so contact
-persistence (warm starting) survives a snapshot.
+:class:`Space` keeps pymunk's own pickling for the space's settings, collision handlers,
+constraints and custom attributes, but not for what a snapshot is mostly made of:
+
+- **Bodies and shapes** of a :class:`Space` pickle as one flat tuple each (type, mass,
+  moment, centre of gravity, angle, position, velocities, force and torque; geometry,
+  material, filter, mass or density), read and written with direct chipmunk calls, plus
+  their custom attributes. pymunk's generic path builds a dictionary of lists of named
+  attributes per object and sets each through a Python ``__setattr__``. The encoding is
+  registered with :mod:`copyreg` for :class:`pymunk.Body`, :class:`pymunk.Circle`,
+  :class:`pymunk.Segment` and :class:`pymunk.Poly`, and applies only to objects whose
+  space is a :class:`Space`; any other pymunk object pickles exactly as before. A restored
+  object is a plain pymunk object (a private subclass only carries it through
+  unpickling), and references to it from elsewhere in the state survive.
+- **Arbiters** (cached contacts) are hidden from pymunk's pickling, which lists them in the
+  order of a hash set keyed by C pointers (so bit-identical peers would pickle different
+  bytes) and converts each with a scan over every shape. :class:`Space` appends compact
+  records instead: the positions of the two shapes in :attr:`Space.shapes` (the sort key),
+  the arbiter's scalars and its contact array copied as raw bytes (doubles and a hash, no
+  pointers). Restoring adds them back as cached arbiters, so contact persistence (warm
+  starting) survives a snapshot.
 
 A restored space is still not bit-identical to the original (pymunk rebuilds its spatial
 index and its solver's cached impulses in a new order); two restores of one snapshot are
@@ -24,28 +39,45 @@ callbacks are pickled by reference, so they must be module-level functions (no l
 closures, no bound methods of objects outside the state); ``CollisionHandler.data`` is
 not saved.
 
-This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``_contacts_to_dicts``,
-``_arbiter_from_dict``); arcade 3.3 pins ``pymunk~=6.9.0`` and the tests guard them.
+This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``cpArbiter`` and
+``cpContact`` fields, the private ``_body``/``_shape``/``_space`` attributes); arcade 3.3
+pins ``pymunk~=6.9.0`` and the tests guard them. Importing this module also removes
+pymunk's pass-through ``TypingAttrMixing.__setattr__`` (see :func:`_drop_typing_setattr`).
 """
 
 from __future__ import annotations
 
+import copyreg
 import math
-from typing import Any
+import pickle
+from typing import Any, TypeVar
 
 import pymunk
-from pymunk._chipmunk_cffi import lib
-from pymunk.arbiter import _arbiter_from_dict, _contacts_to_dicts
+from pymunk._chipmunk_cffi import ffi, lib
+from pymunk._typing_attr import TypingAttrMixing
 
 from arcade_p2p.errors import UsageError
 
 __all__ = ["Space", "new_space"]
 
+T = TypeVar("T")
+
 ARBITERS_KEY = "arcade_p2p_arbiters"
 """Key of the canonical arbiter records in the pickled state (pymunk ignores it)."""
 
+CONTACT_BYTES = ffi.sizeof("struct cpContact")
+"""Size of one chipmunk contact (two vectors, seven doubles and a hash value)."""
+
+PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
+"""Protocol of pymunk's own pickling, for bodies and shapes outside a :class:`Space`."""
+
 DEFAULT_ITERATIONS = 10
 """Solver iterations per step (pymunk's default)."""
+
+
+ArbiterRecord = tuple[int, int, float, float, float, float, float, float, bool, int, int, bytes]
+"""Shape indices a and b, elasticity, friction, surface velocity (x, y), normal (x, y),
+swapped, stamp, state, and the raw contact array (plain doubles and a hash, no pointers)."""
 
 
 class Space(pymunk.Space):
@@ -88,33 +120,248 @@ class Space(pymunk.Space):
         super().__setstate__(state)
         for key, records in state["special"]:
             if key == ARBITERS_KEY:
-                for record in records:
-                    lib.cpSpaceAddCachedArbiter(self._space, _arbiter_from_dict(record, self))
+                self._add_arbiters(records)
 
-    def _arbiter_records(self) -> list[dict[str, Any]]:
-        """Every cached arbiter, as pymunk's arbiter dicts, sorted by shape positions."""
-        shapes = self.shapes
-        by_pointer = {shape._shape: (index, shape) for index, shape in enumerate(shapes)}
-        keyed = []
+    def _arbiter_records(self) -> list[ArbiterRecord]:
+        """Every cached arbiter as a compact record, sorted by its shapes' positions."""
+        index_of = {shape._shape: index for index, shape in enumerate(self.shapes)}
+        records = []
         for arbiter in super()._get_arbiters():
-            index_a, shape_a = by_pointer[arbiter.a]
-            index_b, shape_b = by_pointer[arbiter.b]
-            record = {
-                "a": shape_a,
-                "b": shape_b,
-                "e": arbiter.e,
-                "u": arbiter.u,
-                "surface_vr": (arbiter.surface_vr.x, arbiter.surface_vr.y),
-                "count": arbiter.count,
-                "contacts": _contacts_to_dicts(arbiter.contacts, arbiter.count),
-                "n": (arbiter.n.x, arbiter.n.y),
-                "swapped": arbiter.swapped,
-                "stamp": arbiter.stamp,
-                "state": arbiter.state,
-            }
-            keyed.append(((index_a, index_b), record))
-        keyed.sort(key=lambda item: item[0])
-        return [record for _, record in keyed]
+            count = arbiter.count
+            records.append(
+                (
+                    index_of[arbiter.a],
+                    index_of[arbiter.b],
+                    arbiter.e,
+                    arbiter.u,
+                    arbiter.surface_vr.x,
+                    arbiter.surface_vr.y,
+                    arbiter.n.x,
+                    arbiter.n.y,
+                    arbiter.swapped,
+                    arbiter.stamp,
+                    arbiter.state,
+                    ffi.buffer(arbiter.contacts, count * CONTACT_BYTES)[:],
+                )
+            )
+        records.sort(key=lambda record: (record[0], record[1]))
+        return records
+
+    def _add_arbiters(self, records: list[ArbiterRecord]) -> None:
+        """Add the saved arbiters back as cached arbiters, contacts and impulses included."""
+        shapes = [shape._shape for shape in self.shapes]
+        for a, b, e, u, svr_x, svr_y, n_x, n_y, swapped, stamp, arbiter_state, contacts in records:
+            arbiter = lib.cpArbiterNew(shapes[a], shapes[b])
+            arbiter.e = e
+            arbiter.u = u
+            arbiter.surface_vr = (svr_x, svr_y)
+            count = len(contacts) // CONTACT_BYTES
+            arbiter.count = count
+            arbiter.contacts = lib.cpContactArrAlloc(count)
+            ffi.memmove(arbiter.contacts, contacts, len(contacts))
+            arbiter.n = (n_x, n_y)
+            arbiter.swapped = swapped
+            arbiter.stamp = stamp
+            arbiter.state = arbiter_state
+            lib.cpSpaceAddCachedArbiter(self._space, arbiter)
+
+
+def _blank(kind: type[T]) -> T:
+    """An uninitialised ``kind``; unpickling then calls its ``__setstate__``."""
+    return kind.__new__(kind)
+
+
+def _custom_attributes(obj: pymunk.Body | pymunk.Shape) -> dict[str, Any] | None:
+    """The user's own attributes of a body or shape (pymunk keeps its own under ``_``)."""
+    custom = {key: value for key, value in obj.__dict__.items() if key[0] != "_"}
+    return custom or None
+
+
+def _in_space(obj: pymunk.Body | pymunk.Shape) -> bool:
+    """Whether ``obj`` belongs to a :class:`Space` (only those use the compact encoding)."""
+    return isinstance(obj.space, Space)
+
+
+def _pymunk_way(obj: pymunk.Body | pymunk.Shape) -> tuple[Any, ...]:
+    """How pickle reduces ``obj`` without our registration (pymunk's own ``__getstate__``)."""
+    reduced = object.__reduce_ex__(obj, PICKLE_PROTOCOL)
+    assert isinstance(reduced, tuple)
+    return reduced
+
+
+def _reduce_body(body: pymunk.Body) -> tuple[Any, ...]:
+    """Pickle a body of a :class:`Space` compactly (others the way pymunk does)."""
+    if not _in_space(body):
+        return _pymunk_way(body)
+    cp_body = body._body
+    cog = lib.cpBodyGetCenterOfGravity(cp_body)
+    position = lib.cpBodyGetPosition(cp_body)
+    velocity = lib.cpBodyGetVelocity(cp_body)
+    force = lib.cpBodyGetForce(cp_body)
+    state = (
+        lib.cpBodyGetType(cp_body),
+        lib.cpBodyGetMass(cp_body),
+        lib.cpBodyGetMoment(cp_body),
+        cog.x,
+        cog.y,
+        lib.cpBodyGetAngle(cp_body),
+        position.x,
+        position.y,
+        velocity.x,
+        velocity.y,
+        lib.cpBodyGetAngularVelocity(cp_body),
+        force.x,
+        force.y,
+        lib.cpBodyGetTorque(cp_body),
+        body._velocity_func,
+        body._position_func,
+        _custom_attributes(body),
+    )
+    return _blank, (_RestoredBody,), state
+
+
+class _RestoredBody(pymunk.Body):
+    """A body being unpickled; it becomes a plain :class:`pymunk.Body` in ``__setstate__``."""
+
+    def __setstate__(self, state: Any) -> None:
+        (body_type, mass, moment, cog_x, cog_y, angle, x, y, vx, vy, w, fx, fy, torque) = state[:14]
+        velocity_func, position_func, custom = state[14:]
+        self.__class__ = pymunk.Body  # type: ignore[assignment]
+        pymunk.Body.__init__(self, mass, moment, body_type)
+        cp_body = self._body
+        # The centre of gravity before the angle and the position, so that
+        # ``cpBodySetPosition`` places the body's origin where it was.
+        lib.cpBodySetCenterOfGravity(cp_body, (cog_x, cog_y))
+        lib.cpBodySetAngle(cp_body, angle)
+        lib.cpBodySetPosition(cp_body, (x, y))
+        lib.cpBodySetVelocity(cp_body, (vx, vy))
+        lib.cpBodySetAngularVelocity(cp_body, w)
+        lib.cpBodySetForce(cp_body, (fx, fy))
+        lib.cpBodySetTorque(cp_body, torque)
+        if velocity_func is not None:
+            self.velocity_func = velocity_func
+        if position_func is not None:
+            self.position_func = position_func
+        if custom:
+            self.__dict__.update(custom)
+
+
+def _shape_state(shape: pymunk.Shape, geometry: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The state every kind of shape shares, after its ``geometry``."""
+    cp_shape = shape._shape
+    shape_filter = lib.cpShapeGetFilter(cp_shape)
+    surface_velocity = lib.cpShapeGetSurfaceVelocity(cp_shape)
+    return (
+        shape.body,
+        geometry,
+        bool(lib.cpShapeGetSensor(cp_shape)),
+        lib.cpShapeGetCollisionType(cp_shape),
+        (shape_filter.group, shape_filter.categories, shape_filter.mask),
+        lib.cpShapeGetElasticity(cp_shape),
+        lib.cpShapeGetFriction(cp_shape),
+        surface_velocity.x,
+        surface_velocity.y,
+        lib.cpShapeGetMass(cp_shape),
+        lib.cpShapeGetDensity(cp_shape),
+        _custom_attributes(shape),
+    )
+
+
+def _reduce_circle(shape: pymunk.Circle) -> tuple[Any, ...]:
+    """Pickle a circle of a :class:`Space` compactly (others the way pymunk does)."""
+    if not _in_space(shape):
+        return _pymunk_way(shape)
+    offset = lib.cpCircleShapeGetOffset(shape._shape)
+    geometry = (lib.cpCircleShapeGetRadius(shape._shape), (offset.x, offset.y))
+    return _blank, (_RestoredCircle,), _shape_state(shape, geometry)
+
+
+def _reduce_segment(shape: pymunk.Segment) -> tuple[Any, ...]:
+    """Pickle a segment of a :class:`Space` compactly (others the way pymunk does)."""
+    if not _in_space(shape):
+        return _pymunk_way(shape)
+    cp_shape = shape._shape
+    a, b = lib.cpSegmentShapeGetA(cp_shape), lib.cpSegmentShapeGetB(cp_shape)
+    geometry = ((a.x, a.y), (b.x, b.y), lib.cpSegmentShapeGetRadius(cp_shape))
+    return _blank, (_RestoredSegment,), _shape_state(shape, geometry)
+
+
+def _reduce_poly(shape: pymunk.Poly) -> tuple[Any, ...]:
+    """Pickle a polygon of a :class:`Space` compactly (others the way pymunk does)."""
+    if not _in_space(shape):
+        return _pymunk_way(shape)
+    cp_shape = shape._shape
+    vertices = []
+    for i in range(lib.cpPolyShapeGetCount(cp_shape)):
+        vertex = lib.cpPolyShapeGetVert(cp_shape, i)
+        vertices.append((vertex.x, vertex.y))
+    geometry = (vertices, None, lib.cpPolyShapeGetRadius(cp_shape))
+    return _blank, (_RestoredPoly,), _shape_state(shape, geometry)
+
+
+def _restore_shape(shape: pymunk.Shape, kind: type[pymunk.Shape], state: Any) -> None:
+    """Build a shape being unpickled as a plain ``kind`` (shared by every kind)."""
+    body, geometry, sensor, collision_type, shape_filter, elasticity, friction = state[:7]
+    svx, svy, mass, density, custom = state[7:]
+    shape.__class__ = kind
+    kind.__init__(shape, body, *geometry)
+    cp_shape = shape._shape
+    lib.cpShapeSetSensor(cp_shape, sensor)
+    lib.cpShapeSetCollisionType(cp_shape, collision_type)
+    lib.cpShapeSetFilter(cp_shape, shape_filter)
+    lib.cpShapeSetElasticity(cp_shape, elasticity)
+    lib.cpShapeSetFriction(cp_shape, friction)
+    lib.cpShapeSetSurfaceVelocity(cp_shape, (svx, svy))
+    # Like pymunk: a shape's own mass or density, if it has one, sets its body's mass.
+    if mass > 0:
+        lib.cpShapeSetMass(cp_shape, mass)
+    if density > 0:
+        lib.cpShapeSetDensity(cp_shape, density)
+    if custom:
+        shape.__dict__.update(custom)
+
+
+class _RestoredCircle(pymunk.Circle):
+    """A circle being unpickled; it becomes a plain :class:`pymunk.Circle`."""
+
+    def __setstate__(self, state: Any) -> None:
+        _restore_shape(self, pymunk.Circle, state)
+
+
+class _RestoredSegment(pymunk.Segment):
+    """A segment being unpickled; it becomes a plain :class:`pymunk.Segment`."""
+
+    def __setstate__(self, state: Any) -> None:
+        _restore_shape(self, pymunk.Segment, state)
+
+
+class _RestoredPoly(pymunk.Poly):
+    """A polygon being unpickled; it becomes a plain :class:`pymunk.Poly`."""
+
+    def __setstate__(self, state: Any) -> None:
+        _restore_shape(self, pymunk.Poly, state)
+        vertices = state[1][0]
+        # The constructor computes a convex hull, which may start at another vertex.
+        lib.cpPolyShapeSetVertsRaw(self._shape, len(vertices), vertices)
+
+
+def _drop_typing_setattr() -> None:
+    """Let pymunk objects set attributes at C speed.
+
+    pymunk 6.9's bodies, shapes and constraints inherit a ``__setattr__`` that only calls
+    ``super().__setattr__`` (it exists for type checkers); run in Python for each of the
+    dozen attributes a new body or shape sets, it was a quarter of a snapshot's restore
+    time. Removing it leaves :func:`object.__setattr__`, which does the same.
+    """
+    if "__setattr__" in TypingAttrMixing.__dict__:
+        del TypingAttrMixing.__setattr__
+
+
+_drop_typing_setattr()
+copyreg.pickle(pymunk.Body, _reduce_body)
+copyreg.pickle(pymunk.Circle, _reduce_circle)
+copyreg.pickle(pymunk.Segment, _reduce_segment)
+copyreg.pickle(pymunk.Poly, _reduce_poly)
 
 
 def new_space(

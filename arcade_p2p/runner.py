@@ -1,12 +1,14 @@
 """The real-time driver: connects a sans-io Session to a UDP transport.
 
 How this works: :meth:`PeerRunner.pump` is one non-blocking turn of the crank, given the
-current time: feed every ready datagram to the session, run the protocol timers if they
-are due, run the ticks that are due (never past ``max_tick``), and send whatever the
-session queued. A game window calls it once per frame. :meth:`PeerRunner.next_wakeup`
-says when the next turn has work (the next protocol timer or the next tick), and
-:meth:`PeerRunner.run` is the headless loop built from the two: pump, then sleep in
-:meth:`UdpTransport.wait` until that time or until a datagram arrives.
+current time: it hands every ready datagram to the session's one driver step,
+:meth:`Session.pump <arcade_p2p.session.Session.pump>` (which owns the order: due ticks,
+datagrams and timers, ticks again; never past ``max_tick``), and sends what the step
+returns (with LAN discovery, each turn first dials the peers it chose). A game window
+calls it every frame and whenever a datagram arrives.
+:meth:`PeerRunner.next_wakeup` says when the next turn has work (the next protocol timer
+or the next tick), and :meth:`PeerRunner.run` is the headless loop built from the two:
+pump, then sleep in :meth:`UdpTransport.wait` until that time or until a datagram arrives.
 
 Times are ``time.monotonic()`` seconds, the clock the transport stamps arrivals with.
 """
@@ -20,10 +22,11 @@ from typing import cast
 
 from arcade_p2p.errors import UsageError
 from arcade_p2p.session import Session
+from arcade_p2p.transport.discovery import Discovery
 from arcade_p2p.transport.emulation import Address
 from arcade_p2p.transport.udp import UdpTransport
 
-__all__ = ["PeerRunner"]
+__all__ = ["PeerRunner", "discover_room"]
 
 
 class PeerRunner:
@@ -35,14 +38,21 @@ class PeerRunner:
             :meth:`Session.add_peer` must be its ``(ip, port)`` tuples.
         max_tick: If given, never simulate past this tick (late events are still
             repaired), so that peers can stop at an agreed tick and compare state hashes.
+        discovery: If given, peers of the room it finds on the LAN are dialled.
     """
 
     def __init__(
-        self, session: Session, transport: UdpTransport, *, max_tick: int | None = None
+        self,
+        session: Session,
+        transport: UdpTransport,
+        *,
+        max_tick: int | None = None,
+        discovery: Discovery | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
         self.max_tick = max_tick
+        self.discovery = discovery
 
     @property
     def finished(self) -> bool:
@@ -59,22 +69,20 @@ class PeerRunner:
             How many live ticks ran.
         """
         session = self.session
-        for data, address in self.transport.receive_ready(now):
-            session.receive_datagram(data, address, now=now)
-        if now >= session.get_timer():
-            session.handle_timer(now=now)
-        ran = session.update(now=now, max_tick=self.max_tick)
-        for data, destination in session.datagrams_to_send(now=now):
+        if self.discovery is not None:
+            for found in self.discovery.choose(session.node.neighbours()):
+                session.add_peer(found, now=now)
+        transport = self.transport
+        before = session.tick
+        arrived = transport.receive_ready(now)
+        for data, destination in session.pump(now=now, datagrams=arrived, max_tick=self.max_tick):
             # The session only ever learns addresses from this transport.
-            self.transport.send(data, cast(Address, destination))
-        return ran
+            transport.send(data, cast(Address, destination))
+        return session.tick - before
 
     def next_wakeup(self, now: float) -> float:
         """Absolute time at which :meth:`pump` next has work (a timer or a tick)."""
-        wakeup = self.session.get_timer()
-        if not self.finished:
-            wakeup = min(wakeup, self.session.next_tick_time(now))
-        return wakeup
+        return self.session.next_wakeup(now, max_tick=self.max_tick)
 
     def run(
         self,
@@ -121,3 +129,23 @@ class PeerRunner:
             return now >= reached_at + linger_s
 
         self.run(until=done, on_wake=on_wake)
+
+
+def discover_room(session: Session, transport: UdpTransport, *, now: float) -> Discovery:
+    """Start LAN discovery for a session that has not ticked yet, and join a running room.
+
+    Waits up to :data:`~arcade_p2p.transport.discovery.PROBE_S` for running peers of the
+    session's room and dials those found, so that the session joins (holds at START and
+    catches up) exactly as if they had been given with ``--peer``. Beacons are
+    authenticated with the session's own wire codec. Close the returned discovery when
+    done; pass it to :class:`PeerRunner` to keep dialling peers found later.
+
+    Raises:
+        UsageError: The discovery port cannot be bound.
+    """
+    discovery = Discovery(
+        session.node.codec, peer_id=session.peer_id, game_address=transport.address
+    )
+    for address in discovery.join():
+        session.add_peer(address, now=now)
+    return discovery

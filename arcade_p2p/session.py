@@ -1,11 +1,31 @@
 """A session: one peer's whole middleware, composed and ready for a driver.
 
-How this works: a :class:`Session` owns the timeline, the time machine, the clock and the
-gossip node, and wires them together: events new to the node are noted by the machine;
-SYNC feeds the clock; the clock says which tick should have run. A driver (a game window,
-the headless UDP runner or the virtual-time simulator) only does four things, always
-passing its current time as ``now``: feed datagrams in, take datagrams out, call
-:meth:`Session.update` to run due ticks, and sleep until :meth:`Session.get_timer`.
+How this works: a :class:`Session` owns the timeline, the time machine, the clock, the
+gossip node and the join state, and wires them together: events new to the node are noted
+by the machine; SYNC feeds the clock; the clock says which tick should have run; the
+:class:`~arcade_p2p.joining.JoinState` says whether ticks are held while the history is
+fetched. Every driver (the UDP runner, the game window, the virtual-time simulator, the
+test helpers, the benchmarks) does the same two things, always passing its current time
+as ``now``: call :meth:`Session.pump` with the datagrams that arrived and send the
+datagrams it returns, then sleep until :meth:`Session.next_wakeup` (or until a datagram
+arrives).
+
+The driver step, in this order (the only place the order is written down):
+
+1. **ticks** -- run every tick due by ``now`` (:meth:`Session.pump_ticks`). Those ticks
+   were due at or before ``now``, so they come before whatever is taken in now: a driver
+   that pumps late (a long frame, a simulator that only wakes when there is work) leaves
+   the session in exactly the state a loop running every tick on time would have;
+2. **network** (:meth:`Session.pump_network`) -- take the datagrams in, run the protocol
+   timers that are due (SYNC, anti-entropy, HELLO, liveness), and collect what to send;
+3. **ticks again** -- repair at once what the datagrams made late (a rollback) and run any
+   tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
+   timer ran, since it would then change nothing.
+
+The two halves are independent on purpose: ticks never queue datagrams, and the network
+half never runs a tick (it only notes new events for the tick half), so a driver may run
+the network half on its own thread and the ticks on the game's thread, each waking at its
+own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
 rule, which keeps the log increasing). In the default clock mode "now" is the network's
@@ -17,7 +37,7 @@ everyone's input.
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +45,7 @@ from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import TimeMachine
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.wire import WireCodec
@@ -46,8 +67,11 @@ class SessionConfig:
     Attributes:
         fps: Ticks per second (all peers must agree).
         delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
-        clock: Clock synchronisation rule: ``"default"`` or ``"paper"``.
+        clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
+        key: Secret passphrase of the room (None: anyone who knows the room name can
+            join). Stretched once per session into the MAC key; it never goes on the wire
+            and is left out of ``repr``. Peers with another key are refused (``bad_mac``).
         snapshot_every_ticks: Snapshot period K.
         summary_interval_s: Anti-entropy period.
         link_timeout_s: Silence after which a neighbour is considered gone.
@@ -55,11 +79,12 @@ class SessionConfig:
 
     fps: int = DEFAULT_FPS
     delay_ms: float = DEFAULT_DELAY_MS
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
     link_timeout_s: float = 3.0
+    key: str | None = field(default=None, repr=False)
 
     @property
     def delta_ticks(self) -> int:
@@ -76,7 +101,10 @@ class SessionConfig:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
             raise UsageError("intervals must be positive")
-        ClockSettings.for_mode(self.clock, self.delta_ticks)
+        if self.key is not None and (not isinstance(self.key, str) or not self.key):
+            raise UsageError("key must be a non-empty string or None")
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +177,13 @@ class Session:
         self.machine = TimeMachine(
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
-        self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id)
+        self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
+        self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
             snapshot_every_ticks=config.snapshot_every_ticks,
-            codec=WireCodec(config.room),
+            codec=WireCodec(config.room, config.key),
             timeline=self.timeline,
             clock=self.clock,
             rng=rng,
@@ -165,12 +194,11 @@ class Session:
                 warmup_syncs=clock_settings.warmup_syncs,
             ),
             on_new_event=self.machine.note_event,
+            join=self.join,
             now=now,
         )
         self._seq = 0
         self._emitted = 0
-        self._join_deadline: float | None = None
-        self._last_update = now
 
     @property
     def app(self) -> App:
@@ -188,27 +216,21 @@ class Session:
         A session that has not simulated past START when it first dials someone is
         *joining*: see :attr:`joining`.
         """
-        if self._join_deadline is None and self.machine.tick <= 1:
-            self._hold(now)
+        self.join.dialled(tick=self.machine.tick, now=now)
         self.node.add_peer(address, now=now)
-
-    def _hold(self, now: float) -> None:
-        self._join_deadline = now + JOIN_TIMEOUT_S
-        self.node.history_synced = False
-        self.node.joining = True
-        self.clock.instant_catch_up = True
 
     @property
     def joining(self) -> bool:
         """Whether the session holds its simulation while it fetches the history.
 
         A joining session (one that dials someone before simulating past START) and a
-        returning one (its driver did not call :meth:`update` for longer than the link
-        timeout: a frozen process, a sleeping laptop) stop simulating until a neighbour
-        shows that they lack no event, or ``JOIN_TIMEOUT_S`` passes. The history they
-        fetch is then applied in one forward pass instead of a deep rollback.
+        returning one (its driver did not run ticks for longer than the link timeout: a
+        frozen process, a sleeping laptop) stop simulating until a neighbour shows that
+        they lack no event, or ``JOIN_TIMEOUT_S`` passes. The history they fetch is then
+        applied in one forward pass instead of a deep rollback (see
+        :mod:`arcade_p2p.joining`).
         """
-        return self._join_deadline is not None
+        return self.join.joining
 
     def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
         """Broadcast an application event; it is applied everywhere at its stamped tick.
@@ -230,51 +252,98 @@ class Session:
         self._emitted += 1
         return event
 
-    def update(self, *, now: float, max_tick: int | None = None) -> int:
-        """Run every tick due by ``now`` (rolling back first if needed).
+    def pump(
+        self,
+        *,
+        now: float,
+        datagrams: Iterable[tuple[bytes, Hashable]] = (),
+        max_tick: int | None = None,
+    ) -> list[tuple[bytes, Hashable]]:
+        """One driver step: ticks, network, ticks again (see the module header).
 
         Args:
             now: The driver's current time.
+            datagrams: ``(data, address)`` pairs that arrived since the last step (bad
+                ones are dropped and counted).
             max_tick: If given, never run past this tick (late events are still repaired),
                 which lets peers stop at an agreed tick and compare state hashes.
 
         Returns:
-            How many live ticks ran.
+            Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
-        if now - self._last_update > self.config.link_timeout_s:
-            self._hold(now)  # returning after a freeze: the world moved on meanwhile
-        self._last_update = now
-        target = self.clock.due_tick(now)
-        if self._join_deadline is not None:
-            if self.node.history_synced or now >= self._join_deadline:
-                self._join_deadline = None
-                self.node.joining = False
-                self.clock.instant_catch_up = False
-            else:  # hold (START still runs, so the app always has a state to draw)
-                target = min(target, max(0, self.machine.tick - 1))
-        if max_tick is not None:
-            target = min(target, max_tick)
-        return self.machine.advance(target)
-
-    def receive_datagram(self, data: bytes, address: Hashable, *, now: float) -> None:
-        """Feed one datagram from the network (bad ones are dropped and counted)."""
-        self.node.receive_datagram(data, address, now=now)
-
-    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Hashable]]:
-        """Datagrams the driver must send now, as ``(data, address)`` pairs."""
+        self.pump_ticks(now=now, max_tick=max_tick)
+        if self._take_in(now, datagrams):  # else the second pass would be a no-op
+            self.pump_ticks(now=now, max_tick=max_tick)
         return self.node.datagrams_to_send(now=now)
 
-    def get_timer(self) -> float:
-        """When the protocol next needs :meth:`handle_timer` (absolute time)."""
+    def pump_ticks(self, *, now: float, max_tick: int | None = None) -> int:
+        """The tick half of :meth:`pump`: run every tick due by ``now`` (rolling back first
+        if an event arrived late), unless the join state holds them.
+
+        A driver calls it alone to bring the session up to ``now`` before it reads the
+        session's state (the simulator does, before every measure).
+
+        Args:
+            now: The driver's current time.
+            max_tick: If given, never run past this tick.
+
+        Returns:
+            How many live ticks ran.
+        """
+        machine = self.machine
+        target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        if max_tick is not None:
+            target = min(target, max_tick)
+        return machine.advance(target)
+
+    def pump_network(
+        self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()
+    ) -> list[tuple[bytes, Hashable]]:
+        """The network half of :meth:`pump`: take datagrams in, run the protocol timers
+        that are due, and return what to send. It never runs a tick.
+
+        Args:
+            now: The driver's current time.
+            datagrams: ``(data, address)`` pairs that arrived.
+
+        Returns:
+            Datagrams the driver must send now, as ``(data, address)`` pairs.
+        """
+        self._take_in(now, datagrams)
+        return self.node.datagrams_to_send(now=now)
+
+    def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
+        """Receive the datagrams, then run the due protocol timers; whether either happened."""
+        node = self.node
+        took = False
+        for data, address in datagrams:
+            node.receive_datagram(data, address, now=now)
+            took = True
+        if now >= node.get_timer():
+            node.handle_timer(now=now)
+            took = True
+        return took
+
+    def next_wakeup(self, now: float, *, max_tick: int | None = None) -> float:
+        """When :meth:`pump` next has work: the next protocol timer or the next tick
+        (absolute time; a driver also wakes when a datagram arrives).
+
+        Args:
+            now: The driver's current time.
+            max_tick: The driver's ``max_tick``; once it has run, ticks no longer wake.
+        """
+        wakeup = self.node.get_timer()
+        if max_tick is None or self.machine.tick <= max_tick:
+            wakeup = min(wakeup, self.clock.next_due_time(now))
+        return wakeup
+
+    def network_timer(self) -> float:
+        """When the network half next has work without a datagram arriving (absolute)."""
         return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
-        """When the next tick becomes due."""
+        """When the next tick becomes due (the tick half's wake-up)."""
         return self.clock.next_due_time(now)
-
-    def handle_timer(self, *, now: float) -> None:
-        """Run protocol timers that are due (SYNC, anti-entropy, HELLO, liveness)."""
-        self.node.handle_timer(now=now)
 
     def state_hash(self) -> str:
         """Digest of the simulation state after the last tick that ran."""

@@ -45,15 +45,6 @@ class SnapshotStore:
         """Ticks of the kept snapshots, ascending (a copy)."""
         return list(self._ticks)
 
-    @property
-    def size_bytes(self) -> int:
-        """Total size of the kept snapshots."""
-        return sum(len(b) for b in self._blobs.values())
-
-    def is_snapshot_tick(self, tick: int) -> bool:
-        """Whether a snapshot is taken at the start of ``tick``."""
-        return tick % self.every_ticks == 0
-
     def put(self, tick: int, blob: bytes) -> None:
         """Store the state at the start of ``tick`` and drop snapshots now too dense.
 
@@ -72,15 +63,15 @@ class SnapshotStore:
             self._puts_since_thinning = 0
             self._thin(tick)
 
-    def at_or_before(self, tick: int) -> tuple[int, bytes]:
-        """The newest snapshot taken at or before ``tick``.
+    def at_or_before(self, tick: int) -> tuple[int, bytes] | None:
+        """The newest snapshot taken at or before ``tick``, as ``(tick, blob)``.
 
-        Raises:
-            UsageError: No snapshot is that old (the START snapshot was never stored).
+        Returns:
+            The snapshot, or None when no kept snapshot is that old.
         """
         i = bisect.bisect_right(self._ticks, tick) - 1
         if i < 0:
-            raise UsageError(f"no snapshot at or before tick {tick}")
+            return None
         found = self._ticks[i]
         return found, self._blobs[found]
 

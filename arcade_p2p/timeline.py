@@ -38,32 +38,69 @@ class SourceLog:
         events: ``seq -> event``.
         contiguous: Highest ``seq`` such that every seq in ``1..contiguous`` is present.
         highest: Highest ``seq`` present.
+        above: The seqs present above ``contiguous``, sorted (usually few: the events that
+            arrived ahead of a gap), so that gaps and ranges are found without scanning
+            the whole log or walking a huge seq range one number at a time.
     """
 
     events: dict[int, Event] = field(default_factory=dict)
     contiguous: int = 0
     highest: int = 0
+    above: list[int] = field(default_factory=list)
 
     def add(self, event: Event) -> None:
         """Store a new event and move the marks."""
         self.events[event.seq] = event
         self.highest = max(self.highest, event.seq)
-        while self.contiguous + 1 in self.events:
+        if event.seq != self.contiguous + 1:
+            bisect.insort(self.above, event.seq)
+            return
+        self.contiguous += 1
+        above = self.above
+        joined = 0
+        while joined < len(above) and above[joined] == self.contiguous + 1:
             self.contiguous += 1
+            joined += 1
+        del above[:joined]
 
-    def gaps(self, upto: int) -> list[tuple[int, int]]:
-        """Inclusive seq ranges missing in ``contiguous+1 .. upto``."""
+    def gaps(self, upto: int, max_ranges: int | None = None) -> list[tuple[int, int]]:
+        """Inclusive seq ranges missing in ``contiguous+1 .. upto``, lowest first.
+
+        Args:
+            upto: The highest seq of interest.
+            max_ranges: Return at most this many (the lowest) ranges.
+        """
         ranges: list[tuple[int, int]] = []
         expected = self.contiguous + 1
-        for seq in sorted(s for s in self.events if s > self.contiguous):
+        for seq in self.above:
             if seq > upto:
                 break
+            if len(ranges) == max_ranges:
+                return ranges
             if seq > expected:
                 ranges.append((expected, seq - 1))
             expected = seq + 1
-        if expected <= upto:
+        if expected <= upto and len(ranges) != max_ranges:
             ranges.append((expected, upto))
         return ranges
+
+    def events_in(self, first: int, last: int, limit: int) -> list[Event]:
+        """Up to ``limit`` present events with ``first <= seq <= last``, by seq.
+
+        The work is proportional to what is returned (plus a binary search), however wide
+        the range: this is what answers a WANT.
+        """
+        found = [
+            self.events[seq]
+            for seq in range(first, min(last, self.contiguous, first + limit - 1) + 1)
+        ]
+        if len(found) < limit and last > self.contiguous:
+            start = bisect.bisect_left(self.above, max(first, self.contiguous + 1))
+            for seq in self.above[start : start + limit - len(found)]:
+                if seq > last:
+                    break
+                found.append(self.events[seq])
+        return found
 
 
 class Timeline:
@@ -127,11 +164,14 @@ class Timeline:
         """The log of one source, if any of its events is known."""
         return self._by_source.get(source)
 
-    def missing(self, advertised: dict[int, int]) -> dict[int, list[tuple[int, int]]]:
+    def missing(
+        self, advertised: dict[int, int], *, max_ranges: int | None = None
+    ) -> dict[int, list[tuple[int, int]]]:
         """What a neighbour advertising ``advertised`` marks has that this timeline lacks.
 
         Args:
             advertised: ``source -> highest seq`` the neighbour holds.
+            max_ranges: At most this many (the lowest) ranges per source.
 
         Returns:
             ``source -> inclusive seq ranges`` to ask for (empty when nothing is missing).
@@ -142,7 +182,7 @@ class Timeline:
             if log is None:
                 wanted[source] = [(1, highest)]
             elif highest > log.contiguous:
-                gaps = log.gaps(highest)
+                gaps = log.gaps(highest, max_ranges)
                 if gaps:
                     wanted[source] = gaps
         return wanted

@@ -4,9 +4,10 @@ How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary A
 code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
 that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
 :class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
-Every frame it pumps the runner with the current time, which runs the ticks that are due
-(and any rollback), then draws once. So the simulation hooks are called only by the time
-machine:
+Every frame it pumps the runner with the current time -- the session's one driver step,
+:meth:`Session.pump <arcade_p2p.session.Session.pump>`, which runs the ticks that are due
+(and any rollback) and exchanges datagrams -- then draws once. So the simulation hooks are
+called only by the time machine:
 
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
@@ -57,9 +58,10 @@ from arcade_p2p.peer_options import (
     peer_options,
     random_peer_id,
 )
-from arcade_p2p.runner import PeerRunner
+from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
+from arcade_p2p.transport.discovery import Discovery
 
 __all__ = ["SymmetricWindow"]
 
@@ -110,6 +112,10 @@ class _WindowApp(StateApp):
     @state.setter
     def state(self, value: Any) -> None:
         self.window.state = value
+
+    def declaring_class(self) -> type:
+        """The window's class declares what its state may contain."""
+        return type(self.window)
 
     def start(self) -> None:
         """START: the window's ``on_start``."""
@@ -166,6 +172,9 @@ class SymmetricWindow(arcade.Window):
         max_tick: If given, never simulate past this tick.
         show_info: Draw a small line of session figures over the game.
         emulation: Optional emulated latency/loss on received datagrams.
+        discover: Find peers of the room on the LAN and dial them (the command line
+            turns it on unless ``--no-discover``); joining a running room found this way
+            is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
         autopilot: If given, the seed of :meth:`autopilot` (None: no autopilot).
         **window_options: Passed on to :class:`arcade.Window`.
@@ -186,6 +195,11 @@ class SymmetricWindow(arcade.Window):
     """The game's session settings; the command line overrides fps, Delta, clock and room.
     Every peer of a room must use the same (a pymunk game also depends on the snapshot
     period, because the live run continues from each snapshot)."""
+
+    STATE_MODULES: tuple[str, ...] = ()
+    """Modules besides the game's own whose classes ``state`` may contain."""
+    STATE_FUNCTIONS: tuple[Callable[..., Any], ...] = ()
+    """Module-level functions ``state`` refers to (pymunk collision handlers, ...)."""
 
     state: Any = None
     """The whole simulation state; set it in :meth:`on_start`."""
@@ -220,6 +234,7 @@ class SymmetricWindow(arcade.Window):
         max_tick: int | None = None,
         show_info: bool = False,
         emulation: LinkEmulation | None = None,
+        discover: bool = False,
         now: float | None = None,
         autopilot: int | None = None,
         **window_options: Any,
@@ -246,11 +261,16 @@ class SymmetricWindow(arcade.Window):
                 config=config,
                 now=origin,
             )
+            self._discovery: Discovery | None = None
+            if discover:
+                self._discovery = discover_room(self.session, self._transport, now=origin)
             undo_if_failed.pop_all()
         self._now = self._next_frame_at = origin
         for address in peers:
             self.session.add_peer(address, now=origin)
-        self._runner = PeerRunner(self.session, self._transport, max_tick=max_tick)
+        self._runner = PeerRunner(
+            self.session, self._transport, max_tick=max_tick, discovery=self._discovery
+        )
         self._autopilot_rng = (
             None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
         )
@@ -379,7 +399,9 @@ class SymmetricWindow(arcade.Window):
                 self._transport.wait(wakeup - time.monotonic())
 
     def close(self) -> None:
-        """Close the window and its UDP socket."""
+        """Close the window, its UDP socket and LAN discovery."""
+        if self._discovery is not None:
+            self._discovery.close()
         self._transport.close()
         super().close()
 
@@ -454,6 +476,7 @@ class SymmetricWindow(arcade.Window):
                 max_tick=args.max_tick,
                 show_info=args.info,
                 emulation=options.emulation,
+                discover=options.discover,
                 autopilot=args.autopilot,
             )
         except UsageError as exc:

@@ -1,10 +1,11 @@
 """The paper's guiding example as a real window: a rectangle every peer steers.
 
-How this works: the model is :class:`arcade_p2p.moving_rect.MovingRectApp` (the same one
-the simulator and the headless peers run), so the window only glues it to the hooks of
-:class:`~arcade_p2p.window.SymmetricWindow`: ``self.state`` is the model's
-:class:`~arcade_p2p.moving_rect.Rect`, arrow keys (or WASD) broadcast ``"key"`` events,
-and ``on_draw`` paints the rectangle where the state says it is.
+How this works: ``self.state`` is a :class:`~arcade_p2p.sim.moving_rect.Rect` (position
+and direction, four integers). ``on_start`` centres it, ``on_update`` moves it one step,
+``on_event`` turns it when a ``"key"`` event arrives; the arrow keys (or WASD) broadcast
+those events and ``on_draw`` paints the rectangle where the state says it is. The rules
+are the simulator's reference app, so this window agrees with ``arcade-p2p sim`` and
+``arcade-p2p peer`` tick for tick.
 
 With ``--autopilot SEED`` it presses a random arrow key now and then.
 
@@ -23,11 +24,10 @@ from typing import Any
 
 import arcade
 
-from arcade_p2p.events import Event
-from arcade_p2p.moving_rect import ARENA_HEIGHT, ARENA_WIDTH, MovingRectApp, Rect
-from arcade_p2p.window import SymmetricWindow
+from arcade_p2p import Event, SymmetricWindow
+from arcade_p2p.sim.moving_rect import ARENA_HEIGHT, ARENA_WIDTH, Rect
 
-__all__ = ["RECT_COLOR", "RECT_SIZE_PX", "MovingRect", "main"]
+__all__ = ["BACKGROUND_COLOR", "RECT_COLOR", "RECT_SIZE_PX", "MovingRect", "main"]
 
 RECT_SIZE_PX = 40
 RECT_COLOR = arcade.color.ORANGE
@@ -56,36 +56,30 @@ class MovingRect(SymmetricWindow):
 
     WIDTH_PX = ARENA_WIDTH
     HEIGHT_PX = ARENA_HEIGHT
+    STATE_MODULES = ("arcade_p2p.sim.moving_rect",)  # where Rect, the state's class, lives
 
     state: Rect
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("title", TITLE)
         super().__init__(*args, **kwargs)
-        self._model = MovingRectApp()
-        self.background_color = BACKGROUND_COLOR
         self._title = arcade.Text(
             TITLE, TEXT_MARGIN_PX, self.height - 30, TEXT_COLOR, 16, bold=True
         )
         self._help = arcade.Text(HELP, TEXT_MARGIN_PX, TEXT_MARGIN_PX, TEXT_COLOR, 10)
 
-    def _bound_model(self) -> MovingRectApp:
-        """The model, working on this window's current state (snapshots replace it)."""
-        self._model.state = self.state
-        return self._model
-
     def on_start(self) -> None:
-        self._model.start()
-        self.state = self._model.state
+        self.state = Rect.centred()
 
     def on_update(self, delta_time: float) -> None:
-        self._bound_model().tick()
+        self.state.move()
 
     def on_event(self, event: Event) -> None:
-        self._bound_model().event(event)
+        if event.name == "key":
+            self.state.turn(event.payload)
 
     def on_draw(self) -> None:
-        self.clear()
+        self.clear(BACKGROUND_COLOR)
         arcade.draw_lbwh_rectangle_filled(
             self.state.x - RECT_SIZE_PX // 2,
             self.state.y - RECT_SIZE_PX // 2,

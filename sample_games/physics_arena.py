@@ -13,7 +13,7 @@ How this works: ``self.state`` is an :class:`Arena` holding an
 changes); a peer's first valid ``"move"`` creates its puck at the next free spawn point,
 so a player appears where everyone agrees, whenever they join. Every tick the pucks steer
 toward the velocity their keys ask for, the space steps, and crates past a goal line
-score and respawn at places drawn from a :class:`random.Random` kept in the state. Who
+score and respawn at places drawn from a small integer generator kept in the state. Who
 touched a crate last is recorded by module-level collision handlers (they pickle by
 reference, so snapshots can hold them). Drawing reads the state into sprite lists; it
 never changes it.
@@ -92,6 +92,10 @@ SNAPSHOT_EVERY_TICKS = 25
 """Snapshot period (twice a second): saving ~120 bodies costs as much as dozens of steps."""
 SEED = 2026
 """Seed of the state's own randomness (respawn places): the same on every peer."""
+LCG_MULTIPLIER = 6364136223846793005
+LCG_INCREMENT = 1442695040888963407
+LCG_MODULUS = 2**64
+"""A 64-bit linear congruential generator (Knuth's MMIX constants): plain ints in the state."""
 RECENT_GOALS = 8
 
 WALL_TYPE, PUCK_TYPE, CRATE_TYPE = 1, 2, 3
@@ -177,14 +181,15 @@ class Arena:
         space: The pymunk world; ``space.tick`` counts ticks (collision handlers read it).
         crates: Crate and gold-ball bodies, in a fixed order (scored ones respawn).
         players: Players by peer id, in join order.
-        rng: Randomness of respawn places (kept in the state, so every peer agrees).
+        rng: State of the generator of respawn places (an int, so every peer agrees and
+            snapshots stay plain data).
         goals: The latest goals as ``[tick, source, points, side]`` (side -1 left, 1 right).
     """
 
     space: Space
     crates: list[pymunk.Body]
     players: dict[int, Player] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=lambda: random.Random(SEED))
+    rng: int = SEED
     goals: list[list[int]] = field(default_factory=list)
 
 
@@ -323,10 +328,10 @@ def _wanted_velocity(keys: int) -> tuple[float, float]:
 
 
 def _respawn(arena: Arena, body: pymunk.Body) -> None:
-    rng = arena.rng
+    spread = 2 * SPAWN_HALF_WIDTH_PX
     body.position = (
-        WIDTH_PX / 2 + rng.uniform(-SPAWN_HALF_WIDTH_PX, SPAWN_HALF_WIDTH_PX),
-        ARENA_MIDDLE_Y_PX + rng.uniform(-SPAWN_HALF_WIDTH_PX, SPAWN_HALF_WIDTH_PX),
+        WIDTH_PX / 2 - SPAWN_HALF_WIDTH_PX + _draw(arena, spread),
+        ARENA_MIDDLE_Y_PX - SPAWN_HALF_WIDTH_PX + _draw(arena, spread),
     )
     body.velocity = (0.0, 0.0)
     body.angular_velocity = 0.0
@@ -334,6 +339,12 @@ def _respawn(arena: Arena, body: pymunk.Body) -> None:
     body.pusher = NO_ONE
     body.touched_at = -1
     arena.space.reindex_shapes_for_body(body)
+
+
+def _draw(arena: Arena, below: int) -> int:
+    """The state's next random whole number in ``0 .. below - 1``."""
+    arena.rng = (arena.rng * LCG_MULTIPLIER + LCG_INCREMENT) % LCG_MODULUS
+    return (arena.rng >> 32) % below
 
 
 def _is_keys(payload: Any) -> bool:
@@ -348,6 +359,7 @@ class PhysicsArena(SymmetricWindow):
     WIDTH_PX = WIDTH_PX
     HEIGHT_PX = HEIGHT_PX
     CONFIG = dataclasses.replace(SymmetricWindow.CONFIG, snapshot_every_ticks=SNAPSHOT_EVERY_TICKS)
+    STATE_FUNCTIONS = (touch_crate, pass_touch)  # collision handlers a snapshot refers to
 
     state: Arena
 

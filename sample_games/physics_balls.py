@@ -10,7 +10,8 @@ everywhere, late events included (the time machine rolls the space back).
 What keeps it deterministic: the pymunk space lives in the state (never a module global);
 each ball's colour is a custom attribute of its body and the bounce count a custom
 attribute of the space (pymunk pickles both); the collision handler that counts bounces
-is a module-level function, not a lambda; the oldest ball is removed once there are
+is a module-level function, not a lambda, listed in ``STATE_FUNCTIONS`` so that peers
+load it from a snapshot; the oldest ball is removed once there are
 :data:`MAX_BALLS`.
 
 With ``--autopilot SEED`` it clicks at random places and pushes now and then.
@@ -33,9 +34,8 @@ from typing import Any
 import arcade
 import pymunk
 
-from arcade_p2p.events import Event
+from arcade_p2p import Event, SymmetricWindow
 from arcade_p2p.physics import Space, new_space
-from arcade_p2p.window import SymmetricWindow
 
 __all__ = ["Balls", "PhysicsBalls", "drop_ball", "main", "new_balls", "push_balls"]
 
@@ -95,7 +95,7 @@ class Balls:
 
 def count_bounce(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
     """Collision handler: count a ball hitting a wall (module-level, so it pickles)."""
-    space.bounces += 1
+    space.bounces += 1  # type: ignore[attr-defined]  # a custom attribute, pickled too
     return True
 
 
@@ -110,7 +110,7 @@ def new_balls() -> Balls:
         wall.collision_type = WALL_TYPE
         space.add(wall)
     space.add_collision_handler(BALL_TYPE, WALL_TYPE).begin = count_bounce
-    space.bounces = 0
+    space.bounces = 0  # type: ignore[attr-defined]  # pymunk's types omit custom attributes
     state = Balls(space)
     for i in range(INITIAL_BALLS):
         drop_ball(state, (i + 1) * WIDTH_PX // (INITIAL_BALLS + 1), HEIGHT_PX * 3 // 4, i)
@@ -151,6 +151,7 @@ class PhysicsBalls(SymmetricWindow):
     WIDTH_PX = WIDTH_PX
     HEIGHT_PX = HEIGHT_PX
     CONFIG = dataclasses.replace(SymmetricWindow.CONFIG, snapshot_every_ticks=SNAPSHOT_EVERY_TICKS)
+    STATE_FUNCTIONS = (count_bounce,)
 
     state: Balls
 

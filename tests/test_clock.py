@@ -28,7 +28,7 @@ def rep(value: float, origin: int) -> ClockReport:
 
 
 def default_clock(now: float = 0.0) -> Clock:
-    return Clock(FPS, ClockSettings.for_mode("default", delta_ticks=25), now=now, me=ME)
+    return Clock(FPS, ClockSettings.for_mode(ClockMode.DEFAULT, delta_ticks=25), now=now, me=ME)
 
 
 def test_ticks_come_from_elapsed_time_not_accumulation() -> None:
@@ -36,7 +36,7 @@ def test_ticks_come_from_elapsed_time_not_accumulation() -> None:
     assert clock.due_tick(1000.0) == 0
     assert clock.due_tick(1000.0 + 0.0199) == 0
     assert clock.due_tick(1000.0 + 0.0201) == 1
-    exact = Clock(FPS, ClockSettings.for_mode("default", delta_ticks=1), now=0.0)
+    exact = Clock(FPS, ClockSettings.for_mode(ClockMode.DEFAULT, delta_ticks=1), now=0.0)
     assert exact.due_tick(29 / 50) == 29  # exact boundaries despite float rounding
     # after a million ticks' worth of time the tick is exactly elapsed time times fps
     assert clock.due_tick(1000.0 + 20_000.0) == 1_000_000
@@ -179,8 +179,13 @@ def test_rtt_filter_keeps_the_recent_minimum() -> None:
     assert f.min_rtt_s == 0.2
 
 
+def test_clock_modes_convert_from_names_once() -> None:
+    assert ClockMode.from_name("paper") is ClockMode.PAPER
+    assert f"{ClockMode.DEFAULT} clock" == "default clock"
+    with pytest.raises(UsageError, match="use paper or default"):
+        ClockMode.from_name("sundial")
+
+
 def test_bad_settings_are_usage_errors() -> None:
     with pytest.raises(UsageError):
-        ClockSettings.for_mode("fast", delta_ticks=1)
-    with pytest.raises(UsageError):
-        Clock(0, ClockSettings.for_mode("paper", delta_ticks=1), now=0.0)
+        Clock(0, ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=1), now=0.0)

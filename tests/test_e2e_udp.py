@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from arcade_p2p.demo import PeerProcess
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.peer import PeerReport
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import UdpTransport
 
 DEADLINE_S = 30.0
@@ -155,4 +155,4 @@ def test_runner_run_stops_when_told_and_calls_its_hook() -> None:
         runner.run(until=lambda now: runner.finished, on_wake=hook)
         assert session.tick == 11 and runner.finished
         assert wakes == sorted(wakes) and len(wakes) >= 1
-        assert runner.next_wakeup(time.monotonic()) == session.get_timer()
+        assert runner.next_wakeup(time.monotonic()) == session.network_timer()

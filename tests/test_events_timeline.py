@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_PAYLOAD_BYTES, Event, canonical_payload
-from arcade_p2p.timeline import InsertOutcome, Timeline
+from arcade_p2p.timeline import InsertOutcome, SourceLog, Timeline
 
 
 def test_order_key_is_tick_source_seq() -> None:
@@ -79,3 +81,33 @@ def test_digest_changes_with_content_and_is_order_independent() -> None:
     b.insert(Event(99, 5, 1, "k"))
     assert a.digest() != b.digest()
     assert [e.order_key for e in a.all_events()] == sorted(e.order_key for e in events)
+
+
+@given(
+    st.lists(st.integers(1, 60), unique=True, max_size=40),
+    st.integers(1, 70),
+    st.integers(0, 70),
+    st.integers(1, 10),
+)
+def test_a_source_log_finds_gaps_and_ranges_like_a_plain_scan(
+    seqs: list[int], first: int, width: int, limit: int
+) -> None:
+    log = SourceLog()
+    for seq in seqs:  # any arrival order
+        log.add(Event(seq, 1, seq, "k"))
+    present = sorted(seqs)
+    contiguous = next(n for n in range(len(present) + 1) if n + 1 not in seqs)
+    assert log.contiguous == contiguous
+    assert log.above == [s for s in present if s > contiguous]
+    upto = first + width
+    missing = [s for s in range(contiguous + 1, upto + 1) if s not in seqs]
+    runs: list[tuple[int, int]] = []
+    for s in missing:
+        if runs and runs[-1][1] == s - 1:
+            runs[-1] = (runs[-1][0], s)
+        else:
+            runs.append((s, s))
+    assert log.gaps(upto) == runs
+    assert log.gaps(upto, limit) == runs[:limit]
+    wanted = [s for s in present if first <= s <= upto][:limit]
+    assert [e.seq for e in log.events_in(first, upto, limit)] == wanted

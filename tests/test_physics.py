@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pymunk
@@ -80,6 +82,7 @@ def push(space: Space, payload: list[int]) -> None:
 class BallsApp(StateApp):
     """Balls in a box; ``"push"`` kicks every body, ``"drop"`` adds a ball."""
 
+    STATE_FUNCTIONS = (count_hit, damped_velocity)
     state: Space
 
     def start(self) -> None:
@@ -99,6 +102,91 @@ def stepped(space: Space, ticks: int) -> Space:
     for _ in range(ticks):
         space.step(1 / FPS)
     return space
+
+
+class Owner:
+    """Game data that points at a body that points back at it (a reference cycle)."""
+
+    def __init__(self, body: pymunk.Body) -> None:
+        self.body = body
+        body.owner = self
+
+
+def featured_world() -> Space:
+    """:func:`build_world` plus a shape of every kind with every property set."""
+    space = build_world(balls=6)
+    crate = pymunk.Body(3, 40)
+    crate.position = (120, 220)
+    crate.angle = 0.4
+    crate.center_of_gravity = (1.5, -2)
+    crate.angular_velocity = 1.25
+    crate.velocity = (30, -5)
+    crate.force = (2, 3)
+    crate.torque = 0.5
+    plank = pymunk.Segment(crate, (-20, 0), (20, 0), 2)
+    plank.sensor = False
+    plank.surface_velocity = (4, 0)
+    plank.filter = pymunk.ShapeFilter(group=2, categories=0b101, mask=0b110)
+    plank.tag = "plank"
+    wedge = pymunk.Poly(crate, [(0, 0), (15, 0), (0, 10)], radius=0.5)
+    wedge.friction = 0.3
+    wedge.collision_type = 7
+    probe = pymunk.Circle(crate, 5, offset=(3, 4))
+    probe.sensor = True
+    space.add(crate, plank, wedge, probe)
+    dense = pymunk.Body()
+    dense.position = (300, 200)
+    blob = pymunk.Circle(dense, 8)
+    blob.density = 0.02
+    space.add(dense, blob)
+    Owner(crate)
+    return space
+
+
+def described(space: Space) -> list[object]:
+    """Everything pymunk shows about the bodies and shapes of ``space``."""
+    rows: list[object] = []
+    for body in space.bodies:
+        rows.append(
+            (
+                body.body_type,
+                body.mass,
+                body.moment,
+                tuple(body.center_of_gravity),
+                body.angle,
+                tuple(body.velocity),
+                body.angular_velocity,
+                tuple(body.force),
+                body.torque,
+                body._velocity_func,
+                sorted(k for k in body.__dict__ if k[0] != "_"),
+            )
+        )
+    for shape in space.shapes:
+        geometry: object
+        if isinstance(shape, pymunk.Circle):
+            geometry = (shape.radius, tuple(shape.offset))
+        elif isinstance(shape, pymunk.Segment):
+            geometry = (tuple(shape.a), tuple(shape.b), shape.radius)
+        else:
+            geometry = ([tuple(v) for v in shape.get_vertices()], shape.radius)
+        rows.append(
+            (
+                type(shape),
+                space.bodies.index(shape.body) if shape.body in space.bodies else "static",
+                geometry,
+                shape.sensor,
+                shape.collision_type,
+                shape.filter,
+                shape.elasticity,
+                shape.friction,
+                tuple(shape.surface_velocity),
+                shape.mass,
+                shape.density,
+                sorted(k for k in shape.__dict__ if k[0] != "_"),
+            )
+        )
+    return rows
 
 
 EVENTS = [
@@ -137,21 +225,23 @@ def test_snapshot_bytes_depend_only_on_the_simulation() -> None:
     assert pickle.dumps(first) == pickle.dumps(second)
 
 
-def test_snapshot_bytes_are_the_same_in_another_process() -> None:
+@pytest.mark.parametrize("world", ["build_world", "featured_world"])
+def test_snapshot_bytes_are_the_same_in_another_process(world: str) -> None:
     script = (
         "import hashlib, pickle, sys; sys.path.insert(0, sys.argv[1]); import test_physics as t;"
-        "print(hashlib.sha256(pickle.dumps(t.stepped(t.build_world(), 150))).hexdigest())"
+        f"print(hashlib.sha256(pickle.dumps(t.stepped(t.{world}(), 150))).hexdigest())"
     )
     here = str(Path(__file__).parent)
     other = subprocess.run(
         [sys.executable, "-c", script, here], capture_output=True, text=True, check=True
     )
-    mine = hashlib.sha256(pickle.dumps(stepped(build_world(), 150))).hexdigest()
+    mine = hashlib.sha256(pickle.dumps(stepped(globals()[world](), 150))).hexdigest()
     assert other.stdout.strip() == mine
 
 
-def test_two_restores_of_one_snapshot_stay_identical() -> None:
-    blob = pickle.dumps(stepped(build_world(), 100))
+@pytest.mark.parametrize("world", [build_world, featured_world])
+def test_two_restores_of_one_snapshot_stay_identical(world: Callable[[], Space]) -> None:
+    blob = pickle.dumps(stepped(world(), 100))
     first, second = pickle.loads(blob), pickle.loads(blob)
     assert pickle.dumps(first) == pickle.dumps(second)
     assert pickle.dumps(stepped(first, 100)) == pickle.dumps(stepped(second, 100))
@@ -226,3 +316,60 @@ def test_peers_must_share_the_snapshot_period() -> None:
 @given(st.lists(st.integers(min_value=0, max_value=70), min_size=len(EVENTS), max_size=len(EVENTS)))
 def test_any_lateness_gives_the_same_final_state(lateness: list[int]) -> None:
     assert run(EVENTS, lateness=dict(enumerate(lateness))).state_hash() == on_time_hash()
+
+
+def test_a_restore_keeps_every_body_and_shape_property() -> None:
+    world = stepped(featured_world(), 20)
+    copy = pickle.loads(pickle.dumps(world))
+    assert described(copy) == described(world)
+    for original, restored in zip(world.bodies, copy.bodies):
+        assert restored.position == pytest.approx(original.position, abs=1e-9)
+        assert type(restored) is pymunk.Body
+    assert all(type(s) in (pymunk.Circle, pymunk.Segment, pymunk.Poly) for s in copy.shapes)
+    crate = copy.bodies[-2]
+    assert crate.owner.body is crate  # the cycle through custom attributes survives
+    assert [s.tag for s in crate.shapes if hasattr(s, "tag")] == ["plank"]
+    assert pickle.dumps(copy) == pickle.dumps(pickle.loads(pickle.dumps(copy)))
+
+
+def test_objects_outside_a_physics_space_pickle_the_pymunk_way() -> None:
+    plain = pymunk.Space()
+    body = pymunk.Body(1, 10)
+    body.position = (5, 6)
+    body.note = "kept"
+    plain.add(body, pymunk.Circle(body, 3))
+    loose = pymunk.Body(2, 20)
+    copy, loose_copy = pickle.loads(pickle.dumps((plain, loose)))
+    assert copy.bodies[0].position == (5, 6) and copy.bodies[0].note == "kept"
+    assert loose_copy.mass == 2
+    assert b"_RestoredBody" not in pickle.dumps((plain, loose))
+
+
+LATE_PEER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_physics as t
+lateness = {int(i): ticks for i, ticks in json.loads(sys.argv[2]).items()}
+machine = t.run(t.EVENTS, lateness=lateness)
+print(json.dumps([machine.state_hash(), machine.stats.rollbacks, machine.stats.resim_ticks]))
+"""
+
+
+def test_a_late_peer_and_an_on_time_peer_agree_across_processes() -> None:
+    """Two OS processes run the same game; one gets most events late and rolls back."""
+    here = str(Path(__file__).parent)
+    lateness = {0: 3, 1: 25, 2: 11, 3: 1, 4: 60, 5: 35}
+    peers = [
+        subprocess.Popen(
+            [sys.executable, "-c", LATE_PEER, here, json.dumps(late)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for late in ({}, lateness)
+    ]
+    (on_time, on_time_rollbacks, _), (late, late_rollbacks, resimulated) = [
+        json.loads(peer.communicate(timeout=120)[0]) for peer in peers
+    ]
+    assert on_time_rollbacks == 0
+    assert late_rollbacks >= 5 and resimulated > sum(lateness.values())
+    assert late == on_time == on_time_hash()

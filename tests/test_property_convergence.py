@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pairnet import make_network, settle_and_compare
 
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import Session, SessionConfig
 
 
@@ -28,7 +29,7 @@ def connected_graphs(draw: st.DrawFn) -> list[tuple[int, int]]:
     loss=st.sampled_from([0.0, 0.1, 0.3]),
     duplicate=st.sampled_from([0.0, 0.2]),
     max_delay_s=st.sampled_from([0.005, 0.1, 0.4]),
-    clock=st.sampled_from(["default", "paper"]),
+    clock=st.sampled_from(list(ClockMode)),
 )
 def test_any_delivery_order_converges(
     edges: list[tuple[int, int]],
@@ -36,7 +37,7 @@ def test_any_delivery_order_converges(
     loss: float,
     duplicate: float,
     max_delay_s: float,
-    clock: str,
+    clock: ClockMode,
 ) -> None:
     def shape(r: random.Random) -> list[float]:
         if r.random() < loss:

@@ -24,6 +24,7 @@ from typing import Any
 import arcade
 import pytest
 
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.window import SymmetricWindow
 from sample_games import moving_rect, physics_arena, physics_balls, whiteboard
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 FPS = 50
 DT = 1.0 / FPS
 SETTLE_TIMEOUT_S = 15.0
-INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock="paper")
+INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock=ClockMode.PAPER)
 """Delta of one tick, stamped from the own tick: input is due at the very next tick."""
 LEFT = arcade.MOUSE_BUTTON_LEFT
 SMALL_WIDTH_PX = 320
@@ -349,11 +350,12 @@ def trios() -> Iterator[dict[str, list[tuple[int, str, int]]]]:
         # (the room only needs to be connected). Starting few processes at once keeps
         # start-up short, so the joiners are up well before the first peer's end.
         for name in SAMPLES:
-            first = SampleProcess(name, ["--id", "100", *common])
+            common_here = [*common, "--room", f"samples-{name}"]  # LAN discovery: no mixing
+            first = SampleProcess(name, ["--id", "100", *common_here])
             processes[name].append(first)
             address = first.read_address(time.monotonic() + START_TIMEOUT_S)
             for peer_id in (101, 102):
-                argv = ["--id", str(peer_id), *common, "--peer", address]
+                argv = ["--id", str(peer_id), *common_here, "--peer", address]
                 processes[name].append(SampleProcess(name, argv))
             for joiner in processes[name][1:]:
                 joiner.read_address(time.monotonic() + START_TIMEOUT_S)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from pairnet import make_network, settle_and_compare
+from pairnet import converge_while_lossy, make_network, settle_and_compare
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.protocol.wire import Events, Hello, WireCodec
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 
 KEYS = ["left", "right", "up", "down"]
 
@@ -48,6 +48,26 @@ def test_anti_entropy_recovers_what_heavy_loss_dropped() -> None:
     assert len(hashes) == 1
 
 
+def test_anti_entropy_recovers_while_loss_continues() -> None:
+    lost = 0
+
+    def lossy(r: random.Random) -> list[float]:
+        nonlocal lost
+        if r.random() < 0.4:
+            lost += 1
+            return []
+        return [0.02 + r.random() * 0.05]
+
+    wire = make_network([(0, 1), (1, 2), (2, 0), (2, 3)], shape=lossy, seed=3)
+    emitted = emit_randomly(wire, 0.01, 10.0, seed=8)
+    assert len({len(s.timeline) for s in wire.sessions}) > 1  # not converged when emitting stops
+    lost_before = lost
+    hashes = converge_while_lossy(wire, within_s=10.0)
+    assert lost > lost_before  # datagrams kept being lost during the recovery
+    assert all(len(s.timeline) == emitted for s in wire.sessions)
+    assert len(hashes) == 1
+
+
 def test_late_joiner_gets_the_whole_history_and_catches_up() -> None:
     wire = make_network([(0, 1), (1, 2)], start_times=[0.0, 0.0, 0.0])
     # peer 2 only dials after 6 s: until then it runs alone with no events
@@ -78,7 +98,7 @@ def test_a_frozen_peer_holds_until_it_has_what_it_missed() -> None:
     emit_randomly(wire, 0.01, 6.0, seed=9)  # the others go on while it is frozen
     wire.sessions[2] = frozen
     wire.edges |= {(1, 2), (2, 1)}
-    frozen.update(now=wire.now + 0.01)
+    frozen.pump_ticks(now=wire.now + 0.01)
     assert frozen.joining  # it noticed the gap
     rollbacks_before = frozen.stats().rollbacks
     wire.run(3.0)
@@ -105,16 +125,16 @@ def test_garbage_wrong_room_and_wrong_config_are_dropped_and_counted() -> None:
     wire.run(1.0)
     victim = wire.sessions[0]
     before = victim.state_hash(), victim.tick
-    victim.receive_datagram(b"\x00garbage and more garbage bytes", "x", now=wire.now)
-    victim.receive_datagram(b"AP\x01" + bytes(30), "x", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(b"\x00garbage and more garbage bytes", "x")])
+    victim.pump(now=wire.now, datagrams=[(b"AP\x01" + bytes(30), "x")])
     outsider = WireCodec("another-room").encode(9, 1, 1, Hello(50, 10, True))
-    victim.receive_datagram(outsider, "x", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(outsider, "x")])
     wrong_fps = WireCodec("lobby").encode(9, 1, 1, Hello(60, 10, True))
-    victim.receive_datagram(wrong_fps, "y", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(wrong_fps, "y")])
     wrong_period = WireCodec("lobby").encode(9, 1, 3, Hello(50, 25, True))
-    victim.receive_datagram(wrong_period, "y", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(wrong_period, "y")])
     stranger_events = WireCodec("lobby").encode(9, 1, 2, Events(()))
-    victim.receive_datagram(stranger_events, "z", now=wire.now)
+    victim.pump(now=wire.now, datagrams=[(stranger_events, "z")])
     dropped = victim.stats().dropped
     assert dropped["bad_magic"] == 1
     assert dropped["bad_mac"] == 2
@@ -139,7 +159,7 @@ def test_a_peer_that_goes_silent_is_dropped_and_comes_back() -> None:
 def test_stamping_is_now_plus_delta_and_keeps_the_log_increasing() -> None:
     config = SessionConfig(delay_ms=200)  # 10 ticks at 50 fps
     session = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
-    session.update(now=1.0)
+    session.pump_ticks(now=1.0)
     first = session.emit("key", "up", now=1.0)
     assert first.tick == 50 + 10
     second = session.emit("key", "up", now=1.0)
@@ -152,8 +172,9 @@ def test_bad_configuration_is_a_usage_error() -> None:
         Session(MovingRectApp(), peer_id=-1, now=0.0)
     with pytest.raises(UsageError):
         Session(MovingRectApp(), peer_id=1, config=SessionConfig(fps=0), now=0.0)
-    with pytest.raises(UsageError):
-        Session(MovingRectApp(), peer_id=1, config=SessionConfig(clock="fast"), now=0.0)
+    for name in ("fast", "paper"):  # a name is converted explicitly: ClockMode("paper")
+        with pytest.raises(UsageError, match="ClockMode"):
+            SessionConfig(clock=name).validate()
     session = Session(MovingRectApp(), peer_id=1, now=0.0)
     with pytest.raises(UsageError):
         session.emit("key", object(), now=0.0)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import random
 
 import pytest
 
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.link_model import LinkModel
 from arcade_p2p.sim.config import SimConfig
-from arcade_p2p.sim.links import Link, LinkModel, Links
+from arcade_p2p.sim.links import Links
 from arcade_p2p.sim.metrics import RecoveryTarget, percentile
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import PAPER21_EDGES, build_topology, components
@@ -58,21 +58,6 @@ def test_scheduling_in_the_past_is_a_usage_error() -> None:
 
 
 # ---------------------------------------------------------------- links
-
-
-def test_link_latency_is_normal_clipped_at_zero() -> None:
-    link = Link(LinkModel(0.001, 0.01), random.Random(1))
-    delays = [d for _ in range(2000) for d in link.transmit()]
-    assert len(delays) == 2000
-    assert min(delays) == 0.0
-    assert sum(1 for d in delays if d == 0.0) > 500  # the clipped half of the bell
-
-
-def test_link_loss_and_duplication_rates() -> None:
-    link = Link(LinkModel(0.05, 0.01, loss=0.2, duplicate=0.1), random.Random(2))
-    copies = [len(link.transmit()) for _ in range(20_000)]
-    assert copies.count(0) / len(copies) == pytest.approx(0.2, abs=0.015)
-    assert copies.count(2) / len(copies) == pytest.approx(0.8 * 0.1, abs=0.01)
 
 
 def test_partitions_cut_only_crossing_links_and_heal() -> None:

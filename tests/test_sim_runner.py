@@ -137,9 +137,9 @@ def test_same_seed_gives_the_same_result_and_another_seed_does_not() -> None:
     config = replace(SHORT, loss=0.05, duplicate=0.05, churn_on_s=10.0, churn_off_s=5.0)
     first = without_wall_clock(run_simulation(config).to_dict())
     again = without_wall_clock(run_simulation(config).to_dict())
-    other = without_wall_clock(run_simulation(replace(SHORT, seed=9)).to_dict())
+    other = without_wall_clock(run_simulation(replace(config, seed=9)).to_dict())
     assert first == again
-    assert first != other
+    assert first != other  # the runs differ only in their seed
 
 
 def test_waking_every_tick_changes_nothing_but_speed() -> None:

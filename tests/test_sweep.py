@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import struct
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,20 @@ from arcade_p2p.sim.sweep import (
     write_csv,
 )
 
+WITHOUT_MATPLOTLIB = (
+    "import sys; sys.modules['matplotlib'] = None; "  # an import of it now fails
+    "from arcade_p2p.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+"""``python -c`` code running ``arcade-p2p`` as if matplotlib were not installed."""
+
 PNG_SIZE = (
     round(heatmap.FIGURE_SIZE_IN[0] * heatmap.FIGURE_DPI),
     round(heatmap.FIGURE_SIZE_IN[1] * heatmap.FIGURE_DPI),
 )
 
 
-def sweep_main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """The real ``arcade-p2p`` entry point with only the sweep subcommand registered."""
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ("arcade_p2p.sim.sweep",))
+def sweep_main(argv: list[str]) -> int:
+    """The real ``arcade-p2p`` entry point, running ``sweep``."""
     return cli.main(["sweep", *argv])
 
 
@@ -169,6 +176,7 @@ def test_bands() -> None:
 
 
 def test_heat_maps_have_the_fixed_pixel_size(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
     rows = [
         row(clock, lat, rate, mult, pct=lat * rate / 1000 * (1 if clock == "paper" else 0.4))
         for clock in ("paper", "default")
@@ -226,23 +234,22 @@ def test_summary_lists_cells_where_default_does_not_halve_paper() -> None:
     ],
 )
 def test_bad_values_exit_2_with_one_line(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     try:
-        code = sweep_main([*argv, "--out", "/nonexistent/never-written"], monkeypatch)
+        code = sweep_main([*argv, "--out", "/nonexistent/never-written"])
     except SystemExit as exc:  # argparse's own type and choice errors
         code = int(exc.code or 0)
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("arcade-p2p sweep: error:")
 
 
-def test_tiny_real_sweep_then_replot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tiny_real_sweep_then_replot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
     out = tmp_path / "sweep"
     grid = ["--latencies", "50", "--rates", "25", "--mults", "2,1"]
     argv = [*grid, "--duration", "20", "--jobs", "2", "--out", str(out)]
-    assert sweep_main(argv, monkeypatch) == 0
+    assert sweep_main(argv) == 0
     first = capsys.readouterr()
     rows = read_csv(out / "sweep.csv")
     config_columns = [f.name for f in fields(SimConfig)]
@@ -262,5 +269,26 @@ def test_tiny_real_sweep_then_replot(
     assert first.out.splitlines()[0].split()[0] == "clock"
     assert "default vs paper clock" in first.out
     # the figures and the table can be redrawn from the CSV alone
-    assert sweep_main(["--plot-only", "--out", str(out)], monkeypatch) == 0
+    assert sweep_main(["--plot-only", "--out", str(out)]) == 0
     assert capsys.readouterr().out == first.out
+
+
+def test_sweep_without_matplotlib_writes_the_csv_and_says_how_to_get_the_plots(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "sweep"
+    grid = ["--latencies", "50", "--rates", "25", "--mults", "1", "--clock", "paper"]
+    argv = ["sweep", *grid, "--duration", "20", "--jobs", "1", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MATPLOTLIB, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [r["clock"] for r in read_csv(out / "sweep.csv")] == ["paper"]
+    assert not list(out.glob("*.png"))
+    assert 'pip install "arcade-p2p[plots]"' in done.stderr
+    assert f"arcade-p2p sweep --plot-only --out {out}" in done.stderr
+    assert done.stdout.splitlines()[0].split()[0] == "clock"  # the table needs no plots

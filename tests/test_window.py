@@ -22,14 +22,15 @@ import arcade
 import pytest
 
 from arcade_p2p.app import state_hash
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.session import SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.timeline import Timeline
 from arcade_p2p.window import SymmetricWindow
-from sample_games.moving_rect import RECT_COLOR, RECT_SIZE_PX, MovingRect
+from sample_games.moving_rect import BACKGROUND_COLOR, RECT_COLOR, RECT_SIZE_PX, MovingRect
 from sample_games.physics_balls import PhysicsBalls
 
 pytestmark = pytest.mark.skipif(
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 FPS = 50
 SETTLE_TIMEOUT_S = 10.0
-INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock="paper")
+INSTANT = SessionConfig(fps=FPS, delay_ms=0, clock=ClockMode.PAPER)
 """Delta of one tick, stamped from the own tick: input is due at the very next tick."""
 
 
@@ -222,7 +223,7 @@ def test_moving_rect_windows_agree_with_the_model_and_the_screen(
         for dx, dy in ((0, 0), (-inside, -inside), (inside, inside)):
             assert image.getpixel((x + dx, y + dy)) == tuple(RECT_COLOR)
         far = ((x + window.width // 2) % window.width, (y + window.height // 2) % window.height)
-        assert image.getpixel(far) == tuple(window.background_color)
+        assert image.getpixel(far) == tuple(BACKGROUND_COLOR)
 
 
 def test_physics_windows_agree_over_udp(windows: Callable[..., Any]) -> None:

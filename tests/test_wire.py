@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -150,3 +154,30 @@ def test_fuzz_mutated_valid_datagrams_only_raise_remote_error() -> None:
         except RemoteError:
             pass
     assert decoded > 0  # some mutations stay valid: the parser was really exercised
+
+
+FUZZER = Path(__file__).resolve().parent.parent / "benchmarks" / "fuzz_wire.py"
+FIELD_CHECKS = {
+    "sender", "epoch", "counter",
+    "hello", "fps", "snapshot period", "hello.reply",
+    "events", "event", "event.tick", "event.source", "event.seq", "event.name", "event.payload",
+    "sync", "sync.value", "sync.origin", "sync.stamp", "sync.hops", "sync.sent_at", "sync.echo",
+    "sync.echo_hold_s", "sync.digest", "sync.count", "sync.joining",
+    "summary", "summary.digest", "summary.count", "summary.joining",
+    "have", "have.marks", "have mark", "source", "seq",
+    "want", "want.ranges", "want range", "first", "last",
+}  # fmt: skip
+
+
+def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
+    done = subprocess.run(
+        [sys.executable, str(FUZZER), "--cases", "20000", "--seed", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    structured = json.loads(done.stdout)["structured"]
+    reached = {key.removeprefix("malformed: ") for key in structured if key.startswith("mal")}
+    assert reached >= FIELD_CHECKS, FIELD_CHECKS - reached
+    assert structured["decoded"] > 0 and "unknown_type" in structured

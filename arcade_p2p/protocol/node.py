@@ -19,6 +19,12 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   the side that lacks events sends WANT with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
+* **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
+  that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
+  HAVEs, a HAVE with at most one WANT, a WANT with at most ``MAX_EVENTS_PER_WANT`` events
+  found without walking the requested seq range. Events are never dropped for their
+  tick: a far-future one waits in the timeline (it does not move local stamping), a
+  far-past one costs one rollback, shared with every other late event of the frame.
 * **Bad input.** Every datagram that fails to decode, authenticate or make sense is
   dropped and counted by reason in :attr:`GossipNode.dropped`, with a log line.
 """
@@ -35,6 +41,7 @@ from dataclasses import dataclass, field
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
+from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
@@ -68,6 +75,9 @@ MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
+MAX_HAVES_PER_DIGEST = 4
+"""Most HAVE datagrams sent in answer to one differing digest (256 sources; with more,
+successive answers take turns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,7 @@ class Link:
     echo_received_at: float = 0.0
     outbox: list[Event] = field(default_factory=list)
     last_want_at: float = float("-inf")
+    have_cursor: int = 0
 
 
 @dataclass(slots=True)
@@ -137,6 +148,8 @@ class GossipNode:
         rng: Seeded randomness (epoch, timer phases).
         settings: Protocol timing.
         on_new_event: Called for every event new to this node (local ones excluded).
+        join: The session's join state (this node tells neighbours whether it is joining
+            and reports when a settled neighbour's history matches).
         now: Start time.
     """
 
@@ -152,6 +165,7 @@ class GossipNode:
         rng: random.Random,
         settings: NodeSettings,
         on_new_event: Callable[[Event], None],
+        join: JoinState,
         now: float,
     ) -> None:
         self.source = source
@@ -174,11 +188,7 @@ class GossipNode:
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
-        self.history_synced = False
-        """Whether a neighbour that is not itself joining has shown that this node holds
-        exactly what it holds."""
-        self.joining = False
-        """Whether this node is still fetching the history (told to neighbours)."""
+        self.join = join
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -192,12 +202,6 @@ class GossipNode:
         link = self._link(address)
         link.configured = True
         self._next_hello = min(self._next_hello, now)
-
-    def remove_peer(self, address: Address) -> None:
-        """Forget a neighbour entirely (it may link again by sending HELLO)."""
-        link = self._links.pop(address, None)
-        if link is not None:
-            self.clock.forget(address)
 
     @property
     def links(self) -> list[Link]:
@@ -329,35 +333,45 @@ class GossipNode:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
         mine = self.timeline.digest()
         if digest == mine and not peer_joining:
-            self.history_synced = True  # we hold exactly what a settled neighbour holds
+            self.join.note_synced()  # we hold exactly what a settled neighbour holds
         if digest != mine:
             self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
-        wanted = self.timeline.missing(dict(have.marks))
+        wanted = self.timeline.missing(dict(have.marks), max_ranges=MAX_RANGE_ITEMS)
         if not wanted:
             return
         backoff = max(self.settings.summary_interval_s, 2.0 * (link.rtt.min_rtt_s or 0.0))
         if now - link.last_want_at < backoff:
             return
         link.last_want_at = now
-        ranges = [(s, a, b) for s, gaps in sorted(wanted.items()) for a, b in gaps]
-        for i in range(0, len(ranges), MAX_RANGE_ITEMS):
-            self._send(link.address, Want(tuple(ranges[i : i + MAX_RANGE_ITEMS])))
+        # One WANT per HAVE: every source's first gap (a HAVE names at most MAX_HAVE_ITEMS
+        # sources, so they all fit), then the second gaps, and so on while there is room.
+        # A log riddled with holes costs one datagram per round; the rest follows later.
+        ranges: list[tuple[int, int, int]] = []
+        for depth in range(MAX_RANGE_ITEMS):
+            row = [(s, *gaps[depth]) for s, gaps in sorted(wanted.items()) if depth < len(gaps)]
+            ranges.extend(row)
+            if not row or len(ranges) >= MAX_RANGE_ITEMS:
+                break
+        self._send(link.address, Want(tuple(ranges[:MAX_RANGE_ITEMS])))
 
     def _on_want(self, link: Link, want: Want) -> None:
+        """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
+
+        The work is proportional to the events queued, however wide the ranges asked for.
+        """
         budget = MAX_EVENTS_PER_WANT
         for source, first, last in want.ranges:
             source_log = self.timeline.source_log(source)
             if source_log is None:
                 continue
-            for seq in range(first, min(last, source_log.highest) + 1):
-                event = source_log.events.get(seq)
-                if event is not None:
-                    self._queue_event(link, event)
-                    budget -= 1
-                    if budget == 0:
-                        return
+            found = source_log.events_in(first, last, budget)
+            for event in found:
+                self._queue_event(link, event)
+            budget -= len(found)
+            if budget == 0:
+                return
 
     # ----------------------------------------------------------------- output
     def get_timer(self) -> float:
@@ -460,16 +474,27 @@ class GossipNode:
             max(hold, 0.0),
             timeline.digest(),
             len(timeline),
-            self.joining,
+            self.join.joining,
         )
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)
 
     def _summary(self) -> Summary:
-        return Summary(self.timeline.digest(), len(self.timeline), self.joining)
+        return Summary(self.timeline.digest(), len(self.timeline), self.join.joining)
 
     def _send_have(self, address: Address) -> None:
+        """Send (part of) our marks: at most MAX_HAVES_PER_DIGEST HAVE datagrams.
+
+        With more sources than fit, each reply continues where the last one to this
+        neighbour stopped, so every source is advertised within a few rounds.
+        """
         marks = sorted(self.timeline.marks().items())
-        for i in range(0, len(marks), MAX_HAVE_ITEMS):
+        per_reply = MAX_HAVE_ITEMS * MAX_HAVES_PER_DIGEST
+        link = self._links.get(address)
+        if len(marks) > per_reply and link is not None:
+            start = link.have_cursor % len(marks)
+            marks = (marks[start:] + marks[:start])[:per_reply]
+            link.have_cursor = start + per_reply
+        for i in range(0, min(len(marks), per_reply), MAX_HAVE_ITEMS):
             self._send(address, Have(tuple(marks[i : i + MAX_HAVE_ITEMS])))

@@ -4,14 +4,18 @@ How this works: a datagram is ``MAGIC (2 bytes) | VERSION (1 byte) | body | MAC 
 The body is one msgpack array ``[type, sender, epoch, counter, *fields]``: ``sender`` is the
 sending session's id, ``epoch`` a random number drawn when that session started and
 ``counter`` counts its datagrams (the receiver uses both to drop replays). The MAC is
-HMAC-SHA256, truncated to 16 bytes, keyed by a key derived from the room name, over
-everything before it: a datagram from another room, a tampered one and a truncated one
-all fail the MAC. Decoding validates every field's type, range and size and raises
-:class:`~arcade_p2p.errors.RemoteError` -- and only that -- for anything unacceptable.
+HMAC-SHA256, truncated to 16 bytes, over everything before it: a datagram from another
+room, a tampered one and a truncated one all fail the MAC. The MAC key is derived from the
+room name alone (anyone who knows the name can join) or, for a room with a secret key,
+stretched from the passphrase with scrypt salted by the room name (see :func:`room_key`);
+the passphrase itself never goes on the wire. Decoding validates every field's type, range
+and size and raises :class:`~arcade_p2p.errors.RemoteError` -- and only that -- for anything
+unacceptable.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -62,6 +66,12 @@ MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
+KDF_SCRYPT_N = 2**14
+"""scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
+memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
+KDF_SCRYPT_R = 8
+KDF_SCRYPT_P = 1
+MAC_KEY_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +192,35 @@ class Datagram:
     message: Message
 
 
-def room_key(room: str) -> bytes:
-    """The MAC key of a room name."""
-    return hashlib.sha256(b"arcade-p2p room\x00" + room.encode("utf-8")).digest()
+def room_key(room: str, key: str | None = None) -> bytes:
+    """The MAC key of a room.
+
+    Args:
+        room: The room name.
+        key: The room's secret passphrase, or None for an open room (whose MAC key is a
+            plain hash of the name).
+
+    A passphrase is stretched with ``hashlib.scrypt`` (``N = 2**14, r = 8, p = 1``), salted
+    with a hash of the room name, so one passphrase gives different keys in different rooms
+    and every guess costs an attacker the same stretching. The result is cached per
+    ``(room, key)``: a process that runs many sessions of one room stretches once.
+    """
+    if key is None:
+        return hashlib.sha256(b"arcade-p2p room\x00" + room.encode("utf-8")).digest()
+    return _stretched_key(room, key)
+
+
+@functools.lru_cache(maxsize=8)
+def _stretched_key(room: str, key: str) -> bytes:
+    salt = hashlib.sha256(b"arcade-p2p room salt\x00" + room.encode("utf-8")).digest()
+    return hashlib.scrypt(
+        key.encode("utf-8"),
+        salt=salt,
+        n=KDF_SCRYPT_N,
+        r=KDF_SCRYPT_R,
+        p=KDF_SCRYPT_P,
+        dklen=MAC_KEY_BYTES,
+    )
 
 
 class WireCodec:
@@ -192,12 +228,24 @@ class WireCodec:
 
     Args:
         room: The room name; only peers using the same name understand each other.
+        key: The room's secret passphrase (None: an open room). Peers with the same room
+            but another key (or none) fail the MAC (``bad_mac``).
     """
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, key: str | None = None) -> None:
         if not isinstance(room, str) or not room:
             raise UsageError("room must be a non-empty string")
-        self._key = room_key(room)
+        if key is not None and (not isinstance(key, str) or not key):
+            raise UsageError("key must be a non-empty string or None")
+        self._key = room_key(room, key)
+
+    def mac(self, signed: bytes) -> bytes:
+        """The room's :data:`MAC_BYTES`-byte MAC of ``signed`` (also used by LAN beacons)."""
+        return hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+
+    def mac_matches(self, signed: bytes, mac: bytes) -> bool:
+        """Whether ``mac`` is the room's MAC of ``signed`` (compared in constant time)."""
+        return hmac.compare_digest(self.mac(signed), mac)
 
     def encode(self, sender: int, epoch: int, counter: int, message: Message) -> bytes:
         """Encode one message into a datagram.
@@ -210,7 +258,7 @@ class WireCodec:
             use_bin_type=True,
         )
         signed = MAGIC + bytes((VERSION,)) + body
-        data = signed + hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+        data = signed + self.mac(signed)
         if len(data) > MAX_DATAGRAM_BYTES:
             raise UsageError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM_BYTES}")
         return data
@@ -238,7 +286,7 @@ class WireCodec:
         if data[2] != VERSION:
             raise RemoteError("bad_version", f"version {data[2]}")
         signed, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
-        if not hmac.compare_digest(hmac.digest(self._key, signed, "sha256")[:MAC_BYTES], mac):
+        if not self.mac_matches(signed, mac):
             raise RemoteError("bad_mac", "wrong room, tampered or truncated")
         try:
             body = msgpack.unpackb(

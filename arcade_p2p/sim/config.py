@@ -3,16 +3,18 @@
 How this works: :class:`SimConfig` is a frozen record of every knob of one run. Its
 defaults are the embedded default of ``arcade-p2p sim`` (the paper's framed centre cell:
 paper21, L = 50 ms, 25 events/min, multiplier 2, 300 s at 50 fps, seed 1).
-:meth:`SimConfig.validate` turns impossible values into one-line :class:`UsageError`s.
+:meth:`SimConfig.validate` turns impossible values into one-line :class:`UsageError`s (the
+link figures are checked by the one :class:`~arcade_p2p.link_model.LinkModel`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import LinkModel
 
 __all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
 
@@ -63,9 +65,11 @@ class SimConfig:
         churn_mode: What going offline means: ``restart`` (the process dies; it comes back
             as a new session with a new id and an empty memory) or ``suspend`` (the
             process is frozen and cut off; it comes back with its memory and its id).
-        clock: ``default`` or ``paper``.
+        clock: The clock rule (``ClockMode.from_name("paper")`` converts a name).
         seed: Seed of every random choice in the run.
         partitions: Scheduled network splits (each heals at its end).
+        key: Secret room key of every peer (None: an open room, as in the paper). It costs
+            one key stretching per run; :meth:`to_dict` shows only whether one is set.
     """
 
     topology: str = "paper21"
@@ -86,9 +90,10 @@ class SimConfig:
     churn_on_s: float | None = None
     churn_off_s: float | None = None
     churn_mode: str = "restart"
-    clock: str = ClockMode.DEFAULT.value
+    clock: ClockMode = ClockMode.DEFAULT
     seed: int = 1
     partitions: tuple[Partition, ...] = ()
+    key: str | None = field(default=None, repr=False)
 
     @property
     def delta_ms(self) -> float:
@@ -102,22 +107,30 @@ class SimConfig:
         """Per-hop latency standard deviation in milliseconds."""
         return self.latency_ms / 5.0 if self.jitter_ms is None else self.jitter_ms
 
+    def link_model(self) -> LinkModel:
+        """Every link of the run (simulated or emulated on real UDP).
+
+        Raises:
+            UsageError: Latency, jitter, loss or duplication is out of range.
+        """
+        return LinkModel.from_ms(
+            self.latency_ms, self.jitter, loss=self.loss, duplicate=self.duplicate
+        )
+
     @property
     def churn(self) -> bool:
         """Whether peers go offline and come back."""
         return self.churn_on_s is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (for JSON and CSV)."""
-        return asdict(self)
+        """Plain dict of the fields (for JSON and CSV); a key shows as ``"set"``, never itself."""
+        return {**asdict(self), "key": None if self.key is None else "set"}
 
     def validate(self) -> None:
         """Raise :class:`UsageError` with a one-line message for impossible values."""
         checks = [
             (self.peers >= 2, "peers must be >= 2"),
             (self.degree >= 1, "degree must be >= 1"),
-            (self.latency_ms >= 0, "latency must be >= 0 ms"),
-            (self.jitter >= 0, "jitter must be >= 0 ms"),
             (self.rate_per_min >= 0, "rate must be >= 0 events/min"),
             (self.mult > 0, "mult must be > 0"),
             (self.delay_ms is None or self.delay_ms >= 0, "delay must be >= 0 ms"),
@@ -125,9 +138,8 @@ class SimConfig:
             (0 <= self.warmup_s < self.duration_s, "warmup must be in [0, duration)"),
             (0 <= self.quiet_s < self.duration_s, "quiet period must be in [0, duration)"),
             (self.start_spread_s >= 0, "start spread must be >= 0 s"),
+            (self.key is None or bool(self.key), "key must not be empty"),
             (1 <= self.fps <= 1000, "fps must be in 1..1000"),
-            (0 <= self.loss < 1, "loss must be in [0, 1)"),
-            (0 <= self.duplicate < 1, "duplicate must be in [0, 1)"),
             (
                 (self.churn_on_s is None) == (self.churn_off_s is None),
                 "churn needs both on and off means",
@@ -144,7 +156,8 @@ class SimConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        self.link_model()
         if self.churn_mode not in CHURN_MODES:
             raise UsageError(f"churn mode must be one of {', '.join(CHURN_MODES)}")
-        if self.clock not in {m.value for m in ClockMode}:
-            raise UsageError(f"clock must be 'paper' or 'default', got {self.clock!r}")
+        if not isinstance(self.clock, ClockMode):
+            raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")

@@ -19,21 +19,20 @@ three framed examples (0.1, 3.1 and 7.2 %) in white, yellow and red, as its text
 the paper clock is under 1 %). :func:`summary_table` gives pace, convergence and loss per
 clock, and the cells where the default clock does not at least halve the paper clock's
 rollbacks. Figures use matplotlib's object API on the Agg canvas (no pyplot, no global
-state) and have a fixed pixel size, so they can be compared and tested.
+state) and have a fixed pixel size, so they can be compared and tested. matplotlib is an
+optional dependency (the ``plots`` extra), imported only when a figure is drawn:
+:func:`can_plot` says whether it is installed; the table never needs it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
 
 from arcade_p2p.clock import ClockMode
 
@@ -45,7 +44,9 @@ __all__ = [
     "CellKey",
     "CellStats",
     "Row",
+    "PLOTS_INSTALL",
     "band_colour",
+    "can_plot",
     "cell_stats",
     "missed_goal",
     "plot_ratio",
@@ -78,6 +79,9 @@ RED = "#e03131"
 BLACK = "#000000"
 GREY = "#d9d9d9"
 GREEN = "#b2f2bb"
+
+PLOTS_INSTALL = 'pip install "arcade-p2p[plots]"'
+"""The command that installs matplotlib, which only the figures need."""
 
 FIGURE_SIZE_IN = (15.0, 5.6)
 """Width and height of every figure, in inches."""
@@ -177,6 +181,11 @@ def missed_goal(cell_ratios: Mapping[CellKey, float | None]) -> list[CellKey]:
     )
 
 
+def can_plot() -> bool:
+    """Whether matplotlib is installed, so :func:`plot_rollback` and :func:`plot_ratio` work."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _format_pct(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
@@ -217,6 +226,10 @@ def _draw(
     legend: Sequence[tuple[str, str]],
 ) -> None:
     """Three-region layout: one panel per multiplier (largest first), latency x rate."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch, Rectangle
+
     latencies = sorted({k[0] for k in shown})
     rates = sorted({k[1] for k in shown})
     mults = sorted({k[2] for k in shown}, reverse=True)
@@ -235,7 +248,8 @@ def _draw(
         for row, latency in enumerate(latencies):
             for col, rate in enumerate(rates):
                 colour, text = shown.get((latency, rate, mult), (GREY, ""))
-                ax.add_patch(_cell_patch(col, row, colour))
+                cell = Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor=GREY)
+                ax.add_patch(cell)
                 ink = WHITE if colour == BLACK else BLACK
                 ax.text(col, row, text, ha="center", va="center", color=ink, fontsize=10)
     fig.suptitle(title)
@@ -246,10 +260,6 @@ def _draw(
         frameon=False,
     )
     fig.savefig(path)
-
-
-def _cell_patch(col: int, row: int, colour: str) -> Rectangle:
-    return Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor=GREY)
 
 
 def summary_table(rows: Sequence[Row]) -> str:

@@ -1,58 +1,23 @@
-"""Simulated links: latency, jitter, loss, duplication, partitions.
+"""Simulated links: the shared link model per directed edge, plus partitions.
 
 How this works: every edge of the topology is two directed links (:class:`Link`), each
 with its own seeded :class:`random.Random`, so a link's fate does not depend on traffic
-elsewhere. :meth:`Link.transmit` decides what happens to one datagram: lost (no copy),
-delivered once or, with probability ``duplicate``, twice; every copy gets its own one-way
-delay drawn from Normal(latency, jitter) clipped at zero -- the way the seed paper used
-netem on loopback. Datagrams overtake each other whenever their delays cross, so
-reordering needs no separate knob. A link that is down (a partition) loses everything
-sent over it; datagrams already in flight still arrive. :class:`Links` holds all the
-links of a topology and cuts or heals the edges crossing a partition.
+elsewhere. What happens to one datagram (loss, duplication, a one-way delay per copy drawn
+from Normal(latency, jitter) clipped at zero) is decided by the one
+:class:`~arcade_p2p.link_model.LinkModel`, the same model the UDP emulation uses. A link
+that is down (a partition) loses everything sent over it; datagrams already in flight still
+arrive. :class:`Links` holds all the links of a topology and cuts or heals the edges
+crossing a partition.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import LinkModel
 
-__all__ = ["Link", "LinkModel", "Links"]
-
-MS_PER_S = 1000.0
-
-
-@dataclass(frozen=True, slots=True)
-class LinkModel:
-    """How every link of a run behaves.
-
-    Attributes:
-        latency_s: Mean one-way delay.
-        jitter_s: Standard deviation of the one-way delay.
-        loss: Probability that a datagram is lost.
-        duplicate: Probability that a delivered datagram arrives twice.
-    """
-
-    latency_s: float
-    jitter_s: float
-    loss: float = 0.0
-    duplicate: float = 0.0
-
-    @classmethod
-    def from_ms(
-        cls, latency_ms: float, jitter_ms: float, *, loss: float = 0.0, duplicate: float = 0.0
-    ) -> LinkModel:
-        """A model from millisecond figures (as on the command line)."""
-        return cls(latency_ms / MS_PER_S, jitter_ms / MS_PER_S, loss, duplicate)
-
-    def validate(self) -> None:
-        """Raise :class:`UsageError` for values that make no sense."""
-        if self.latency_s < 0 or self.jitter_s < 0:
-            raise UsageError("latency and jitter must be >= 0")
-        if not (0 <= self.loss < 1 and 0 <= self.duplicate < 1):
-            raise UsageError("loss and duplicate must be probabilities in [0, 1)")
+__all__ = ["Link", "Links"]
 
 
 class Link:
@@ -74,12 +39,7 @@ class Link:
         """The delays (seconds) after which copies of one datagram arrive; empty if lost."""
         if not self.up:
             return []
-        model = self.model
-        rng = self._rng
-        if model.loss and rng.random() < model.loss:
-            return []
-        copies = 2 if model.duplicate and rng.random() < model.duplicate else 1
-        return [max(0.0, rng.gauss(model.latency_s, model.jitter_s)) for _ in range(copies)]
+        return self.model.fates(self._rng)
 
 
 class Links:

@@ -4,10 +4,12 @@ How this works: to check that the virtual-time simulator tells the truth, the sa
 experiment (same topology, same planned inputs and start times from
 :func:`~arcade_p2p.sim.workload.plan_peers`) runs with every peer as a separate process
 (:mod:`arcade_p2p.sim.real_peer`) talking real UDP on 127.0.0.1, port 0. Per-hop latency,
-jitter and loss come from the transport's user-space link emulation on each receiver,
-because kernel netem is not available. Peers are started at their planned times; each
-dials the neighbours already running. Every process samples its counters once per second
-of the shared monotonic clock; this module lines the samples up and computes the same
+jitter, loss and duplication come from the transport's user-space link emulation on each
+receiver (kernel netem is not available), which applies the simulator's own
+:class:`~arcade_p2p.link_model.LinkModel`; each peer is driven by the same driver step.
+Peers are started at their planned times; each dials the neighbours already running.
+Every process samples its counters once per second of the shared monotonic clock; this
+module lines the samples up and computes the same
 :class:`~arcade_p2p.sim.metrics.SimResult` as the simulator: rollback percentage and
 depths, pace (lag behind the highest tick at each second), convergence at a common end
 tick, events lost and traffic. Churn is not supported here (the simulator covers it).
@@ -77,11 +79,13 @@ def run_real(config: SimConfig, *, progress: Callable[[float], None] | None = No
                 "peer_id": slot + 1,
                 "fps": config.fps,
                 "delay_ms": config.delta_ms,
-                "clock": config.clock,
+                "clock": config.clock.value,
                 "room": ROOM,
+                "key": config.key,
                 "latency_ms": config.latency_ms,
                 "jitter_ms": config.jitter,
                 "loss": config.loss,
+                "duplicate": config.duplicate,
                 "dial": dial,
                 "inputs": [[t, name, payload] for t, name, payload in plans[slot].inputs],
                 "end_tick": end_tick,

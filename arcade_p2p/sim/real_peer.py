@@ -21,10 +21,11 @@ import time
 from collections import deque
 from typing import Any
 
-from arcade_p2p.moving_rect import MovingRectApp
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
-from arcade_p2p.transport import LinkEmulation, UdpTransport
+from arcade_p2p.sim.moving_rect import MovingRectApp
+from arcade_p2p.transport import LinkEmulation, LinkModel, UdpTransport
 
 __all__ = ["main"]
 
@@ -36,11 +37,16 @@ LINGER_S = 1.5
 def main() -> int:
     """Run one peer from the JSON spec in ``sys.argv[1]``; print the report on stdout."""
     spec: dict[str, Any] = json.loads(sys.argv[1])
-    emulation = LinkEmulation(
-        spec["latency_ms"], spec["jitter_ms"], spec["loss"], seed=spec["peer_id"]
+    model = LinkModel.from_ms(
+        spec["latency_ms"], spec["jitter_ms"], loss=spec["loss"], duplicate=spec["duplicate"]
     )
+    emulation = LinkEmulation(model, seed=spec["peer_id"])
     config = SessionConfig(
-        fps=spec["fps"], delay_ms=spec["delay_ms"], clock=spec["clock"], room=spec["room"]
+        fps=spec["fps"],
+        delay_ms=spec["delay_ms"],
+        clock=ClockMode(spec["clock"]),
+        room=spec["room"],
+        key=spec["key"],
     )
     t0: float = spec["t0"]
     with UdpTransport("127.0.0.1", 0, emulation=emulation) as transport:

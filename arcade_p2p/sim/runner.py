@@ -4,28 +4,31 @@ How this works: every topology slot holds at most one live :class:`~arcade_p2p.s
 (the real one, unchanged); only time and the network are simulated. The
 :class:`~arcade_p2p.sim.scheduler.Scheduler` runs four kinds of entries:
 
-* **wake** -- a peer wakes at ``session.get_timer()`` to run its due protocol timers
-  (and, with ``tick_wakes``, also at ``session.next_tick_time(now)``, like a game loop);
-* **deliver** -- a datagram arrives after its link's delay and is fed to the session at
+* **wake** -- a peer wakes at ``session.network_timer()`` to run its due protocol timers
+  (and, with ``tick_wakes``, at ``session.next_wakeup(now)``, which also covers the next
+  tick, like a game loop);
+* **deliver** -- a datagram arrives after its link's delay and is handed to the session at
   that slot (dropped if the slot is offline: the process is dead);
 * **plan** -- a peer comes online, goes offline or presses a key, as planned by
   :mod:`arcade_p2p.sim.workload`; partitions cut and heal links;
 * **measure** -- the warm-up ends, a pace sample is taken (every simulated second), a
   returning peer's recovery is checked (every tick while someone is recovering).
 
-Before anything touches a session (a datagram, a timer, an input, a measurement) the
-driver runs the ticks due by ``now``, so the session is in exactly the state a game loop
-running every tick would have left it in: ticks are deterministic, and a tick-only wake
-sends nothing. That is why waking at every tick is optional -- it changes no result, only
-the speed (a test checks this). After any activity the peer runs its due ticks again (a
-late event is repaired at once), its outgoing datagrams are put on the links and its next
+A wake and a delivery are each one :meth:`Session.pump <arcade_p2p.session.Session.pump>`,
+the same driver step the UDP runner and the game window use, so the simulator measures
+what real peers do. That step runs the ticks due by ``now`` before it takes anything in,
+and an input or a measurement first runs them too (:meth:`Session.pump_ticks`), so
+before anything touches a session it is in exactly the state a game loop running every
+tick would have left it in: ticks are deterministic, and a tick-only wake sends nothing.
+That is why waking at every tick is optional -- it changes no result, only the speed (a
+test checks this). The step's outgoing datagrams are put on the links and the peer's next
 wake is moved earlier if needed (stale wakes are ignored by token).
 
 A run has two phases. The *main* phase lasts ``duration_s`` and is measured after the
 warm-up. The *settle* phase then heals every link, brings every slot online (a new
 session for each offline one), runs until every timeline has the same digest (at most
 :data:`SETTLE_MAX_S`), picks a final tick one second past the most advanced peer and lets
-every peer run to exactly that tick (``Session.update(max_tick=...)``) before comparing
+every peer run to exactly that tick (``Session.pump(max_tick=...)``) before comparing
 state hashes.
 
 Measures (see :class:`~arcade_p2p.sim.metrics.SimResult`): the lag of a peer is the
@@ -47,10 +50,9 @@ from dataclasses import dataclass
 from arcade_p2p.app import App
 from arcade_p2p.clock import ClockSettings
 from arcade_p2p.errors import UsageError
-from arcade_p2p.moving_rect import MovingRectApp
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.config import SimConfig
-from arcade_p2p.sim.links import Link, LinkModel, Links
+from arcade_p2p.sim.links import Link, Links
 from arcade_p2p.sim.metrics import (
     Ledger,
     PaceStats,
@@ -60,6 +62,7 @@ from arcade_p2p.sim.metrics import (
     mean,
     percentile,
 )
+from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import Topology, build_topology, components
 from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
@@ -168,13 +171,10 @@ class _Simulation:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
         self.session_config = SessionConfig(
-            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock
+            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock, key=config.key
         )
         self.session_config.validate()
-        model = LinkModel.from_ms(
-            config.latency_ms, config.jitter, loss=config.loss, duplicate=config.duplicate
-        )
-        self.links = Links(self.topology.edges, model, config.seed)
+        self.links = Links(self.topology.edges, config.link_model(), config.seed)
         self.slots = [
             _Slot(i, row, {n: self._link(i, n) for n in row})
             for i, row in enumerate(self.topology.neighbours())
@@ -262,7 +262,7 @@ class _Simulation:
     def _run_due_ticks(self) -> None:
         now = self.scheduler.now
         for session in self._live():
-            session.update(now=now, max_tick=self.max_tick)
+            session.pump_ticks(now=now, max_tick=self.max_tick)
 
     def _go_online(self, slot: _Slot, returning: bool) -> None:
         now = self.scheduler.now
@@ -271,7 +271,7 @@ class _Simulation:
             slot.session = session
             self._labels = None
             self._start_recovery(slot)
-            self._activity(slot, session, now)
+            self._step(slot, session, now)
             return
         peer_id = slot.index if slot.incarnations == 0 else self._new_id()
         slot.incarnations += 1
@@ -289,7 +289,7 @@ class _Simulation:
         self._labels = None
         if returning:
             self._start_recovery(slot)
-        self._activity(slot, session, now)
+        self._step(slot, session, now)
 
     def _new_id(self) -> int:
         peer_id = self.next_peer_id
@@ -299,7 +299,7 @@ class _Simulation:
     def _go_offline(self, slot: _Slot) -> None:
         session = slot.session
         assert session is not None  # spells do not overlap
-        session.update(now=self.scheduler.now, max_tick=self.max_tick)  # it ran until now
+        session.pump_ticks(now=self.scheduler.now, max_tick=self.max_tick)  # it ran until now
         if self.config.churn_mode == "suspend":
             slot.suspended = session
         slot.session = None
@@ -313,9 +313,9 @@ class _Simulation:
         session = slot.session
         assert session is not None  # inputs are planned inside online spells
         now = self.scheduler.now
-        session.update(now=now, max_tick=self.max_tick)
+        session.pump_ticks(now=now, max_tick=self.max_tick)
         self.emitted.append(session.emit(name, payload, now=now).ident)
-        self._activity(slot, session, now)
+        self._step(slot, session, now)
 
     def _set_partition(self, side: tuple[int, ...], up: bool) -> None:
         self.links.set_partition(side, up=up)
@@ -326,26 +326,23 @@ class _Simulation:
         if token != slot.wake_token or session is None:
             return
         slot.wake_at = INFINITY
-        now = self.scheduler.now
-        if now >= session.get_timer():
-            session.update(now=now, max_tick=self.max_tick)
-            session.handle_timer(now=now)
-        self._activity(slot, session, now)
+        self._step(slot, session, self.scheduler.now)
 
     def _deliver(self, slot: _Slot, data: bytes, source: int) -> None:
         session = slot.session
-        if session is None:
-            return
-        now = self.scheduler.now
-        session.update(now=now, max_tick=self.max_tick)
-        session.receive_datagram(data, source, now=now)
-        self._activity(slot, session, now)
+        if session is not None:
+            self._step(slot, session, self.scheduler.now, ((data, source),))
 
-    def _activity(self, slot: _Slot, session: Session, now: float) -> None:
-        """Run due ticks, send what is queued, and wake again when there is work."""
-        session.update(now=now, max_tick=self.max_tick)
+    def _step(
+        self,
+        slot: _Slot,
+        session: Session,
+        now: float,
+        datagrams: tuple[tuple[bytes, int], ...] = (),
+    ) -> None:
+        """One driver step; put what it sends on the links; wake again when there is work."""
         call_at = self.scheduler.call_at
-        outgoing = session.datagrams_to_send(now=now)
+        outgoing = session.pump(now=now, datagrams=datagrams, max_tick=self.max_tick)
         if outgoing:
             links = slot.links
             deliver = self._deliver
@@ -356,9 +353,10 @@ class _Simulation:
                 assert isinstance(destination, int)
                 for delay in links[destination].transmit():
                     call_at(now + delay, deliver, slots[destination], data, index)
-        when = session.get_timer()
         if self.tick_wakes:
-            when = min(when, session.next_tick_time(now))
+            when = session.next_wakeup(now, max_tick=self.max_tick)
+        else:
+            when = session.network_timer()
         when = max(now, when)
         if when < slot.wake_at:
             slot.wake_at = when

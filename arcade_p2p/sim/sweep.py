@@ -9,7 +9,9 @@ field, then every result key. A :class:`ProgressBar` on stderr shows the runs do
 and an ETA (redrawn in place on a terminal, one line per run otherwise). The rows, in grid
 order, go to ``sweep.csv``; :mod:`arcade_p2p.sim.heatmap` draws one heat map per clock (and
 their ratio with ``--clock both``) and the summary table printed on stdout.
-``--plot-only`` redraws the figures and the table from an existing CSV.
+``--plot-only`` redraws the figures and the table from an existing CSV. Without matplotlib
+(the optional ``plots`` extra) the CSV and the table are still written, and the command
+says how to install it and redraw.
 
 Warm-up and quiet periods are the paper's 30 s each, or 10 % of ``--duration`` when that
 is shorter (the paper's 300 s runs have exactly 10 %).
@@ -25,6 +27,7 @@ import logging
 import math
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 import time
@@ -81,7 +84,7 @@ def build_grid(
     latencies_ms: Sequence[float] = PAPER_LATENCIES_MS,
     rates_per_min: Sequence[float] = PAPER_RATES_PER_MIN,
     mults: Sequence[float] = PAPER_MULTS,
-    clocks: Sequence[str] = (ClockMode.PAPER.value, ClockMode.DEFAULT.value),
+    clocks: Sequence[ClockMode] = (ClockMode.PAPER, ClockMode.DEFAULT),
     reps: int = 1,
 ) -> list[SimConfig]:
     """Every run of a sweep, in the order of the paper's figure.
@@ -363,8 +366,16 @@ def run_command(args: argparse.Namespace) -> int:
     reps = len({r["seed"] for r in rows})
     seeds = f"mean of {reps} seeds" if reps > 1 else "1 seed"
     subtitle = f"{float(rows[0]['duration_s']):g} s runs, {seeds} per cell"
-    for path in write_report(rows, out, subtitle=subtitle):
-        print(f"wrote {path}", file=sys.stderr)
+    if heatmap.can_plot():
+        for path in write_report(rows, out, subtitle=subtitle):
+            print(f"wrote {path}", file=sys.stderr)
+    else:
+        replot = f"arcade-p2p sweep --plot-only --out {shlex.quote(str(out))}"
+        print(
+            f"no heat maps: they need matplotlib. To draw them from {csv_path}, run\n"
+            f"  {heatmap.PLOTS_INSTALL}\n  {replot}",
+            file=sys.stderr,
+        )
     print(heatmap.summary_table(rows))
     return 0
 
@@ -382,7 +393,7 @@ def _configs_from_args(args: argparse.Namespace) -> list[SimConfig]:
         warmup_s=min(paper.warmup_s, args.duration * PHASE_FRACTION),
         quiet_s=min(paper.quiet_s, args.duration * PHASE_FRACTION),
     )
-    clocks = [m.value for m in ClockMode] if args.clock == BOTH_CLOCKS else [args.clock]
+    clocks = list(ClockMode) if args.clock == BOTH_CLOCKS else [ClockMode(args.clock)]
     configs = build_grid(
         base,
         latencies_ms=_parse_list("--latencies", args.latencies),

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from arcade_p2p.moving_rect import DIRECTIONS
 from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.moving_rect import DIRECTIONS
 
 __all__ = ["InputMaker", "PeerPlan", "key_input", "plan_peers"]
 

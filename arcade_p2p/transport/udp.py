@@ -35,7 +35,7 @@ from types import TracebackType
 from arcade_p2p.errors import UsageError
 from arcade_p2p.transport.emulation import Address, LinkEmulation
 
-__all__ = ["TransportStats", "UdpTransport", "parse_address"]
+__all__ = ["TransportStats", "UdpTransport", "parse_address", "reason_of"]
 
 RECV_BUFFER_BYTES = 65_535
 """Largest datagram read from the socket (bigger than any valid one; the codec rejects
@@ -90,7 +90,7 @@ def parse_address(text: str) -> Address:
     return str(ip), int(port)
 
 
-def _reason(exc: OSError) -> str:
+def reason_of(exc: OSError) -> str:
     """A stable counter key for an OS error (its errno name when it has one)."""
     if exc.errno is not None and exc.errno in errno.errorcode:
         return errno.errorcode[exc.errno]
@@ -154,7 +154,7 @@ class UdpTransport:
         try:
             self._sock.sendto(data, address)
         except OSError as exc:
-            self._send_errors[_reason(exc)] += 1
+            self._send_errors[reason_of(exc)] += 1
             return
         self._sent += 1
         self._bytes_sent += len(data)
@@ -261,7 +261,7 @@ class UdpTransport:
             except BlockingIOError:
                 break
             except OSError as exc:  # e.g. ECONNREFUSED left over from an ICMP error
-                errors.append(_reason(exc))
+                errors.append(reason_of(exc))
                 break
             batch.append((data, (str(address[0]), int(address[1])), time.monotonic()))
         with self._arrived:
