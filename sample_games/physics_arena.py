@@ -36,6 +36,7 @@ from typing import Any
 
 import arcade
 import pymunk
+from arcade.types import Color
 
 from arcade_p2p.events import Event
 from arcade_p2p.physics import Space, new_space
@@ -123,23 +124,23 @@ HELP = (
     "arrows / WASD: move (press one to join)  ·  shove crates out through a goal  ·  "
     "last touch scores: crate 1, gold 5"
 )
-FLOOR_COLOR = (34, 40, 49)
-WALL_COLOR = (200, 205, 215)
-GOAL_COLOR = (60, 90, 70)
-LINE_COLOR = (52, 60, 72)
-WHITE = (255, 255, 255)
+FLOOR_COLOR = Color(34, 40, 49)
+WALL_COLOR = Color(200, 205, 215)
+GOAL_COLOR = Color(60, 90, 70)
+LINE_COLOR = Color(52, 60, 72)
+WHITE = Color(255, 255, 255)
 """Texture colour of tinted sprites (a sprite's colour multiplies its texture)."""
-HUD_COLOR = (22, 26, 32)
-TEXT_COLOR = (235, 235, 235)
-CRATE_COLOR = (176, 140, 96)
-GOLD_COLOR = (255, 200, 40)
+HUD_COLOR = Color(22, 26, 32)
+TEXT_COLOR = Color(235, 235, 235)
+CRATE_COLOR = Color(176, 140, 96)
+GOLD_COLOR = Color(255, 200, 40)
 PLAYER_COLORS = (
-    (255, 99, 72),
-    (72, 160, 255),
-    (120, 220, 90),
-    (240, 110, 220),
-    (255, 170, 50),
-    (90, 220, 210),
+    Color(255, 99, 72),
+    Color(72, 160, 255),
+    Color(120, 220, 90),
+    Color(240, 110, 220),
+    Color(255, 170, 50),
+    Color(90, 220, 210),
 )
 TINT = 0.55
 """How strongly a crate shows the colour of the last player who touched it."""
@@ -198,7 +199,7 @@ def touch_crate(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool
     """A puck touches a crate: the crate's pusher is now the puck's owner."""
     puck, crate = (shape.body for shape in arbiter.shapes)
     crate.pusher = puck.owner
-    crate.touched_at = space.tick
+    crate.touched_at = space.tick  # type: ignore[attr-defined]
     return True
 
 
@@ -207,7 +208,7 @@ def pass_touch(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
     a, b = (shape.body for shape in arbiter.shapes)
     if a.touched_at < b.touched_at:
         a, b = b, a
-    if a.touched_at > b.touched_at and space.tick - a.touched_at <= SHOVE_TICKS:
+    if a.touched_at > b.touched_at and space.tick - a.touched_at <= SHOVE_TICKS:  # type: ignore[attr-defined]
         b.pusher, b.touched_at = a.pusher, a.touched_at
     return True
 
@@ -216,7 +217,7 @@ def pass_touch(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> bool:
 def new_arena() -> Arena:
     """The initial state: walls with two goal mouths, crates in a block, gold balls."""
     space = new_space(iterations=8, damping=DAMPING_PER_S)
-    space.tick = 0
+    space.tick = 0  # type: ignore[attr-defined]  # a custom attribute, pickled too
     _add_walls(space)
     space.add_collision_handler(PUCK_TYPE, CRATE_TYPE).begin = touch_crate
     space.add_collision_handler(CRATE_TYPE, CRATE_TYPE).begin = pass_touch
@@ -297,7 +298,7 @@ def set_keys(arena: Arena, source: int, keys: int) -> None:
 def step_arena(arena: Arena, delta_time: float) -> None:
     """One tick: steer the pucks, step the space, score and respawn crates past a goal."""
     space = arena.space
-    space.tick += 1
+    space.tick += 1  # type: ignore[attr-defined]
     for player in arena.players.values():
         body = player.body
         want_x, want_y = _wanted_velocity(player.keys)
@@ -315,7 +316,7 @@ def step_arena(arena: Arena, delta_time: float) -> None:
         if scorer is not None and abs(y - ARENA_MIDDLE_Y_PX) <= GOAL_HALF_HEIGHT_PX:
             scorer.score += body.points
             side = -1 if x < ARENA_LEFT_PX else 1
-            arena.goals.append([space.tick, scorer.source, body.points, side])
+            arena.goals.append([space.tick, scorer.source, body.points, side])  # type: ignore[attr-defined]
             del arena.goals[:-RECENT_GOALS]
         _respawn(arena, body)
 
@@ -369,9 +370,9 @@ class PhysicsArena(SymmetricWindow):
         self.background_color = HUD_COLOR
         self._held = 0
         self._floor = _floor_shapes()
-        self._crate_sprites = arcade.SpriteList()
-        self._crate_colors: list[tuple[int, int, int]] = []
-        self._puck_sprites = arcade.SpriteList()
+        self._crate_sprites: arcade.SpriteList[arcade.Sprite] = arcade.SpriteList()
+        self._crate_colors: list[Color] = []
+        self._puck_sprites: arcade.SpriteList[arcade.Sprite] = arcade.SpriteList()
         self._title = arcade.Text(TITLE, 14, HEIGHT_PX - 30, TEXT_COLOR, 18, bold=True)
         self._help = arcade.Text(HELP, 14, 9, TEXT_COLOR, 10)
         self._scores: list[arcade.Text] = []
@@ -458,7 +459,7 @@ class PhysicsArena(SymmetricWindow):
             text.text = "press an arrow key to join"
             text.x, text.y = WIDTH_PX / 2, ARENA_TOP_PX - 40
             text.draw()
-        tick = arena.space.tick
+        tick = arena.space.tick  # type: ignore[attr-defined]
         for goal_tick, source, points, side in arena.goals:
             scorer = arena.players.get(source)
             if scorer is None or tick - goal_tick > GOAL_FLASH_TICKS:
@@ -560,12 +561,12 @@ def _chase(position: tuple[float, float], crates: Sequence[pymunk.Body]) -> int:
     return keys
 
 
-def _tinted(colour: tuple[int, int, int] | None) -> tuple[int, int, int]:
+def _tinted(colour: Color | None) -> Color:
     """A crate's colour: wood, leaning toward the colour of its last pusher."""
     if colour is None:
         return CRATE_COLOR
-    r, g, b = (round(c + (p - c) * TINT) for c, p in zip(CRATE_COLOR, colour))
-    return (r, g, b)
+    r, g, b = (round(c + (p - c) * TINT) for c, p in zip(CRATE_COLOR[:3], colour[:3]))
+    return Color(r, g, b)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

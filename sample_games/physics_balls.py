@@ -179,7 +179,8 @@ class PhysicsBalls(SymmetricWindow):
 
     def on_draw(self) -> None:
         self.clear()
-        self._count.text = f"{len(self.state.balls)} balls  ·  {self.state.space.bounces} bounces"
+        bounces = self.state.space.bounces  # type: ignore[attr-defined]  # custom attribute
+        self._count.text = f"{len(self.state.balls)} balls  ·  {bounces} bounces"
         for text in (self._title, self._help, self._count):
             text.draw()  # under the balls
         for body in self.state.balls:

@@ -18,7 +18,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import arcade
@@ -248,13 +248,25 @@ def test_arena_windows_agree_and_players_join_by_moving(windows: Callable[..., A
 
 
 # ------------------------------------------------------------------ every sample, headless
+def rgb(colour: Sequence[int]) -> tuple[int, int, int]:
+    """A colour as the RGB triple a screenshot shows."""
+    return (colour[0], colour[1], colour[2])
+
+
 SAMPLES: dict[str, tuple[type[SymmetricWindow], tuple[tuple[int, int, int], ...]]] = {
-    "moving_rect": (moving_rect.MovingRect, (tuple(moving_rect.RECT_COLOR)[:3],)),
-    "physics_balls": (physics_balls.PhysicsBalls, (tuple(physics_balls.PALETTE[0])[:3],)),
-    "whiteboard": (Whiteboard, (whiteboard.PALETTE[0], whiteboard.PAPER_COLOR)),
+    "moving_rect": (moving_rect.MovingRect, (rgb(moving_rect.RECT_COLOR),)),
+    "physics_balls": (physics_balls.PhysicsBalls, (rgb(physics_balls.PALETTE[0]),)),
+    "whiteboard": (Whiteboard, (rgb(whiteboard.PALETTE[0]), rgb(whiteboard.PAPER_COLOR))),
     "physics_arena": (
         PhysicsArena,
-        (physics_arena.GOLD_COLOR, physics_arena.FLOOR_COLOR, physics_arena.PLAYER_COLORS[0]),
+        tuple(
+            rgb(c)
+            for c in (
+                physics_arena.GOLD_COLOR,
+                physics_arena.FLOOR_COLOR,
+                physics_arena.PLAYER_COLORS[0],
+            )
+        ),
     ),
 }
 """Each sample's window class and colours its screen must show after playing a while."""
