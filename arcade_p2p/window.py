@@ -16,8 +16,9 @@ called only by the time machine:
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
 re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
-seed (``--autopilot SEED``), :meth:`SymmetricWindow.autopilot` is called once per
-real-time frame, just after the real input, to play by itself through the same handlers.
+seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is called once
+per real-time frame, just after the real input, to play by itself through the same
+handlers (see :data:`AUTOPILOT_METHOD`).
 
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
@@ -72,6 +73,14 @@ DEFAULT_DELAY_MS = 100.0
 INFO_FONT_SIZE_PT = 10
 INFO_MARGIN_PX = 6
 INFO_COLOR = arcade.color.WHITE_SMOKE
+AUTOPILOT_METHOD = "autopilot"
+"""Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
+frame with ``--autopilot SEED``, after the real input and before the pump, once START has
+run, while the session is not joining and (with ``max_tick``) until
+:data:`AUTOPILOT_QUIET_S` before the end. It calls the game's own input handlers (or
+``broadcast``), so random input travels exactly like a player's, and draws every choice
+from ``rng`` (seeded with the seed and the peer id). A game without it gets random arrow
+keys and space. ``arcade-p2p check`` uses the same hook."""
 AUTOPILOT_KEYS = (
     arcade.key.LEFT,
     arcade.key.RIGHT,
@@ -79,7 +88,7 @@ AUTOPILOT_KEYS = (
     arcade.key.DOWN,
     arcade.key.SPACE,
 )
-"""Keys the default :meth:`SymmetricWindow.autopilot` presses."""
+"""Keys the autopilot of a game without an ``autopilot`` hook presses."""
 AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
 """Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
 AUTOPILOT_QUIET_S = 1.0
@@ -176,7 +185,8 @@ class SymmetricWindow(arcade.Window):
             turns it on unless ``--no-discover``); joining a running room found this way
             is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
-        autopilot: If given, the seed of :meth:`autopilot` (None: no autopilot).
+        autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
+            None: no autopilot).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -296,19 +306,11 @@ class SymmetricWindow(arcade.Window):
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
 
-    def autopilot(self, rng: random.Random) -> None:
-        """Play by itself: generate this frame's random input (only with ``--autopilot``).
+    def _random_keys(self, rng: random.Random) -> None:
+        """The autopilot of a game that defines none: random arrow keys and space.
 
-        Called once per real-time frame, after the real input and before the pump, once
-        START has run, while the session is not joining and (with ``max_tick``) until
-        :data:`AUTOPILOT_QUIET_S` before the end. Override it to call your own input handlers (or
-        :meth:`broadcast`), so random input travels exactly like a player's. The default
-        presses and releases random arrow keys and space through ``on_key_press`` and
-        ``on_key_release``, about once a second.
-
-        Args:
-            rng: This peer's autopilot randomness, seeded with the seed and the peer id;
-                draw every random choice from it (never from the module ``random``).
+        About once a second it presses a key or releases the one it holds, through
+        ``on_key_press`` and ``on_key_release``.
         """
         if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:
             return
@@ -414,7 +416,11 @@ class SymmetricWindow(arcade.Window):
             quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
             if self.session.tick >= max_tick - quiet_ticks:
                 return
-        self.autopilot(self._autopilot_rng)
+        autopilot = getattr(self, AUTOPILOT_METHOD, None)  # optional game hook
+        if callable(autopilot):
+            autopilot(self._autopilot_rng)
+        else:
+            self._random_keys(self._autopilot_rng)
 
     def _pump(self, now: float) -> int:
         self._now = now
