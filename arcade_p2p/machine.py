@@ -129,8 +129,16 @@ class TimeMachine:
         base = self._base
         if base is not None and base[0].covers(event):
             return  # already in the state the machine started from
-        if event.tick < self._tick and (self._dirty is None or event.tick < self._dirty):
-            self._dirty = event.tick
+        self.mark_dirty(event.tick)
+
+    def mark_dirty(self, tick: int) -> None:
+        """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
+
+        Late events do this through :meth:`note_event`; the determinism checker calls it
+        directly to force rollbacks without changing the input.
+        """
+        if tick < self._tick and (self._dirty is None or tick < self._dirty):
+            self._dirty = tick
 
     def start_from(
         self, coverage: Coverage, blob: bytes, load: Callable[[bytes], None] | None = None

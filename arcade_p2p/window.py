@@ -15,7 +15,10 @@ called only by the time machine:
 * ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
-re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`.
+re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
+seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is called once
+per real-time frame, just after the real input, to play by itself through the same
+handlers (see :data:`AUTOPILOT_METHOD`).
 
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
@@ -38,17 +41,30 @@ import contextlib
 import functools
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import arcade
+import pyglet.window
 
 from arcade_p2p.app import StateApp
+from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
-from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
+from arcade_p2p.peer_options import (
+    LINGER_S,
+    add_autopilot_option,
+    add_peer_options,
+    add_run_options,
+    autopilot_rng,
+    peer_options,
+    random_peer_id,
+    run_max_tick,
+)
+from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
@@ -63,6 +79,27 @@ DEFAULT_DELAY_MS = 100.0
 INFO_FONT_SIZE_PT = 10
 INFO_MARGIN_PX = 6
 INFO_COLOR = arcade.color.WHITE_SMOKE
+AUTOPILOT_METHOD = "autopilot"
+"""Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
+frame with ``--autopilot SEED``, after the real input and before the pump, once START has
+run, while the session is not joining and (with ``max_tick``) until
+:data:`AUTOPILOT_QUIET_S` before the end. It calls the game's own input handlers (or
+``broadcast``), so random input travels exactly like a player's, and draws every choice
+from ``rng`` (seeded with the seed and the peer id). A game without it gets random arrow
+keys and space. ``arcade-p2p check`` uses the same hook."""
+AUTOPILOT_KEYS = (
+    arcade.key.LEFT,
+    arcade.key.RIGHT,
+    arcade.key.UP,
+    arcade.key.DOWN,
+    arcade.key.SPACE,
+)
+"""Keys the autopilot of a game without an ``autopilot`` hook presses."""
+AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
+"""Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
+AUTOPILOT_QUIET_S = 1.0
+"""With ``max_tick``, the autopilot stops once its input would be stamped less than this
+before ``max_tick``, so that its last events reach every peer before the agreed tick."""
 
 
 class _WindowApp(StateApp):
@@ -154,6 +191,8 @@ class SymmetricWindow(arcade.Window):
             turns it on unless ``--no-discover``); joining a running room found this way
             is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
+            None: no autopilot).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -213,6 +252,7 @@ class SymmetricWindow(arcade.Window):
         emulation: LinkEmulation | None = None,
         discover: bool = False,
         now: float | None = None,
+        autopilot: int | None = None,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -247,6 +287,10 @@ class SymmetricWindow(arcade.Window):
         self._runner = PeerRunner(
             self.session, self._transport, max_tick=max_tick, discovery=self._discovery
         )
+        self._autopilot_rng = (
+            None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
+        )
+        self._autopilot_key: int | None = None
 
     # ------------------------------------------------------------ game hooks
     def on_start(self) -> None:
@@ -267,6 +311,21 @@ class SymmetricWindow(arcade.Window):
         Args:
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
+
+    def _random_keys(self, rng: random.Random) -> None:
+        """The autopilot of a game that defines none: random arrow keys and space.
+
+        About once a second it presses a key or releases the one it holds, through
+        ``on_key_press`` and ``on_key_release``.
+        """
+        if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:
+            return
+        if self._autopilot_key is None:
+            self._autopilot_key = rng.choice(AUTOPILOT_KEYS)
+            self.on_key_press(self._autopilot_key, 0)
+        else:
+            self.on_key_release(self._autopilot_key, 0)
+            self._autopilot_key = None
 
     # ------------------------------------------------------------ local side
     @property
@@ -316,6 +375,7 @@ class SymmetricWindow(arcade.Window):
         self.dispatch_events()
         if self.closed:
             return 0
+        self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
@@ -324,19 +384,23 @@ class SymmetricWindow(arcade.Window):
         self.flip()
         return ran
 
-    def run(self, seconds: float | None = None) -> None:  # type: ignore[override]
+    def run(  # type: ignore[override]
+        self, seconds: float | None = None, *, linger_s: float | None = None
+    ) -> None:
         """Run the game until the window closes (or for ``seconds``), paced by the ticks.
 
         A frame is drawn when a tick becomes due; between frames the loop sleeps in the
         transport, waking early for datagrams and protocol timers.
 
         Args:
-            seconds: Stop after this many seconds (None: until the window is closed).
+            seconds: Stop after this many seconds of wall time (None: no limit).
+            linger_s: With ``max_tick``, stop this many seconds after simulating it (the
+                peer keeps repairing late events meanwhile); None: keep the window open.
         """
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         while not self.closed:
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or (linger_s is not None and self._runner.lingered(now, linger_s)):
                 return
             if now >= self._next_frame_at:
                 self.step_frame(now)
@@ -352,6 +416,21 @@ class SymmetricWindow(arcade.Window):
             self._discovery.close()
         self._transport.close()
         super().close()
+
+    def _drive_autopilot(self) -> None:
+        if self._autopilot_rng is None or self.session.joining or self.session.tick == 0:
+            return  # no autopilot before START has run, nor while joining
+        max_tick = self._runner.max_tick
+        if max_tick is not None:
+            config = self.session.config
+            quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
+            if self.session.tick >= max_tick - quiet_ticks:
+                return
+        autopilot = getattr(self, AUTOPILOT_METHOD, None)  # optional game hook
+        if callable(autopilot):
+            autopilot(self._autopilot_rng)
+        else:
+            self._random_keys(self._autopilot_rng)
 
     def _pump(self, now: float) -> int:
         self._now = now
@@ -383,70 +462,142 @@ class SymmetricWindow(arcade.Window):
     # ------------------------------------------------------------ command line
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:
-        """Parse the command line, open the window, run it and print a summary.
+        """Parse the command line, open the window, run it and print a report.
 
-        The first line printed is ``listening on HOST:PORT``.
+        The first line printed is ``listening on HOST:PORT`` (on stderr with ``--json``,
+        whose only output on stdout is the JSON report). With ``--seconds`` or
+        ``--max-tick`` every peer stops at the same agreed tick and reports its state
+        hash there. A mistake on the command line prints one line and exits with code 2.
 
         Args:
             argv: Arguments (default: ``sys.argv[1:]``).
         """
         parser = _argument_parser(cls)
-        args = parser.parse_args(argv)
-        if args.headless and not arcade.headless:
-            if argv is not None or os.environ.get(HEADLESS_ENV):
-                parser.error(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
-            os.execve(
-                sys.executable,
-                [sys.executable, *sys.orig_argv[1:]],
-                {**os.environ, HEADLESS_ENV: "1"},
-            )
         try:
+            args = parser.parse_args(argv)
+            _choose_display(args.headless, may_restart=argv is None)
+            max_tick = run_max_tick(args)
+            for flag, size in (("--width", args.width), ("--height", args.height)):
+                if size < 1:
+                    raise UsageError(f"{flag} must be a number of pixels >= 1, got {size}")
             options = peer_options(args, cls.CONFIG)
-            window = cls(
-                args.width,
-                args.height,
-                peer_id=options.peer_id,
-                config=options.config,
-                host=options.host,
-                port=options.port,
-                peers=options.peers,
-                max_tick=args.max_tick,
-                show_info=args.info,
-                emulation=options.emulation,
-                discover=options.discover,
-            )
+            try:
+                window = cls(
+                    args.width,
+                    args.height,
+                    peer_id=options.peer_id,
+                    config=options.config,
+                    host=options.host,
+                    port=options.port,
+                    peers=options.peers,
+                    max_tick=max_tick,
+                    show_info=args.info,
+                    emulation=options.emulation,
+                    discover=options.discover,
+                    autopilot=args.autopilot,
+                )
+            except Exception as exc:
+                if isinstance(exc, _no_display_errors()):
+                    raise UsageError(f"{NO_DISPLAY} ({exc})") from None
+                raise
         except UsageError as exc:
-            parser.error(str(exc))
-        host, port = window.address
-        print(f"listening on {host}:{port}", flush=True)
+            line = str(exc) if isinstance(exc, CommandLineError) else f"{parser.prog}: error: {exc}"
+            print(line, file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        _run_and_report(window, args, max_tick)
+
+
+NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"
+
+
+def _choose_display(headless: bool, *, may_restart: bool) -> None:
+    """Make sure a window can open: headless as asked, or a display to draw on.
+
+    Headless mode must be chosen before arcade is imported, so ``--headless`` given too
+    late re-executes the process with ``ARCADE_HEADLESS=1`` (when it may).
+
+    Raises:
+        UsageError: ``--headless`` cannot take effect, or there is no display.
+    """
+    if headless and not arcade.headless:
+        if not may_restart or os.environ.get(HEADLESS_ENV):
+            raise UsageError(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
+        os.execve(
+            sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, HEADLESS_ENV: "1"}
+        )
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not arcade.headless and sys.platform.startswith("linux") and no_display:
+        raise UsageError(NO_DISPLAY)
+
+
+def _no_display_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions pyglet raises when its display cannot be reached."""
+    errors: list[type[BaseException]] = [pyglet.window.NoSuchDisplayException]
+    xlib = sys.modules.get("pyglet.display.xlib")
+    if xlib is not None:
+        errors.append(xlib.NoSuchDisplayException)
+    return tuple(errors)
+
+
+def _run_and_report(
+    window: SymmetricWindow, args: argparse.Namespace, max_tick: int | None
+) -> None:
+    """Run a window opened from the command line, then print its report and close it."""
+    host, port = window.address
+    print(f"listening on {host}:{port}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    if not args.json:
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
-        try:
-            window.run(seconds=args.seconds)
+    try:
+        window.run(linger_s=None if max_tick is None else LINGER_S)
+        if args.json:
+            report = peer_report(
+                window.session,
+                window._transport,
+                window._discovery,
+                -1 if max_tick is None else max_tick,
+            )
+            print(report.to_json(), flush=True)
+        else:
             stats = window.session.stats()
             print(
                 f"tick {stats.tick - 1} state {window.session.state_hash()} events "
                 f"{stats.events} rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)",
                 flush=True,
             )
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if not window.closed:
-                window.close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not window.closed:
+            window.close()
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    module: str | None = cls.__module__
+    if module == "__main__":  # run as ``python -m NAME`` or as a script
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else None
+    prog = None if module is None else f"python -m {module}"
+    parser = CommandParser(
+        prog=prog,
         description=f"{cls.__name__}: a shared arcade-p2p game. "
-        "The first line printed is 'listening on HOST:PORT'."
+        "The first line printed is 'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, cls.CONFIG)
-    parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
-    parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
+    add_autopilot_option(parser)
+    parser.add_argument(
+        "--width", type=int, default=cls.WIDTH_PX, metavar="PX", help="window width in pixels"
+    )
+    parser.add_argument(
+        "--height", type=int, default=cls.HEIGHT_PX, metavar="PX", help="window height in pixels"
+    )
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
-    parser.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
-    parser.add_argument("--max-tick", type=int, default=None, help="never simulate past this tick")
+    add_run_options(parser, seconds=None)
     parser.add_argument(
         "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the report at the end, as one JSON object (with the state hash)",
     )
     return parser
