@@ -66,6 +66,10 @@ MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
+MAX_SLACK_FACTS = 16
+"""Most slack facts one Sync carries (see :mod:`arcade_p2p.delay`)."""
+SYNC_FIELDS = 10
+"""Fields of a Sync without slack facts (the facts are an optional eleventh)."""
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
 memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
@@ -118,6 +122,9 @@ class Sync:
         digest: The sender's anti-entropy digest (as in :class:`Summary`).
         count: How many events the sender holds.
         joining: The sender is itself still fetching the history.
+        slack: Slack facts ``(source, seq, tick, slack)``: how early (negative: how
+            late) an event arrived at the worst receiver the sender knows of (optional
+            on the wire: left out when empty).
     """
 
     value: float
@@ -130,6 +137,7 @@ class Sync:
     digest: bytes
     count: int
     joining: bool
+    slack: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +328,7 @@ def _fields(message: Message) -> list[Any]:
             message.digest,
             message.count,
             message.joining,
+            *([[list(f) for f in message.slack]] if message.slack else []),
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count, message.joining]
@@ -395,7 +404,9 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 10, "sync")
+    if len(fields) != SYNC_FIELDS + 1:  # the slack facts are optional
+        _arity(fields, SYNC_FIELDS, "sync")
+    slack = _parse_slack(fields[SYNC_FIELDS]) if len(fields) > SYNC_FIELDS else ()
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -407,7 +418,20 @@ def _parse_sync(fields: list[Any]) -> Sync:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
     joining = _bool(fields[9], "sync.joining")
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining)
+    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, slack)
+
+
+def _parse_slack(raw: Any) -> tuple[tuple[int, int, int, int], ...]:
+    facts = []
+    for item in _list(raw, MAX_SLACK_FACTS, "sync.slack"):
+        if not isinstance(item, list) or len(item) != 4:
+            raise RemoteError("malformed", "slack fact")
+        source = _int(item[0], 0, MAX_SOURCE_ID, "slack.source")
+        seq = _int(item[1], 1, MAX_SEQ, "slack.seq")
+        tick = _int(item[2], 0, MAX_TICK, "slack.tick")
+        slack = _int(item[3], -MAX_TICK, MAX_TICK, "slack.slack")
+        facts.append((source, seq, tick, slack))
+    return tuple(facts)
 
 
 def _clock_value(raw: Any, what: str) -> float:
