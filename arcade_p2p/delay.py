@@ -19,7 +19,7 @@ How this works: two small parts, one on each side of an event's journey.
   lower bound too (a *spread*, see :meth:`SlackBoard.note`), which matters when a source
   emits rarely: the paper's grid has about one event per source per minute. The target
   is the largest need of the last :data:`NEED_WINDOW_S` seconds plus
-  :data:`MARGIN_TICKS`, within ``[1 tick, maximum]``.
+  :data:`MARGIN_FRACTION` of it, within ``[1 tick, maximum]``.
   Delta rises to a higher target at once (lateness costs rollbacks everywhere) and --
   only on evidence from its own events, spreads being mere lower bounds -- falls towards
   a lower one by at most :data:`DECREASE_FRACTION_PER_S` of itself per second
@@ -43,7 +43,7 @@ from arcade_p2p.protocol.wire import MAX_SLACK_FACTS
 __all__ = [
     "DECREASE_FRACTION_PER_S",
     "FACT_TTL_TICKS",
-    "MARGIN_TICKS",
+    "MARGIN_FRACTION",
     "MAX_FACTS_PER_SYNC",
     "NEED_WINDOW_S",
     "DelayController",
@@ -58,9 +58,10 @@ FACT_TTL_TICKS = 250
 cross a wide network SYNC by SYNC, short enough that Delta follows a changing network."""
 NEED_WINDOW_S = 10.0
 """The controller's target is the largest need heard of in this many recent seconds."""
-MARGIN_TICKS = 0
-"""Ticks added to the largest recent need (the need is already the worst receiver's)."""
-DECREASE_FRACTION_PER_S = 0.1
+MARGIN_FRACTION = 0.1
+"""The target is the largest recent need plus this fraction of it, rounded down: the
+need is already the worst receiver's, but a path's jitter grows with its length."""
+DECREASE_FRACTION_PER_S = 0.2
 """Delta falls by at most this fraction of itself per second (and at least one tick)."""
 REMEMBERED_EVENTS = 256
 """A source remembers the Delta of this many of its latest events."""
@@ -109,13 +110,27 @@ class SlackBoard:
         """Spreads (see :meth:`note`) waiting for this peer's controller."""
         self._mine: OrderedDict[tuple[int, int], int] = OrderedDict()
 
-    def measure(self, source: int, seq: int, tick: int, next_tick: int) -> int:
-        """Record the arrival of event ``(source, seq)`` stamped ``tick``; its slack."""
+    def measure(
+        self, source: int, seq: int, tick: int, next_tick: int, *, settled: bool = True
+    ) -> int:
+        """Record the arrival of event ``(source, seq)`` stamped ``tick``; its slack.
+
+        Args:
+            source: The event's source.
+            seq: The event's sequence number.
+            tick: The event's tick.
+            next_tick: This peer's next tick to simulate.
+            settled: This peer's clock is where the network's is. A clock that is still
+                catching up makes every slack look larger than the path allows: such a
+                slack still counts as a fact (the board keeps the worst), but it does not
+                serve as the near end of a spread.
+        """
         slack = tick - next_tick
-        mine = self._mine
-        mine[source, seq] = slack
-        if len(mine) > REMEMBERED_ARRIVALS:
-            mine.popitem(last=False)
+        if settled:
+            mine = self._mine
+            mine[source, seq] = slack
+            if len(mine) > REMEMBERED_ARRIVALS:
+                mine.popitem(last=False)
         self.note(SlackFact(source, seq, tick, slack), now_tick=next_tick)
         return slack
 
@@ -241,7 +256,7 @@ class DelayController:
         if need is None and floor is None:
             return
         target = max(need if need is not None else 0, floor if floor is not None else 0)
-        target = min(max(1, target + MARGIN_TICKS), self.max_ticks)
+        target = min(max(1, target + math.floor(MARGIN_FRACTION * target)), self.max_ticks)
         if target >= self._delta:
             self._delta = float(target)
         elif need is not None:

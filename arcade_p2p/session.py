@@ -65,6 +65,10 @@ DEFAULT_AUTO_MAX_MS = 10_000.0
 MAX_DELAY_MS = 600_000.0
 MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
+SETTLED_LAG_TICKS = 2.0
+"""A peer whose clock lags the network by more than this is still catching up: the slack
+it measures says more about its own clock than about the path (see
+:meth:`arcade_p2p.delay.SlackBoard.measure`)."""
 JOIN_TIMEOUT_S = 3.0
 """Longest a joining session holds at START waiting for the history."""
 
@@ -233,6 +237,8 @@ class Session:
         self.delta_ticks_total = 0
         self.deliveries = 0
         self.late_deliveries = 0
+        self._now = now
+        """The time of the datagrams being taken in (slack is measured against the clock)."""
         rng = rng or random.Random(peer_id)
         clock_settings = ClockSettings.for_mode(config.clock, self.delta_ticks)
         self.timeline = Timeline()
@@ -333,7 +339,10 @@ class Session:
         machine.note_event(event)
         if self.join.joining:  # a fetched history is late by nature; it says nothing
             return
-        slack = self.slack.measure(event.source, event.seq, event.tick, machine.tick)
+        settled = self.clock.lag_ticks(self._now) <= SETTLED_LAG_TICKS
+        slack = self.slack.measure(
+            event.source, event.seq, event.tick, machine.tick, settled=settled
+        )
         self.deliveries += 1
         self.late_deliveries += slack < 0
 
@@ -400,6 +409,7 @@ class Session:
     def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
         """Receive the datagrams, then run the due protocol timers; whether either happened."""
         node = self.node
+        self._now = now
         took = False
         for data, address in datagrams:
             node.receive_datagram(data, address, now=now)
