@@ -169,11 +169,11 @@ class SlackBoard:
     def report(self, *, now_tick: int) -> tuple[SlackFact, ...]:
         """The live facts to put in the next SYNC, at most :data:`MAX_FACTS_PER_SYNC`
         (none while not relaying)."""
-        if not self.relay:
-            return ()
         worst = self._worst
         for source in [s for s, f in worst.items() if f.tick + FACT_TTL_TICKS < now_tick]:
-            del worst[source]
+            del worst[source]  # also while not relaying: sources come and go
+        if not self.relay:
+            return ()
         facts = list(worst.values())
         if len(facts) <= MAX_FACTS_PER_SYNC:
             return tuple(facts)
@@ -195,13 +195,11 @@ class DelayController:
     Args:
         start_ticks: Delta before any fact arrives.
         max_ticks: Largest Delta it may choose (at least 1).
-        fps: Ticks per second (for the time-based smoothing).
         now: The driver's current time.
     """
 
-    def __init__(self, start_ticks: int, max_ticks: int, *, fps: int, now: float) -> None:
+    def __init__(self, start_ticks: int, max_ticks: int, *, now: float) -> None:
         self.max_ticks = max(1, max_ticks)
-        self.fps = fps
         self._delta = float(min(max(1, start_ticks), self.max_ticks))
         self._used: OrderedDict[int, int] = OrderedDict()
         self._needs: deque[tuple[float, int]] = deque()

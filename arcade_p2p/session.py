@@ -230,9 +230,7 @@ class Session:
         self.peer_id = peer_id
         self.delta_ticks = config.delta_ticks
         """Delta in ticks: fixed, or the starting value of an automatic one."""
-        self.delay = DelayController(
-            config.delta_ticks, config.max_delta_ticks, fps=config.fps, now=now
-        )
+        self.delay = DelayController(config.delta_ticks, config.max_delta_ticks, now=now)
         self.slack = SlackBoard(peer_id, relay=config.auto)
         self.delta_ticks_total = 0
         self.deliveries = 0

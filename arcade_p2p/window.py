@@ -387,7 +387,8 @@ class SymmetricWindow(arcade.Window):
         stats = self.session.stats()
         text = (
             f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
-            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
+            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)  "
+            f"delay {stats.delta_ticks * 1000 // self.session.config.fps} ms"
         )
         if self._info_text is None:
             self._info_text = arcade.Text(
@@ -528,7 +529,7 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
     add_run_options(parser, seconds=None)
     parser.add_argument(
-        "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+        "--info", action="store_true", help="show tick, peers, rollbacks and Delta on screen"
     )
     parser.add_argument(
         "--json",

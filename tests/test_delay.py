@@ -24,11 +24,9 @@ from arcade_p2p.sim.cli import config_from_args
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.runner import run_simulation
 
-FPS = 50
-
 
 def controller(start: int = 5, maximum: int = 100) -> DelayController:
-    return DelayController(start, maximum, fps=FPS, now=0.0)
+    return DelayController(start, maximum, now=0.0)
 
 
 # ------------------------------------------------------------------ controller
