@@ -8,6 +8,7 @@ import pytest
 
 from arcade_p2p.cli import build_parser
 from arcade_p2p.cli_support import CommandParser
+from arcade_p2p.clock import ClockMode
 from arcade_p2p.delay import (
     FACT_TTL_TICKS,
     MAX_FACTS_PER_SYNC,
@@ -20,9 +21,11 @@ from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.peer_options import add_peer_options, peer_options
 from arcade_p2p.protocol.wire import MAX_SLACK_FACTS, Sync, WireCodec
 from arcade_p2p.session import AUTO_DELAY, SessionConfig
+from arcade_p2p.sim import heatmap
 from arcade_p2p.sim.cli import config_from_args
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.runner import run_simulation
+from arcade_p2p.sim.sweep import build_grid
 
 
 def controller(start: int = 5, maximum: int = 100) -> DelayController:
@@ -257,3 +260,52 @@ def test_auto_converges_with_fewer_late_events_than_a_too_small_fixed_delta() ->
     assert auto.late_events_pct < fixed.late_events_pct / 5
     assert auto.rollback_pct < fixed.rollback_pct / 5
     assert auto.delta_ms_mean is not None and auto.delta_ms_mean > 20.0
+
+
+# ------------------------------------------------------------------ sweep
+def test_sweep_grid_runs_fixed_and_auto_side_by_side() -> None:
+    grid = build_grid(
+        SimConfig(),
+        latencies_ms=[50],
+        rates_per_min=[25],
+        mults=[2, 1],
+        clocks=[ClockMode.DEFAULT],
+        delays=[None, AUTO_DELAY],
+    )
+    assert [(c.mult, c.delay_ms) for c in grid] == [
+        (2, None),
+        (2, AUTO_DELAY),
+        (1, None),
+        (1, AUTO_DELAY),
+    ]
+    assert grid[1].delta_ms == 500.0  # auto starts from the cell's rule
+
+
+def sweep_row(delay: float | str | None, pct: float, delta: float) -> dict[str, object]:
+    return {
+        "clock": "default",
+        "delay_ms": delay,
+        "latency_ms": 50.0,
+        "rate_per_min": 25.0,
+        "mult": 2.0,
+        "seed": 1,
+        "rollback_pct": pct,
+        "converged": True,
+        "events_lost": 0,
+        "events_total": 100,
+        "pace_violation_pct": 0.0,
+        "lag_ticks_p95": 1.0,
+        "delta_ms_mean": delta,
+        "late_events_pct": pct * 10,
+    }
+
+
+def test_summary_shows_auto_beside_the_fixed_delta() -> None:
+    rows = [sweep_row(None, 0.2, 500.0), sweep_row(AUTO_DELAY, 0.05, 640.0)]
+    assert [heatmap.variant(r) for r in rows] == ["default", "auto"]
+    stats = heatmap.cell_stats(rows)
+    assert stats["auto"][(50.0, 25.0, 2.0)].delta_ms_mean == 640.0
+    text = heatmap.summary_table(rows)
+    auto_line = next(line for line in text.splitlines() if line.startswith("auto "))
+    assert auto_line.split()[6:9] == ["0.05", "640", "0.50"]
+    assert "auto rolls back no more in 1 of them and uses a smaller mean Delta in 0" in text
