@@ -147,7 +147,8 @@ class GossipNode:
         clock: The peer's clock (fed by SYNC).
         rng: Seeded randomness (epoch, timer phases).
         settings: Protocol timing.
-        on_new_event: Called for every event new to this node (local ones excluded).
+        on_new_event: Called for every event new to this node (local ones excluded); the
+            attribute of the same name may be replaced later (a threaded driver does).
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
         now: Start time.
@@ -178,7 +179,7 @@ class GossipNode:
         self.epoch = rng.getrandbits(32)
         self.stats = NodeStats()
         self.dropped: Counter[str] = Counter()
-        self._on_new_event = on_new_event
+        self.on_new_event = on_new_event
         self._counter = 0
         self._links: dict[Address, Link] = {}
         self._replay = ReplayFilter()
@@ -307,7 +308,7 @@ class GossipNode:
             outcome = self.timeline.insert(event)
             if outcome is InsertOutcome.NEW:
                 self.stats.events_new += 1
-                self._on_new_event(event)
+                self.on_new_event(event)
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
@@ -374,6 +375,10 @@ class GossipNode:
                 return
 
     # ----------------------------------------------------------------- output
+    def has_output(self) -> bool:
+        """Whether :meth:`datagrams_to_send` would return something now."""
+        return bool(self._queue or self._pending)
+
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
