@@ -29,9 +29,10 @@ import math
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from arcade_p2p.errors import UsageError
+from arcade_p2p.events import Event
 from arcade_p2p.gossip_thread import GossipThread
 from arcade_p2p.session import Session
 from arcade_p2p.transport.discovery import Discovery
@@ -118,6 +119,18 @@ class PeerRunner:
             # The session only ever learns addresses from this transport.
             transport.send(data, cast(Address, destination))
         return session.tick - before
+
+    def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
+        """Emit a local event (:meth:`Session.emit <arcade_p2p.session.Session.emit>`) and
+        have the gossip thread, if any, send it at once rather than at its next timer.
+
+        Raises:
+            UsageError: The name or payload cannot be sent.
+        """
+        event = self.session.emit(name, payload, now=now)
+        if self.gossip is not None:
+            self.gossip.wake()
+        return event
 
     def next_wakeup(self, now: float) -> float:
         """Absolute time at which :meth:`pump` next has work: the next tick, or without a

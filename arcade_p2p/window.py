@@ -310,10 +310,7 @@ class SymmetricWindow(arcade.Window):
                 "must not emit events (it runs again on rollback). Broadcast from input "
                 "handlers instead."
             )
-        event = self.session.emit(name, payload, now=self._now)
-        if self._runner.gossip is not None:
-            self._runner.gossip.wake()  # send it now, not at the next frame
-        return event
+        return self._runner.emit(name, payload, now=self._now)
 
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
