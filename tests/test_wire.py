@@ -18,6 +18,7 @@ from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.protocol.wire import (
     MAX_DATAGRAM_BYTES,
+    VERSION,
     Events,
     Have,
     Hello,
@@ -67,7 +68,7 @@ def test_wrong_room_tampered_and_truncated_fail_the_mac() -> None:
         (b"", "truncated"),
         (b"XX" + bytes(40), "bad_magic"),
         (b"AP\x09" + bytes(40), "bad_version"),
-        (b"AP\x01" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
+        (b"AP\x02" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
     ],
 )
 def test_header_errors(data: bytes, reason: str) -> None:
@@ -78,12 +79,8 @@ def test_header_errors(data: bytes, reason: str) -> None:
 
 def _signed(body: object) -> bytes:
     """A correctly authenticated datagram around an arbitrary msgpack body."""
-    import hmac
-
-    from arcade_p2p.protocol.wire import MAC_BYTES, room_key
-
-    signed = b"AP\x01" + msgpack.packb(body, use_bin_type=True)
-    return signed + hmac.digest(room_key("lobby"), signed, "sha256")[:MAC_BYTES]
+    signed = b"AP" + bytes((VERSION,)) + msgpack.packb(body, use_bin_type=True)
+    return signed + CODEC.mac(signed)
 
 
 @pytest.mark.parametrize(

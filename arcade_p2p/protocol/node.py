@@ -382,10 +382,13 @@ class GossipNode:
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
-        if any(self._warming(link) for link in self._links.values()):
-            deadline = min(deadline, self._next_warmup)
-        if any(link.configured and not link.up for link in self._links.values()):
-            deadline = min(deadline, self._next_hello)
+        warmup_syncs = self.settings.warmup_syncs
+        for link in self._links.values():
+            if link.up:
+                if link.syncs_sent < warmup_syncs:  # warming up
+                    deadline = min(deadline, self._next_warmup)
+            elif link.configured:  # dialled and not answering
+                deadline = min(deadline, self._next_hello)
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -422,6 +425,8 @@ class GossipNode:
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
         """Encode and return everything queued since the last call."""
+        if not self._queue and not self._pending:
+            return []  # most ticks: nothing to send
         out: list[tuple[bytes, Address]] = []
         for address, message in self._queue:
             out.append((self._encode(message), address))
@@ -437,6 +442,8 @@ class GossipNode:
         return out
 
     def _pack_events(self, events: list[Event]) -> list[bytes]:
+        if len(events) == 1:  # the common case at game rates: nothing to measure
+            return [self._encode(Events((events[0],)))]
         budget = MAX_DATAGRAM_BYTES - EVENTS_OVERHEAD_BYTES - MAC_BYTES
         packed: list[bytes] = []
         batch: list[Event] = []
