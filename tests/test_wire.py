@@ -178,3 +178,23 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
     reached = {key.removeprefix("malformed: ") for key in structured if key.startswith("mal")}
     assert reached >= FIELD_CHECKS, FIELD_CHECKS - reached
     assert structured["decoded"] > 0 and "unknown_type" in structured
+
+
+def _float32_events_datagram(count: int) -> bytes:
+    """An Events datagram whose payload is ``count`` msgpack float32 values (5 bytes each
+    on the wire, 9 once decoded and packed again as Python floats)."""
+    payload = b"\xdc" + count.to_bytes(2, "big") + b"\xca\x3f\xc0\x00\x00" * count  # 1.5
+    head = msgpack.packb([2, 1, 1, 1], use_bin_type=True)[1:]  # items without the header
+    event = b"\x95" + msgpack.packb(1, use_bin_type=True) * 2 + b"\x01\xa1k" + payload
+    body = b"\x95" + head + b"\x91" + event
+    signed = b"AP" + bytes((VERSION,)) + body
+    return signed + CODEC.mac(signed)
+
+
+def test_a_payload_that_grows_past_the_limit_once_decoded_is_refused() -> None:
+    small = CODEC.decode(_float32_events_datagram(40))  # 9 * 40 bytes: within the limit
+    assert isinstance(small.message, Events)
+    assert small.message.events[0].payload == [1.5] * 40
+    with pytest.raises(RemoteError) as err:  # 9 * 60 bytes: over it, though 5 * 60 is not
+        CODEC.decode(_float32_events_datagram(60))
+    assert err.value.reason == "malformed"
