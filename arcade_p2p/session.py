@@ -422,11 +422,15 @@ class Session:
 
     def network_timer(self) -> float:
         """When the network half next has work without a datagram arriving (absolute)."""
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.node.get_timer()
         with self._guard:
             return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.clock.next_due_time(now)
         with self._guard:
             return self.clock.next_due_time(now)
 

@@ -19,6 +19,7 @@ from typing import Any
 import arcade
 import pytest
 
+from arcade_p2p.errors import UsageError
 from arcade_p2p.gossip_thread import GossipThreadError
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
@@ -197,3 +198,76 @@ def test_a_single_threaded_runner_starts_no_gossip_thread() -> None:
         with PeerRunner(session, transport, gossip_thread=False) as runner:
             assert runner.gossip is None
             assert [t.name for t in p2p_threads()] == [f"arcade-p2p-udp-{transport.address[1]}"]
+
+
+# --------------------------------------------------------------- the hand-off, sans threads
+class RecordingGuard:
+    """A stand-in for the driver's lock that records whether it is held."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.entries = 0
+
+    def __enter__(self) -> None:
+        assert not self.held, "the guard is not reentrant"
+        self.held = True
+        self.entries += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.held = False
+
+
+class GuardCheckingApp(MovingRectApp):
+    """Fails if a tick or an event runs while the guard is held."""
+
+    STATE_MODULES = ("arcade_p2p.sim.moving_rect",)
+    guard: RecordingGuard | None = None
+
+    def tick(self) -> None:
+        assert self.guard is None or not self.guard.held
+        super().tick()
+
+    def event(self, event: Any) -> None:
+        assert self.guard is None or not self.guard.held
+        super().event(event)
+
+
+def test_a_handed_off_session_simulates_outside_the_guard_and_sees_events_between_ticks() -> None:
+    config = SessionConfig(delay_ms=20)
+    sender = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
+    plain = Session(MovingRectApp(), peer_id=2, config=config, now=0.0)
+    app = GuardCheckingApp()
+    split = Session(app, peer_id=2, config=config, now=0.0)
+    guard = app.guard = RecordingGuard()
+    split.hand_off(guard)
+    with pytest.raises(UsageError):
+        split.hand_off(RecordingGuard())
+    for receiver in (plain, split):
+        receiver.add_peer("sender", now=0.0)
+    sender.add_peer("plain", now=0.0)
+    sender.add_peer("split", now=0.0)
+    boxes: dict[str, list[tuple[bytes, Any]]] = {"sender": [], "plain": [], "split": []}
+    now = 0.0
+    late_event_seen_by_network_only = False
+    for step in range(200):
+        now = step / 50 + 0.001
+        if step in (30, 31, 90):
+            sender.emit("key", "up", now=now)
+        for data, dst in sender.pump(now=now, datagrams=boxes["sender"]):
+            boxes[str(dst)].append((data, "sender"))
+        boxes["sender"] = []
+        for name, receiver in (("plain", plain), ("split", split)):
+            inbox, boxes[name] = boxes[name], []
+            if receiver is split:
+                out = split.pump_network(now=now, datagrams=inbox)  # the gossip thread's half
+                if len(split.timeline) > len(split.machine.timeline):
+                    late_event_seen_by_network_only = True  # until the tick half takes it
+                split.pump_ticks(now=now)
+            else:
+                out = plain.pump(now=now, datagrams=inbox)
+            boxes["sender"].extend((data, name) for data, _ in out)
+    assert late_event_seen_by_network_only
+    assert len(plain.timeline) == len(split.timeline) == len(split.machine.timeline) == 3
+    assert split.tick == plain.tick
+    assert split.state_hash() == plain.state_hash() == sender.state_hash()
+    assert guard.entries > 0 and not guard.held
