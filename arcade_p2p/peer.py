@@ -151,7 +151,9 @@ def run_peer(args: argparse.Namespace) -> int:
         discovery = None
         if options.discover:
             discovery = stack.enter_context(discover_room(session, transport, now=now))
-        runner = PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
+        runner = stack.enter_context(
+            PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
+        )
         bot = RandomKeys(
             session,
             rate_per_min=args.rate,

@@ -4,10 +4,12 @@ How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary A
 code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
 that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
 :class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
-Every frame it pumps the runner with the current time -- the session's one driver step,
-:meth:`Session.pump <arcade_p2p.session.Session.pump>`, which runs the ticks that are due
-(and any rollback) and exchanges datagrams -- then draws once. So the simulation hooks are
-called only by the time machine:
+Every frame it pumps the runner with the current time -- the ticks that are due (and any
+rollback), :meth:`Session.pump_ticks <arcade_p2p.session.Session.pump_ticks>` -- then draws
+once. Datagrams are exchanged by the runner's gossip thread meanwhile, so a long frame
+never delays what passes through this peer (``gossip_thread=False`` puts the whole driver
+step, :meth:`Session.pump <arcade_p2p.session.Session.pump>`, back in the frame). So the
+simulation hooks are called only by the time machine:
 
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
@@ -193,6 +195,9 @@ class SymmetricWindow(arcade.Window):
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
         autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
             None: no autopilot).
+        gossip_thread: Relay, answer and run the protocol timers on a background thread,
+            so that a long frame never delays them (False: everything on the game's
+            thread, once per frame; tests that step time by hand use it).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -253,6 +258,7 @@ class SymmetricWindow(arcade.Window):
         discover: bool = False,
         now: float | None = None,
         autopilot: int | None = None,
+        gossip_thread: bool = True,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -285,7 +291,11 @@ class SymmetricWindow(arcade.Window):
         for address in peers:
             self.session.add_peer(address, now=origin)
         self._runner = PeerRunner(
-            self.session, self._transport, max_tick=max_tick, discovery=self._discovery
+            self.session,
+            self._transport,
+            max_tick=max_tick,
+            discovery=self._discovery,
+            gossip_thread=gossip_thread,
         )
         self._autopilot_rng = (
             None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
@@ -359,7 +369,7 @@ class SymmetricWindow(arcade.Window):
                 "must not emit events (it runs again on rollback). Broadcast from input "
                 "handlers instead."
             )
-        return self.session.emit(name, payload, now=self._now)
+        return self._runner.emit(name, payload, now=self._now)
 
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
@@ -408,10 +418,11 @@ class SymmetricWindow(arcade.Window):
                 self._pump(now)
             if not self.closed:
                 wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
-                self._transport.wait(wakeup - time.monotonic())
+                self._runner.wait(wakeup - time.monotonic())
 
     def close(self) -> None:
-        """Close the window, its UDP socket and LAN discovery."""
+        """Close the window, its gossip thread, UDP socket and LAN discovery."""
+        self._runner.close()
         if self._discovery is not None:
             self._discovery.close()
         self._transport.close()
