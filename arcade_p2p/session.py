@@ -27,6 +27,25 @@ half never runs a tick (it only notes new events for the tick half), so a driver
 the network half on its own thread and the ticks on the game's thread, each waking at its
 own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
+**Hand-off** (:meth:`Session.hand_off`). A driver that does so gives the session a guard
+(a lock; the core never imports threading) and the session splits its state in two:
+
+* the *network side* -- the gossip node, its timeline (:attr:`Session.timeline`: every
+  event this peer knows, what relaying and anti-entropy answer from), the clock and the
+  join state -- is only touched under the guard;
+* the *simulation side* -- the time machine, the app and the machine's own timeline
+  (:attr:`TimeMachine.timeline <arcade_p2p.machine.TimeMachine.timeline>`: the events the
+  simulation has been given) -- belongs to the thread that runs the tick half.
+
+Events new to the node are appended to a list under the guard; the tick half takes the
+list (under the guard, a few microseconds) and inserts its events into the machine's
+timeline before it runs any tick, then simulates *without* the guard. So the simulation
+only sees the timeline change between two ticks, and however long the ticks (a rollback)
+or the game's frame take, the network half never waits for them. Local events are
+stamped under the guard and enter both timelines at once. Without a hand-off the two
+timelines are one object and nothing is locked: :meth:`Session.pump` is unchanged for
+single-threaded drivers.
+
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
 rule, which keeps the log increasing), and never below the previous local event's tick.
 In the default clock mode "now" is the network's tick as far as this peer knows it (the
@@ -38,8 +57,10 @@ first, so a stray far-future event cannot stall everyone's input. Delta is fixed
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Hashable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,6 +287,46 @@ class Session:
         )
         self._seq = 0
         self._emitted = 0
+        self._guard: AbstractContextManager[Any] = contextlib.nullcontext()
+        self._split = False
+        self._arrivals: list[Event] = []
+        """Events new to the node that the tick half has not taken yet (hand-off only)."""
+
+    def hand_off(self, guard: AbstractContextManager[Any]) -> None:
+        """Split the session for a driver that runs the two halves on two threads.
+
+        After this call the network side (node, :attr:`timeline`, clock, join state) is
+        touched only while ``guard`` is held, the machine reads its own timeline, and
+        events new to the node reach it through a list that :meth:`pump_ticks` takes
+        under the guard (see the module header). Every method takes the guard itself,
+        for as short as it can: call them without holding it.
+
+        Args:
+            guard: A non-reentrant lock shared by the driver's threads (``threading.Lock``).
+
+        Raises:
+            UsageError: The session was handed off already.
+        """
+        if self._split:
+            raise UsageError("the session was handed off already")
+        applied = Timeline()
+        for event in self.timeline.all_events():
+            applied.insert(event)
+        self.machine.timeline = applied
+        self.node.on_new_event = self._on_arrival
+        self._guard = guard
+        self._split = True
+
+    def _take_arrivals(self) -> None:
+        """Give the machine the events the node took in since the last call (hand-off)."""
+        with self._guard:
+            arrivals = self._arrivals.copy()
+            self._arrivals.clear()
+        insert = self.machine.timeline.insert
+        note = self.machine.note_event
+        for event in arrivals:
+            insert(event)
+            note(event)
 
     @property
     def app(self) -> App:
@@ -288,8 +349,10 @@ class Session:
         A session that has not simulated past START when it first dials someone is
         *joining*: see :attr:`joining`.
         """
-        self.join.dialled(tick=self.machine.tick, now=now)
-        self.node.add_peer(address, now=now)
+        tick = self.machine.tick
+        with self._guard:
+            self.join.dialled(tick=tick, now=now)
+            self.node.add_peer(address, now=now)
 
     @property
     def joining(self) -> bool:
@@ -311,35 +374,47 @@ class Session:
             UsageError: The name or payload cannot be sent.
         """
         payload = canonical_payload(name, payload)
-        delay = self.delay
-        if self.config.auto:
-            facts, spreads = self.slack.take_own()
-            delay.on_facts(facts, spreads, now=now)
-        base = self.clock.stamp_base(now)
-        delta = delay.delta_ticks
-        earliest = self.machine.tick
-        last = self.timeline.last_tick
-        if base + delta <= last <= base + delta + self.config.fps:
-            earliest = max(earliest, last + 1)
-        own = self.timeline.source_log(self.peer_id)
-        self._seq = max(self._seq, own.highest if own else 0) + 1
-        tick = delay.stamp(self._seq, base, earliest)
-        event = Event(tick, self.peer_id, self._seq, name, payload)
-        self.timeline.insert(event)
-        self.node.broadcast(event)
+        present = self.machine.tick
+        with self._guard:
+            delay = self.delay
+            if self.config.auto:
+                facts, spreads = self.slack.take_own()
+                delay.on_facts(facts, spreads, now=now)
+            base = self.clock.stamp_base(now)
+            delta = delay.delta_ticks
+            earliest = present
+            last = self.timeline.last_tick
+            if base + delta <= last <= base + delta + self.config.fps:
+                earliest = max(earliest, last + 1)
+            own = self.timeline.source_log(self.peer_id)
+            self._seq = max(self._seq, own.highest if own else 0) + 1
+            tick = delay.stamp(self._seq, base, earliest)
+            event = Event(tick, self.peer_id, self._seq, name, payload)
+            self.timeline.insert(event)
+            self.node.broadcast(event)
+        if self._split:
+            self.machine.timeline.insert(event)
         self._emitted += 1
         self.delta_ticks_total += delta
         return event
 
     def _on_new_event(self, event: Event) -> None:
         """An event new to this peer arrived: note it for the machine, measure its slack."""
-        machine = self.machine
-        machine.note_event(event)
+        self.machine.note_event(event)
+        self._measure(event)
+
+    def _on_arrival(self, event: Event) -> None:
+        """The same after a hand-off: the tick half takes the event later (network side)."""
+        self._arrivals.append(event)
+        self._measure(event)
+
+    def _measure(self, event: Event) -> None:
+        """The slack of a new event against the next tick to simulate (network side)."""
         if self.join.joining:  # a fetched history is late by nature; it says nothing
             return
         settled = self.clock.lag_ticks(self._now) <= SETTLED_LAG_TICKS
         slack = self.slack.measure(
-            event.source, event.seq, event.tick, machine.tick, settled=settled
+            event.source, event.seq, event.tick, self.machine.tick, settled=settled
         )
         self.deliveries += 1
         self.late_deliveries += slack < 0
@@ -363,6 +438,11 @@ class Session:
         Returns:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
+        if self._split:
+            self.pump_ticks(now=now, max_tick=max_tick)
+            out = self.pump_network(now=now, datagrams=datagrams)
+            self.pump_ticks(now=now, max_tick=max_tick)
+            return out
         self.pump_ticks(now=now, max_tick=max_tick)
         if self._take_in(now, datagrams):  # else the second pass would be a no-op
             self.pump_ticks(now=now, max_tick=max_tick)
@@ -383,10 +463,15 @@ class Session:
             How many live ticks ran.
         """
         machine = self.machine
-        target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        if self._split:
+            self._take_arrivals()
+            with self._guard:
+                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        else:
+            target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
-        return machine.advance(target)
+        return machine.advance(target)  # never under the guard: the network half goes on
 
     def pump_network(
         self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()
@@ -401,8 +486,14 @@ class Session:
         Returns:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
-        self._take_in(now, datagrams)
-        return self.node.datagrams_to_send(now=now)
+        with self._guard:
+            self._take_in(now, datagrams)
+            return self.node.datagrams_to_send(now=now)
+
+    def has_output(self) -> bool:
+        """Whether the network half has datagrams to send now (after a local event)."""
+        with self._guard:
+            return self.node.has_output()
 
     def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
         """Receive the datagrams, then run the due protocol timers; whether either happened."""
@@ -425,43 +516,53 @@ class Session:
             now: The driver's current time.
             max_tick: The driver's ``max_tick``; once it has run, ticks no longer wake.
         """
-        wakeup = self.node.get_timer()
+        wakeup = self.network_timer()
         if max_tick is None or self.machine.tick <= max_tick:
-            wakeup = min(wakeup, self.clock.next_due_time(now))
+            wakeup = min(wakeup, self.next_tick_time(now))
         return wakeup
 
     def network_timer(self) -> float:
         """When the network half next has work without a datagram arriving (absolute)."""
-        return self.node.get_timer()
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.node.get_timer()
+        with self._guard:
+            return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
-        return self.clock.next_due_time(now)
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.clock.next_due_time(now)
+        with self._guard:
+            return self.clock.next_due_time(now)
 
     def state_hash(self) -> str:
-        """Digest of the simulation state after the last tick that ran."""
+        """Digest of the simulation state after the last tick that ran (after repairing
+        the events that arrived late, including, with a hand-off, those not yet taken)."""
+        if self._split:
+            self._take_arrivals()
         return self.machine.state_hash()
 
     def stats(self) -> SessionStats:
         """Current counters."""
         m = self.machine.stats
-        n = self.node.stats
-        return SessionStats(
-            tick=self.machine.tick,
-            neighbours=len(self.node.neighbours()),
-            events=len(self.timeline),
-            events_emitted=self._emitted,
-            live_events=m.live_events,
-            rollbacks=m.rollbacks,
-            rollback_ticks=m.rollback_ticks,
-            resim_ticks=m.resim_ticks,
-            live_ticks=m.live_ticks,
-            catch_ups=self.clock.catch_ups,
-            bytes_in=n.bytes_in,
-            bytes_out=n.bytes_out,
-            dropped=dict(self.node.dropped),
-            delta_ticks=self.delay.delta_ticks,
-            delta_ticks_total=self.delta_ticks_total,
-            deliveries=self.deliveries,
-            late_deliveries=self.late_deliveries,
-        )
+        with self._guard:
+            n = self.node.stats
+            return SessionStats(
+                tick=self.machine.tick,
+                neighbours=len(self.node.neighbours()),
+                events=len(self.timeline),
+                events_emitted=self._emitted,
+                live_events=m.live_events,
+                rollbacks=m.rollbacks,
+                rollback_ticks=m.rollback_ticks,
+                resim_ticks=m.resim_ticks,
+                live_ticks=m.live_ticks,
+                catch_ups=self.clock.catch_ups,
+                bytes_in=n.bytes_in,
+                bytes_out=n.bytes_out,
+                dropped=dict(self.node.dropped),
+                delta_ticks=self.delay.delta_ticks,
+                delta_ticks_total=self.delta_ticks_total,
+                deliveries=self.deliveries,
+                late_deliveries=self.late_deliveries,
+            )

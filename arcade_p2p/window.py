@@ -4,10 +4,12 @@ How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary A
 code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
 that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
 :class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
-Every frame it pumps the runner with the current time -- the session's one driver step,
-:meth:`Session.pump <arcade_p2p.session.Session.pump>`, which runs the ticks that are due
-(and any rollback) and exchanges datagrams -- then draws once. So the simulation hooks are
-called only by the time machine:
+Every frame it pumps the runner with the current time -- the ticks that are due (and any
+rollback), :meth:`Session.pump_ticks <arcade_p2p.session.Session.pump_ticks>` -- then draws
+once. Datagrams are exchanged by the runner's gossip thread meanwhile, so a long frame
+never delays what passes through this peer (``gossip_thread=False`` puts the whole driver
+step, :meth:`Session.pump <arcade_p2p.session.Session.pump>`, back in the frame). So the
+simulation hooks are called only by the time machine:
 
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
@@ -15,7 +17,10 @@ called only by the time machine:
 * ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
-re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`.
+re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
+seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is called once
+per real-time frame, just after the real input, to play by itself through the same
+handlers (see :data:`AUTOPILOT_METHOD`).
 
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
@@ -38,6 +43,7 @@ import contextlib
 import functools
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -52,8 +58,10 @@ from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.peer_options import (
     LINGER_S,
+    add_autopilot_option,
     add_peer_options,
     add_run_options,
+    autopilot_rng,
     peer_options,
     random_peer_id,
     run_max_tick,
@@ -74,6 +82,27 @@ local input shows one or two ticks after the key press."""
 INFO_FONT_SIZE_PT = 10
 INFO_MARGIN_PX = 6
 INFO_COLOR = arcade.color.WHITE_SMOKE
+AUTOPILOT_METHOD = "autopilot"
+"""Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
+frame with ``--autopilot SEED``, after the real input and before the pump, once START has
+run, while the session is not joining and (with ``max_tick``) until
+:data:`AUTOPILOT_QUIET_S` before the end. It calls the game's own input handlers (or
+``broadcast``), so random input travels exactly like a player's, and draws every choice
+from ``rng`` (seeded with the seed and the peer id). A game without it gets random arrow
+keys and space. ``arcade-p2p check`` uses the same hook."""
+AUTOPILOT_KEYS = (
+    arcade.key.LEFT,
+    arcade.key.RIGHT,
+    arcade.key.UP,
+    arcade.key.DOWN,
+    arcade.key.SPACE,
+)
+"""Keys the autopilot of a game without an ``autopilot`` hook presses."""
+AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
+"""Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
+AUTOPILOT_QUIET_S = 1.0
+"""With ``max_tick``, the autopilot stops once its input would be stamped less than this
+before ``max_tick``, so that its last events reach every peer before the agreed tick."""
 
 
 class _WindowApp(StateApp):
@@ -165,6 +194,11 @@ class SymmetricWindow(arcade.Window):
             turns it on unless ``--no-discover``); joining a running room found this way
             is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
+            None: no autopilot).
+        gossip_thread: Relay, answer and run the protocol timers on a background thread,
+            so that a long frame never delays them (False: everything on the game's
+            thread, once per frame; tests that step time by hand use it).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -225,6 +259,8 @@ class SymmetricWindow(arcade.Window):
         emulation: LinkEmulation | None = None,
         discover: bool = False,
         now: float | None = None,
+        autopilot: int | None = None,
+        gossip_thread: bool = True,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -257,8 +293,16 @@ class SymmetricWindow(arcade.Window):
         for address in peers:
             self.session.add_peer(address, now=origin)
         self._runner = PeerRunner(
-            self.session, self._transport, max_tick=max_tick, discovery=self._discovery
+            self.session,
+            self._transport,
+            max_tick=max_tick,
+            discovery=self._discovery,
+            gossip_thread=gossip_thread,
         )
+        self._autopilot_rng = (
+            None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
+        )
+        self._autopilot_key: int | None = None
 
     # ------------------------------------------------------------ game hooks
     def on_start(self) -> None:
@@ -279,6 +323,21 @@ class SymmetricWindow(arcade.Window):
         Args:
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
+
+    def _random_keys(self, rng: random.Random) -> None:
+        """The autopilot of a game that defines none: random arrow keys and space.
+
+        About once a second it presses a key or releases the one it holds, through
+        ``on_key_press`` and ``on_key_release``.
+        """
+        if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:
+            return
+        if self._autopilot_key is None:
+            self._autopilot_key = rng.choice(AUTOPILOT_KEYS)
+            self.on_key_press(self._autopilot_key, 0)
+        else:
+            self.on_key_release(self._autopilot_key, 0)
+            self._autopilot_key = None
 
     # ------------------------------------------------------------ local side
     @property
@@ -312,7 +371,7 @@ class SymmetricWindow(arcade.Window):
                 "must not emit events (it runs again on rollback). Broadcast from input "
                 "handlers instead."
             )
-        return self.session.emit(name, payload, now=self._now)
+        return self._runner.emit(name, payload, now=self._now)
 
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
@@ -328,6 +387,7 @@ class SymmetricWindow(arcade.Window):
         self.dispatch_events()
         if self.closed:
             return 0
+        self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
@@ -360,14 +420,30 @@ class SymmetricWindow(arcade.Window):
                 self._pump(now)
             if not self.closed:
                 wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
-                self._transport.wait(wakeup - time.monotonic())
+                self._runner.wait(wakeup - time.monotonic())
 
     def close(self) -> None:
-        """Close the window, its UDP socket and LAN discovery."""
+        """Close the window, its gossip thread, UDP socket and LAN discovery."""
+        self._runner.close()
         if self._discovery is not None:
             self._discovery.close()
         self._transport.close()
         super().close()
+
+    def _drive_autopilot(self) -> None:
+        if self._autopilot_rng is None or self.session.joining or self.session.tick == 0:
+            return  # no autopilot before START has run, nor while joining
+        max_tick = self._runner.max_tick
+        if max_tick is not None:
+            config = self.session.config
+            quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
+            if self.session.tick >= max_tick - quiet_ticks:
+                return
+        autopilot = getattr(self, AUTOPILOT_METHOD, None)  # optional game hook
+        if callable(autopilot):
+            autopilot(self._autopilot_rng)
+        else:
+            self._random_keys(self._autopilot_rng)
 
     def _pump(self, now: float) -> int:
         self._now = now
@@ -432,6 +508,7 @@ class SymmetricWindow(arcade.Window):
                     show_info=args.info,
                     emulation=options.emulation,
                     discover=options.discover,
+                    autopilot=args.autopilot,
                 )
             except Exception as exc:
                 if isinstance(exc, _no_display_errors()):
@@ -520,6 +597,7 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         "The first line printed is 'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, cls.CONFIG)
+    add_autopilot_option(parser)
     parser.add_argument(
         "--width", type=int, default=cls.WIDTH_PX, metavar="PX", help="window width in pixels"
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hmac
 import json
 import random
 import re
@@ -32,6 +31,7 @@ from arcade_p2p.protocol.wire import (
     MAX_FPS,
     MAX_HAVE_ITEMS,
     MAX_RANGE_ITEMS,
+    VERSION,
     Events,
     Have,
     Hello,
@@ -39,12 +39,10 @@ from arcade_p2p.protocol.wire import (
     Sync,
     Want,
     WireCodec,
-    room_key,
 )
 
 ROOM = "fuzz"
 CODEC = WireCodec(ROOM)
-KEY = room_key(ROOM)
 VALID = [
     CODEC.encode(1, 2, 3, m)
     for m in (
@@ -59,8 +57,8 @@ VALID = [
 
 
 def sign(body: bytes) -> bytes:
-    signed = b"AP\x01" + body
-    return signed + hmac.digest(KEY, signed, "sha256")[:MAC_BYTES]
+    signed = b"AP" + bytes((VERSION,)) + body
+    return signed + CODEC.mac(signed)
 
 
 def random_value(rng: random.Random, depth: int = 0) -> object:

@@ -74,11 +74,16 @@ class Counter(SymmetricWindow):
 
 @pytest.fixture
 def windows() -> Iterator[Callable[..., Any]]:
-    """A factory of windows (on a virtual clock starting at 0) that closes them all."""
+    """A factory of windows (on a virtual clock starting at 0) that closes them all.
+
+    They run the whole driver step in the frame (no gossip thread): a background thread
+    would network on the real clock, not on the frames' virtual one.
+    """
     opened: list[SymmetricWindow] = []
 
     def make(cls: type[SymmetricWindow], **kwargs: Any) -> Any:
         kwargs.setdefault("now", 0.0)
+        kwargs.setdefault("gossip_thread", False)
         window = cls(**kwargs)
         opened.append(window)
         return window

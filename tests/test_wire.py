@@ -18,6 +18,7 @@ from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.protocol.wire import (
     MAX_DATAGRAM_BYTES,
+    VERSION,
     Events,
     Have,
     Hello,
@@ -67,7 +68,7 @@ def test_wrong_room_tampered_and_truncated_fail_the_mac() -> None:
         (b"", "truncated"),
         (b"XX" + bytes(40), "bad_magic"),
         (b"AP\x09" + bytes(40), "bad_version"),
-        (b"AP\x01" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
+        (b"AP\x02" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
     ],
 )
 def test_header_errors(data: bytes, reason: str) -> None:
@@ -78,12 +79,8 @@ def test_header_errors(data: bytes, reason: str) -> None:
 
 def _signed(body: object) -> bytes:
     """A correctly authenticated datagram around an arbitrary msgpack body."""
-    import hmac
-
-    from arcade_p2p.protocol.wire import MAC_BYTES, room_key
-
-    signed = b"AP\x01" + msgpack.packb(body, use_bin_type=True)
-    return signed + hmac.digest(room_key("lobby"), signed, "sha256")[:MAC_BYTES]
+    signed = b"AP" + bytes((VERSION,)) + msgpack.packb(body, use_bin_type=True)
+    return signed + CODEC.mac(signed)
 
 
 @pytest.mark.parametrize(
@@ -181,3 +178,23 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
     reached = {key.removeprefix("malformed: ") for key in structured if key.startswith("mal")}
     assert reached >= FIELD_CHECKS, FIELD_CHECKS - reached
     assert structured["decoded"] > 0 and "unknown_type" in structured
+
+
+def _float32_events_datagram(count: int) -> bytes:
+    """An Events datagram whose payload is ``count`` msgpack float32 values (5 bytes each
+    on the wire, 9 once decoded and packed again as Python floats)."""
+    payload = b"\xdc" + count.to_bytes(2, "big") + b"\xca\x3f\xc0\x00\x00" * count  # 1.5
+    head = msgpack.packb([2, 1, 1, 1], use_bin_type=True)[1:]  # items without the header
+    event = b"\x95" + msgpack.packb(1, use_bin_type=True) * 2 + b"\x01\xa1k" + payload
+    body = b"\x95" + head + b"\x91" + event
+    signed = b"AP" + bytes((VERSION,)) + body
+    return signed + CODEC.mac(signed)
+
+
+def test_a_payload_that_grows_past_the_limit_once_decoded_is_refused() -> None:
+    small = CODEC.decode(_float32_events_datagram(40))  # 9 * 40 bytes: within the limit
+    assert isinstance(small.message, Events)
+    assert small.message.events[0].payload == [1.5] * 40
+    with pytest.raises(RemoteError) as err:  # 9 * 60 bytes: over it, though 5 * 60 is not
+        CODEC.decode(_float32_events_datagram(60))
+    assert err.value.reason == "malformed"

@@ -85,10 +85,13 @@ class CheckedPeer:
         self.fps = config.fps
         if self.is_window:
             try:
-                self.game = cls(now=0.0, peer_id=peer_id, config=config)
+                # No gossip thread: the checker's time is virtual, and it hands events to
+                # the session itself.
+                self.game = cls(now=0.0, peer_id=peer_id, config=config, gossip_thread=False)
             except TypeError as exc:
                 raise UsageError(
-                    f"cannot open {cls.__qualname__}(now=..., peer_id=..., config=...): {exc}; "
+                    f"cannot open {cls.__qualname__}(now=..., peer_id=..., config=..., "
+                    f"gossip_thread=...): {exc}; "
                     "a game's __init__ must pass keyword arguments on to SymmetricWindow"
                 ) from exc
             self.session = self.game.session

@@ -157,7 +157,8 @@ class GossipNode:
         clock: The peer's clock (fed by SYNC).
         rng: Seeded randomness (epoch, timer phases).
         settings: Protocol timing.
-        on_new_event: Called for every event new to this node (local ones excluded).
+        on_new_event: Called for every event new to this node (local ones excluded); the
+            attribute of the same name may be replaced later (a threaded driver does).
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
         now: Start time.
@@ -191,7 +192,7 @@ class GossipNode:
         self.epoch = rng.getrandbits(32)
         self.stats = NodeStats()
         self.dropped: Counter[str] = Counter()
-        self._on_new_event = on_new_event
+        self.on_new_event = on_new_event
         self._counter = 0
         self._links: dict[Address, Link] = {}
         self._replay = ReplayFilter()
@@ -339,7 +340,7 @@ class GossipNode:
             outcome = self.timeline.insert(event)
             if outcome is InsertOutcome.NEW:
                 self.stats.events_new += 1
-                self._on_new_event(event)
+                self.on_new_event(event)
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
@@ -409,13 +410,20 @@ class GossipNode:
                 return
 
     # ----------------------------------------------------------------- output
+    def has_output(self) -> bool:
+        """Whether :meth:`datagrams_to_send` would return something now."""
+        return bool(self._queue or self._pending)
+
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
-        if any(self._warming(link) for link in self._links.values()):
-            deadline = min(deadline, self._next_warmup)
-        if any(link.configured and not link.up for link in self._links.values()):
-            deadline = min(deadline, self._next_hello)
+        warmup_syncs = self.settings.warmup_syncs
+        for link in self._links.values():
+            if link.up:
+                if link.syncs_sent < warmup_syncs:  # warming up
+                    deadline = min(deadline, self._next_warmup)
+            elif link.configured:  # dialled and not answering
+                deadline = min(deadline, self._next_hello)
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -454,6 +462,8 @@ class GossipNode:
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
         """Encode and return everything queued since the last call."""
+        if not self._queue and not self._pending:
+            return []  # most ticks: nothing to send
         out: list[tuple[bytes, Address]] = []
         for address, message in self._queue:
             out.append((self._encode(message), address))
@@ -469,6 +479,8 @@ class GossipNode:
         return out
 
     def _pack_events(self, events: list[Event]) -> list[bytes]:
+        if len(events) == 1:  # the common case at game rates: nothing to measure
+            return [self._encode(Events((events[0],)))]
         budget = MAX_DATAGRAM_BYTES - EVENTS_OVERHEAD_BYTES - MAC_BYTES
         packed: list[bytes] = []
         batch: list[Event] = []

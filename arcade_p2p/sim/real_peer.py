@@ -57,10 +57,10 @@ def main() -> int:
         session = Session(MovingRectApp(), peer_id=spec["peer_id"], config=config, now=now)
         for host_port in spec["dial"]:
             session.add_peer((host_port[0], host_port[1]), now=now)
-        runner = PeerRunner(session, transport, max_tick=spec["end_tick"])
-        recorder = _Recorder(runner, spec["inputs"], t0)
-        runner.run_to_end(linger_s=LINGER_S, on_wake=recorder.wake)
-        report = recorder.report()
+        with PeerRunner(session, transport, max_tick=spec["end_tick"]) as runner:
+            recorder = _Recorder(runner, spec["inputs"], t0)
+            runner.run_to_end(linger_s=LINGER_S, on_wake=recorder.wake)
+        report = recorder.report()  # the gossip thread has stopped: nothing moves now
     print(json.dumps(report), flush=True)
     return 0
 
