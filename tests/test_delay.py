@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import msgpack
 import pytest
 
 from arcade_p2p.cli import build_parser
@@ -19,7 +20,7 @@ from arcade_p2p.delay import (
 )
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.peer_options import add_peer_options, peer_options
-from arcade_p2p.protocol.wire import MAX_SLACK_FACTS, Sync, WireCodec
+from arcade_p2p.protocol.wire import MAGIC, MAX_SLACK_FACTS, VERSION, Sync, WireCodec
 from arcade_p2p.session import AUTO_DELAY, SessionConfig
 from arcade_p2p.sim import heatmap
 from arcade_p2p.sim.cli import config_from_args
@@ -159,6 +160,11 @@ def test_sync_carries_slack_facts_and_stays_compatible() -> None:
     plain = codec.encode(1, 2, 3, sync())
     assert codec.decode(plain).message == sync()
     assert len(plain) < len(codec.encode(1, 2, 3, sync(facts)))  # no facts, no bytes
+    ten_fields = msgpack.packb(
+        [3, 1, 2, 3, 12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False]
+    )
+    signed = MAGIC + bytes((VERSION,)) + ten_fields
+    assert codec.decode(signed + codec.mac(signed)).message == sync()  # facts optional
 
 
 @pytest.mark.parametrize(
@@ -176,10 +182,6 @@ def test_bad_slack_facts_are_remote_errors(facts: tuple[tuple[int, ...], ...]) -
     message = sync(facts)  # type: ignore[arg-type]
     encoded = codec.encode(1, 2, 3, message) if len(facts) <= MAX_SLACK_FACTS else None
     if encoded is None:  # too many facts: build the datagram by hand
-        import msgpack
-
-        from arcade_p2p.protocol.wire import MAGIC, VERSION
-
         body = msgpack.packb(
             [3, 1, 2, 3, 12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False, facts]
         )

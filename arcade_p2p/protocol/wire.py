@@ -132,7 +132,7 @@ class Sync:
         joining: The sender is itself still fetching the history.
         slack: Slack facts ``(source, seq, tick, slack)``: how early (negative: how
             late) an event arrived at the worst receiver the sender knows of (optional
-            on the wire: left out when empty).
+            on the wire: left out when empty, so a room without ``auto`` pays nothing).
     """
 
     value: float
