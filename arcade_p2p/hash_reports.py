@@ -123,10 +123,9 @@ class HashReports:
         fresh: list[HashReport] = []
         hashed: dict[int, tuple[bytes, bytes]] = {}
         for tick in range(newest, max(0, newest - REPORTS_PER_MESSAGE * every), -every):
-            found = machine.snapshots.at_or_before(tick)
-            if found is None or found[0] != tick:
+            blob = self.snapshot(tick)
+            if blob is None:
                 continue
-            blob = found[1]
             cached = self._hashed.get(tick)
             digest = cached[1] if cached is not None and cached[0] is blob else _hash(blob)
             hashed[tick] = (blob, digest)
@@ -141,6 +140,12 @@ class HashReports:
     def latest(self) -> tuple[HashReport, ...]:
         """The newest own reports, newest first (what goes to neighbours)."""
         return self._latest
+
+    def snapshot(self, tick: int) -> bytes | None:
+        """This peer's snapshot blob at exactly ``tick`` (what its report for ``tick`` hashes,
+        if the state at that tick has not changed since), or None if it is not kept."""
+        found = self.machine.snapshots.at_or_before(tick)
+        return found[1] if found is not None and found[0] == tick else None
 
     def own(self, tick: int) -> HashReport | None:
         """This peer's report for ``tick``, if it made one."""

@@ -37,12 +37,13 @@ everyone's input.
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
+from arcade_p2p.desync import DesyncMonitor, DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
 from arcade_p2p.hash_reports import HashReports
@@ -179,6 +180,7 @@ class Session:
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
         self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
+        self.desyncs = DesyncMonitor(peer_id, self.reports)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self.node = GossipNode(
@@ -299,6 +301,7 @@ class Session:
             target = min(target, max_tick)
         ran = machine.advance(target)
         self.reports.refresh()
+        self.desyncs.poll(now=now)
         return ran
 
     def pump_network(
@@ -315,6 +318,7 @@ class Session:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
         self._take_in(now, datagrams)
+        self.desyncs.poll(now=now)
         return self.node.datagrams_to_send(now=now)
 
     def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
@@ -349,6 +353,23 @@ class Session:
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
         return self.clock.next_due_time(now)
+
+    @property
+    def desync(self) -> DesyncReport | None:
+        """The first real desync with a neighbour this session found (None: all agree).
+
+        A heads-up display can show it; :attr:`on_desync` is called for each one.
+        """
+        return self.desyncs.report
+
+    @property
+    def on_desync(self) -> Callable[[DesyncReport], None] | None:
+        """Hook called once per neighbour found in a desync (see :mod:`arcade_p2p.desync`)."""
+        return self.desyncs.on_desync
+
+    @on_desync.setter
+    def on_desync(self, hook: Callable[[DesyncReport], None] | None) -> None:
+        self.desyncs.on_desync = hook
 
     def state_hash(self) -> str:
         """Digest of the simulation state after the last tick that ran."""

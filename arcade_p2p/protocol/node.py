@@ -22,6 +22,9 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 * **State-hash reports.** With each SYNC a neighbour also gets this peer's newest
   state-hash reports (REPORTS, when there are any); reports that arrive go to the
   :class:`~arcade_p2p.hash_reports.HashReports`, which compares them (desync detection).
+* **State fetch.** :meth:`GossipNode.fetch_state` fetches a neighbour's snapshot at one
+  tick in chunks (see :mod:`arcade_p2p.protocol.state_fetch`); this node answers such
+  requests from its own snapshots. Desync forensics uses it.
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
   HAVEs, a HAVE with at most one WANT, a WANT with at most ``MAX_EVENTS_PER_WANT`` events
@@ -47,6 +50,7 @@ from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
+from arcade_p2p.protocol.state_fetch import StateFetch, StateServer
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
     MAX_DATAGRAM_BYTES,
@@ -59,6 +63,8 @@ from arcade_p2p.protocol.wire import (
     Hello,
     Message,
     Reports,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -197,6 +203,8 @@ class GossipNode:
         self._next_warmup = now
         self.join = join
         self.reports = reports
+        self._state_server = StateServer(reports.snapshot)
+        self._fetches: dict[tuple[int, int], StateFetch] = {}
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -287,6 +295,15 @@ class GossipNode:
             self._on_have(link, message, now)
         elif isinstance(message, Reports):
             self.reports.receive(datagram.sender, tuple(HashReport(*r) for r in message.reports))
+        elif isinstance(message, StateRequest):
+            for chunk in self._state_server.answer(message):
+                self._send(address, chunk)
+        elif isinstance(message, StateChunk):
+            fetch = self._fetches.get((datagram.sender, message.tick))
+            if fetch is not None:
+                request = fetch.on_chunk(message, now=now)
+                if request is not None:
+                    self._send(address, request)
         else:
             self._on_want(link, message)
 
@@ -383,10 +400,40 @@ class GossipNode:
             if budget == 0:
                 return
 
+    # ----------------------------------------------------------------- state fetch
+    def fetch_state(self, peer: int, tick: int, *, now: float) -> None:
+        """Start fetching neighbour ``peer``'s snapshot at ``tick`` (see :meth:`take_fetched`)."""
+        if (peer, tick) not in self._fetches:
+            self._fetches[(peer, tick)] = StateFetch(peer, tick, now=now)
+            self._run_fetches(now)
+
+    def take_fetched(self) -> list[StateFetch]:
+        """The fetches that ended since the last call (``blob`` is None if they failed)."""
+        ended = [fetch for fetch in self._fetches.values() if fetch.done]
+        for fetch in ended:
+            del self._fetches[(fetch.peer, fetch.tick)]
+        return ended
+
+    def _run_fetches(self, now: float) -> None:
+        for fetch in self._fetches.values():
+            request = fetch.next_request(now=now)
+            address = self._address_of(fetch.peer)
+            if request is not None and address is not None:
+                self._send(address, request)
+
+    def _address_of(self, peer: int) -> Address | None:
+        for address, link in self._links.items():
+            if link.up and link.peer == peer:
+                return address
+        return None
+
     # ----------------------------------------------------------------- output
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
+        for fetch in self._fetches.values():
+            if not fetch.done:
+                deadline = min(deadline, fetch.retry_at)
         if any(self._warming(link) for link in self._links.values()):
             deadline = min(deadline, self._next_warmup)
         if any(link.configured and not link.up for link in self._links.values()):
@@ -396,6 +443,8 @@ class GossipNode:
     def handle_timer(self, *, now: float) -> None:
         """Queue the periodic messages that are due and expire silent neighbours."""
         s = self.settings
+        if self._fetches:
+            self._run_fetches(now)
         for link in self._links.values():
             if link.up and now - link.last_heard > s.link_timeout_s:
                 link.up = False

@@ -45,6 +45,8 @@ __all__ = [
     "Hello",
     "Message",
     "Reports",
+    "StateChunk",
+    "StateRequest",
     "Summary",
     "Sync",
     "Want",
@@ -68,6 +70,10 @@ MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
 MAX_REPORT_ITEMS = 8
+MAX_CHUNKS_PER_REQUEST = 32
+STATE_CHUNK_BYTES = 1024
+MAX_STATE_CHUNKS = 2**15
+"""Most chunks of one snapshot (32 MiB, the state decoder's default limit)."""
 STATE_HASH_BYTES = 16
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
@@ -186,7 +192,39 @@ class Reports:
     reports: tuple[tuple[int, bytes, bytes], ...]
 
 
-Message = Hello | Events | Sync | Summary | Have | Want | Reports
+@dataclass(frozen=True, slots=True)
+class StateRequest:
+    """A request for part of the receiver's snapshot at a tick (desync forensics).
+
+    Attributes:
+        tick: The snapshot tick.
+        first: Index of the first chunk wanted.
+        count: How many chunks, at most ``MAX_CHUNKS_PER_REQUEST``.
+    """
+
+    tick: int
+    first: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChunk:
+    """One piece of a snapshot, answering a :class:`StateRequest`.
+
+    Attributes:
+        tick: The snapshot tick.
+        index: Which chunk (0-based).
+        total: How many chunks the snapshot has (0: the sender no longer holds it).
+        data: The chunk's bytes (at most ``STATE_CHUNK_BYTES``).
+    """
+
+    tick: int
+    index: int
+    total: int
+    data: bytes
+
+
+Message = Hello | Events | Sync | Summary | Have | Want | Reports | StateRequest | StateChunk
 
 _TYPE_IDS: dict[type, int] = {
     Hello: 1,
@@ -196,6 +234,8 @@ _TYPE_IDS: dict[type, int] = {
     Have: 5,
     Want: 6,
     Reports: 7,
+    StateRequest: 8,
+    StateChunk: 9,
 }
 
 
@@ -351,6 +391,10 @@ def _fields(message: Message) -> list[Any]:
         return [[list(m) for m in message.marks]]
     if isinstance(message, Reports):
         return [[list(r) for r in message.reports]]
+    if isinstance(message, StateRequest):
+        return [message.tick, message.first, message.count]
+    if isinstance(message, StateChunk):
+        return [message.tick, message.index, message.total, message.data]
     return [[list(r) for r in message.ranges]]
 
 
@@ -500,6 +544,25 @@ def _parse_reports(fields: list[Any]) -> Reports:
     return Reports(tuple(reports))
 
 
+def _parse_state_request(fields: list[Any]) -> StateRequest:
+    _arity(fields, 3, "state request")
+    tick = _int(fields[0], 0, MAX_TICK, "state_request.tick")
+    first = _int(fields[1], 0, MAX_STATE_CHUNKS, "state_request.first")
+    count = _int(fields[2], 1, MAX_CHUNKS_PER_REQUEST, "state_request.count")
+    return StateRequest(tick, first, count)
+
+
+def _parse_state_chunk(fields: list[Any]) -> StateChunk:
+    _arity(fields, 4, "state chunk")
+    tick = _int(fields[0], 0, MAX_TICK, "state_chunk.tick")
+    total = _int(fields[2], 0, MAX_STATE_CHUNKS, "state_chunk.total")
+    index = _int(fields[1], 0, max(total - 1, 0), "state_chunk.index")
+    data = fields[3]
+    if type(data) is not bytes or len(data) > STATE_CHUNK_BYTES:
+        raise RemoteError("malformed", "state_chunk.data")
+    return StateChunk(tick, index, total, data)
+
+
 _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _parse_hello,
     2: _parse_events,
@@ -508,4 +571,6 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     5: _parse_have,
     6: _parse_want,
     7: _parse_reports,
+    8: _parse_state_request,
+    9: _parse_state_chunk,
 }

@@ -71,6 +71,12 @@ _OPTIONS = (
     _Option("--fps", "fps", _int, "ticks per second"),
     _Option("--loss", "loss", _float, "probability that a datagram is lost, in [0, 1)"),
     _Option("--seed", "seed", _int, "seed of every random choice"),
+    _Option(
+        "--desync-peer",
+        "desync_peer",
+        _int,
+        "make this peer's state silently diverge once after the warm-up (desync detection)",
+    ),
 )
 
 
@@ -157,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     progress = _draw_progress if sys.stderr.isatty() else None
     if args.real:
+        if config.desync_peer is not None:
+            raise UsageError("--desync-peer works in the simulator only, not with --real")
         result = run_real(config, progress=progress)
     else:
         result = run_simulation(config, progress=progress)
@@ -221,6 +229,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
+        (
+            "desyncs",
+            f"{r.desyncs_detected} reported, first {_fmt(r.desync_detect_s, ' s')} "
+            "after the divergence",
+        ),
         ("traffic", f"{r.bytes_per_peer_per_s:.0f} bytes/s per peer"),
         ("wall time", f"{r.wall_seconds:.2f} s ({r.sim_ticks_per_wall_s:,.0f} ticks/s)"),
     ]
