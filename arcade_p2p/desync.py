@@ -6,7 +6,9 @@ at it. :class:`DesyncMonitor` turns the first such mismatch with each neighbour 
 :class:`DesyncReport`: it logs one WARNING line, keeps the report as
 :attr:`DesyncMonitor.report` (the first one, for a heads-up display to show) and calls the
 ``on_desync`` hook the driver installed. Later mismatches with the same neighbour are the
-same divergence seen again and are not reported twice.
+same divergence seen again and are not reported twice. Each report also starts the
+forensics (:class:`~arcade_p2p.forensics.Forensics`); finished bundles wait in
+:meth:`DesyncMonitor.take_bundles` for the driver to write them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arcade_p2p.hash_reports import HashReports, Mismatch
+
+if TYPE_CHECKING:
+    from arcade_p2p.desync_bundle import DesyncBundle
+    from arcade_p2p.forensics import Forensics
 
 __all__ = ["DesyncMonitor", "DesyncReport"]
 
@@ -58,6 +65,7 @@ class DesyncMonitor:
     Args:
         peer: This session's id.
         reports: The session's hash reports.
+        forensics: Gathers a bundle for each report (None: reports only).
 
     Attributes:
         report: The first desync found (None while every state agrees).
@@ -65,8 +73,10 @@ class DesyncMonitor:
         on_desync: Called with each new :class:`DesyncReport` (None: only the log line).
     """
 
-    def __init__(self, peer: int, reports: HashReports) -> None:
+    def __init__(self, peer: int, reports: HashReports, forensics: Forensics | None) -> None:
         self.peer = peer
+        self._forensics = forensics
+        self._bundles: list[tuple[DesyncReport, DesyncBundle]] = []
         self._hash_reports = reports
         self.report: DesyncReport | None = None
         self.reports: list[DesyncReport] = []
@@ -90,9 +100,18 @@ class DesyncMonitor:
             if self.report is None:
                 self.report = report
             log.warning("%s", report)
+            if self._forensics is not None:
+                self._forensics.start(report, now=now)
             if self.on_desync is not None:
                 self.on_desync(report)
+        if self._forensics is not None:
+            self._bundles.extend(self._forensics.poll())
         return new
+
+    def take_bundles(self) -> list[tuple[DesyncReport, DesyncBundle]]:
+        """The forensics bundles finished since the last call, with their reports."""
+        done, self._bundles = self._bundles, []
+        return done
 
     def _report(self, mismatch: Mismatch, now: float) -> DesyncReport:
         return DesyncReport(

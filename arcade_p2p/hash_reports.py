@@ -176,6 +176,21 @@ class HashReports:
             if (report := stored.get(tick)) is not None
         }
 
+    def history(self, peer: int | None = None) -> dict[int, HashReport]:
+        """The kept reports of neighbour ``peer`` (None: this peer's own), by tick."""
+        stored = self._own if peer is None else self._peers.get(peer, {})
+        return dict(stored)
+
+    def last_agreed(self, peer: int, before_tick: int) -> int | None:
+        """The newest tick before ``before_tick`` where ``peer``'s report equals the own one."""
+        stored = self._peers.get(peer, {})
+        agreed = [
+            tick
+            for tick, theirs in stored.items()
+            if tick < before_tick and self._own.get(tick) == theirs
+        ]
+        return max(agreed, default=None)
+
     def take_mismatches(self) -> list[Mismatch]:
         """The desyncs found since the last call (each comparison that failed, once)."""
         found, self._mismatches = self._mismatches, []

@@ -237,7 +237,13 @@ def run_peer(args: argparse.Namespace) -> int:
         discovery = None
         if options.discover:
             discovery = stack.enter_context(discover_room(session, transport, now=now))
-        runner = PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
+        runner = PeerRunner(
+            session,
+            transport,
+            max_tick=end_tick,
+            discovery=discovery,
+            desync_dir=options.desync_dir,
+        )
         bot = RandomKeys(
             session,
             rate_per_min=args.rate,

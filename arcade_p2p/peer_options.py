@@ -13,12 +13,22 @@ import argparse
 import dataclasses
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
-__all__ = ["PeerOptions", "add_peer_options", "peer_options", "random_peer_id"]
+__all__ = [
+    "DEFAULT_DESYNC_DIR",
+    "PeerOptions",
+    "add_peer_options",
+    "peer_options",
+    "random_peer_id",
+]
+
+DEFAULT_DESYNC_DIR = "arcade-p2p-desyncs"
+"""Where desync forensics bundles go unless ``--desync-dir`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,7 @@ class PeerOptions:
         config: Session settings.
         emulation: User-space link emulation of arriving datagrams, if any.
         discover: Whether to find peers of the room on the LAN (``--no-discover``: no).
+        desync_dir: Folder where desync forensics bundles are written.
     """
 
     peer_id: int
@@ -42,6 +53,7 @@ class PeerOptions:
     config: SessionConfig
     emulation: LinkEmulation | None
     discover: bool = True
+    desync_dir: Path = Path(DEFAULT_DESYNC_DIR)
 
 
 def random_peer_id() -> int:
@@ -109,6 +121,11 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=0.0,
         help="emulated probability that an arrival is delivered twice",
     )
+    parser.add_argument(
+        "--desync-dir",
+        default=DEFAULT_DESYNC_DIR,
+        help="folder for desync forensics bundles (see 'arcade-p2p replay')",
+    )
 
 
 def peer_options(
@@ -142,5 +159,12 @@ def peer_options(
         emulation = LinkEmulation(link, seed=peer_id if seed is None else seed)
     peers = [parse_address(text) for text in args.peer]
     return PeerOptions(
-        peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
+        peer_id,
+        args.host,
+        args.port,
+        peers,
+        config,
+        emulation,
+        discover=not args.no_discover,
+        desync_dir=Path(args.desync_dir),
     )

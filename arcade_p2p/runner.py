@@ -10,14 +10,19 @@ calls it every frame and whenever a datagram arrives.
 or the next tick), and :meth:`PeerRunner.run` is the headless loop built from the two:
 pump, then sleep in :meth:`UdpTransport.wait` until that time or until a datagram arrives.
 
+After each turn the runner writes the session's finished desync forensics bundles (see
+:mod:`arcade_p2p.forensics`) as files into its ``desync_dir``: the core writes no file.
+
 Times are ``time.monotonic()`` seconds, the clock the transport stamps arrivals with.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from arcade_p2p.errors import UsageError
@@ -27,6 +32,8 @@ from arcade_p2p.transport.emulation import Address
 from arcade_p2p.transport.udp import UdpTransport
 
 __all__ = ["PeerRunner", "discover_room"]
+
+log = logging.getLogger("arcade_p2p.desync")
 
 
 class PeerRunner:
@@ -39,6 +46,11 @@ class PeerRunner:
         max_tick: If given, never simulate past this tick (late events are still
             repaired), so that peers can stop at an agreed tick and compare state hashes.
         discovery: If given, peers of the room it finds on the LAN are dialled.
+        desync_dir: Folder for desync forensics bundles (created when the first one is
+            written; None: bundles are dropped).
+
+    Attributes:
+        bundles_written: Paths of the bundles written so far.
     """
 
     def __init__(
@@ -48,11 +60,14 @@ class PeerRunner:
         *,
         max_tick: int | None = None,
         discovery: Discovery | None = None,
+        desync_dir: Path | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
         self.max_tick = max_tick
         self.discovery = discovery
+        self.desync_dir = desync_dir
+        self.bundles_written: list[Path] = []
 
     @property
     def finished(self) -> bool:
@@ -78,6 +93,15 @@ class PeerRunner:
         for data, destination in session.pump(now=now, datagrams=arrived, max_tick=self.max_tick):
             # The session only ever learns addresses from this transport.
             transport.send(data, cast(Address, destination))
+        for report, bundle in session.take_desync_bundles():
+            if self.desync_dir is not None:
+                self.desync_dir.mkdir(parents=True, exist_ok=True)
+                path = self.desync_dir / (
+                    f"desync-tick{report.tick}-peer{report.peer}-vs-{report.other}.bundle"
+                )
+                path.write_bytes(bundle.to_bytes())
+                self.bundles_written.append(path)
+                log.warning("desync bundle written: %s (arcade-p2p replay %s)", path, path)
         return session.tick - before
 
     def next_wakeup(self, now: float) -> float:

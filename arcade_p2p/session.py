@@ -44,8 +44,10 @@ from typing import Any
 from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.desync import DesyncMonitor, DesyncReport
+from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import TimeMachine
@@ -180,7 +182,6 @@ class Session:
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
         self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
-        self.desyncs = DesyncMonitor(peer_id, self.reports)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self.node = GossipNode(
@@ -202,6 +203,8 @@ class Session:
             reports=self.reports,
             now=now,
         )
+        forensics = Forensics(app, self.reports, self.node, fps=config.fps)
+        self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
         self._seq = 0
         self._emitted = 0
 
@@ -370,6 +373,10 @@ class Session:
     @on_desync.setter
     def on_desync(self, hook: Callable[[DesyncReport], None] | None) -> None:
         self.desyncs.on_desync = hook
+
+    def take_desync_bundles(self) -> list[tuple[DesyncReport, DesyncBundle]]:
+        """Forensics bundles finished since the last call; the driver writes them to files."""
+        return self.desyncs.take_bundles()
 
     def state_hash(self) -> str:
         """Digest of the simulation state after the last tick that ran."""

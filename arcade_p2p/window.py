@@ -41,14 +41,21 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import arcade
 
 from arcade_p2p.app import StateApp
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
-from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
+from arcade_p2p.peer_options import (
+    DEFAULT_DESYNC_DIR,
+    add_peer_options,
+    peer_options,
+    random_peer_id,
+)
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
@@ -148,12 +155,14 @@ class SymmetricWindow(arcade.Window):
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
         max_tick: If given, never simulate past this tick.
-        show_info: Draw a small line of session figures over the game.
+        show_info: Draw a small line of session figures over the game (and a desync,
+            if one is found).
         emulation: Optional emulated latency/loss on received datagrams.
         discover: Find peers of the room on the LAN and dial them (the command line
             turns it on unless ``--no-discover``); joining a running room found this way
             is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        desync_dir: Folder where desync forensics bundles are written (None: not written).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -213,6 +222,7 @@ class SymmetricWindow(arcade.Window):
         emulation: LinkEmulation | None = None,
         discover: bool = False,
         now: float | None = None,
+        desync_dir: str | Path | None = DEFAULT_DESYNC_DIR,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -244,8 +254,13 @@ class SymmetricWindow(arcade.Window):
         self._now = self._next_frame_at = origin
         for address in peers:
             self.session.add_peer(address, now=origin)
+        self.session.on_desync = self.on_desync
         self._runner = PeerRunner(
-            self.session, self._transport, max_tick=max_tick, discovery=self._discovery
+            self.session,
+            self._transport,
+            max_tick=max_tick,
+            discovery=self._discovery,
+            desync_dir=None if desync_dir is None else Path(desync_dir),
         )
 
     # ------------------------------------------------------------ game hooks
@@ -266,6 +281,19 @@ class SymmetricWindow(arcade.Window):
 
         Args:
             event: The event; ``event.source`` is the id of the peer that broadcast it.
+        """
+
+    def on_desync(self, report: DesyncReport) -> None:
+        """A neighbour simulated the same events into a different state (a real desync).
+
+        Called once per disagreeing neighbour, outside the simulation, after the WARNING
+        log line. Override it to react (the session figures drawn with ``show_info``
+        already show it; ``self.session.desync`` holds the first report). A forensics
+        bundle follows in ``desync_dir`` once the neighbour's state has been fetched;
+        ``arcade-p2p replay BUNDLE`` replays it.
+
+        Args:
+            report: What disagrees: the tick, both peers and both state hashes.
         """
 
     # ------------------------------------------------------------ local side
@@ -373,6 +401,9 @@ class SymmetricWindow(arcade.Window):
             f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
             f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
         )
+        desync = self.session.desync
+        if desync is not None:
+            text += f"  DESYNC at tick {desync.tick} with peer {desync.other}"
         if self._info_text is None:
             self._info_text = arcade.Text(
                 text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
@@ -414,6 +445,7 @@ class SymmetricWindow(arcade.Window):
                 show_info=args.info,
                 emulation=options.emulation,
                 discover=options.discover,
+                desync_dir=options.desync_dir,
             )
         except UsageError as exc:
             parser.error(str(exc))
