@@ -40,6 +40,7 @@ __all__ = [
     "HashReport",
     "HashReports",
     "Mismatch",
+    "snapshot_hash",
 ]
 
 REPORTS_PER_MESSAGE = 4
@@ -127,7 +128,7 @@ class HashReports:
             if blob is None:
                 continue
             cached = self._hashed.get(tick)
-            digest = cached[1] if cached is not None and cached[0] is blob else _hash(blob)
+            digest = cached[1] if cached is not None and cached[0] is blob else snapshot_hash(blob)
             hashed[tick] = (blob, digest)
             report = HashReport(tick, digest, timeline.events_digest(tick))
             fresh.append(report)
@@ -208,7 +209,8 @@ class HashReports:
             self._mismatches.append(Mismatch(mine.tick, peer, mine, theirs))
 
 
-def _hash(blob: bytes) -> bytes:
+def snapshot_hash(blob: bytes) -> bytes:
+    """The state hash of a saved state, as reported (:func:`arcade_p2p.app.state_hash` in hex)."""
     return hashlib.blake2b(blob, digest_size=STATE_HASH_BYTES).digest()
 
 
