@@ -23,6 +23,8 @@ from arcade_p2p.protocol.wire import (
     Hello,
     Message,
     Reports,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -38,6 +40,9 @@ SAMPLES: list[Message] = [
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
     Reports(((120, bytes(range(16)), b"abcdefgh"), (110, bytes(16), bytes(8)))),
+    StateRequest(120, 32, 32),
+    StateChunk(120, 3, 40, bytes(1024)),
+    StateChunk(120, 0, 0, b""),
 ]
 
 
@@ -191,6 +196,24 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
 )
 def test_bad_reports_are_malformed(item: list[object]) -> None:
     body = msgpack.packb([7, 1, 1, 1, [item]], use_bin_type=True)
+    signed = b"AP\x01" + body
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(signed + CODEC.mac(signed))
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [8, 120, 0, 0],  # asks for no chunk
+        [8, 120, 0, 33],  # more than a window
+        [9, 120, 5, 5, b""],  # index beyond the total
+        [9, 120, 0, 1, bytes(1025)],  # oversized chunk
+        [9, 120, 0, 1, "text"],
+    ],
+)
+def test_bad_state_transfer_messages_are_malformed(fields: list[object]) -> None:
+    body = msgpack.packb([fields[0], 1, 1, 1, *fields[1:]], use_bin_type=True)
     signed = b"AP\x01" + body
     with pytest.raises(RemoteError) as err:
         CODEC.decode(signed + CODEC.mac(signed))
