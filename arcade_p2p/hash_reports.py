@@ -12,8 +12,9 @@ report for ``T`` then carries both the new hash and the new digest).
 :meth:`HashReports.refresh` recomputes the reports of the newest
 :data:`REPORTS_PER_MESSAGE` snapshot ticks that are at least ``settle_ticks`` old (only
 when the machine has moved on or rolled back; a snapshot is hashed once, cached by
-identity). The gossip node sends :meth:`HashReports.latest` to every neighbour with each
-SYNC and hands what neighbours send to :meth:`HashReports.receive`. Whenever a peer's
+identity). The gossip node puts those of :meth:`HashReports.latest` that a neighbour has
+not been sent yet on each SYNC to it, and hands what neighbours send to
+:meth:`HashReports.receive`. Whenever a peer's
 report and this peer's own report for one tick carry the same events digest but
 different state hashes, the two peers simulated the same events into different states: a
 real desync, queued as a :class:`Mismatch` for :meth:`HashReports.take_mismatches`. A
@@ -44,7 +45,8 @@ __all__ = [
 ]
 
 REPORTS_PER_MESSAGE = 4
-"""How many of its newest settled ticks a peer reports in each message."""
+"""How many of its newest settled ticks a peer keeps reports ready for (at most this many
+go on one SYNC; usually one is new)."""
 KEPT_TICKS = 32
 """How many ticks of reports are kept per peer (own and each neighbour's)."""
 KEPT_PEERS = 256

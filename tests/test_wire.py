@@ -22,7 +22,6 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
-    Reports,
     StateChunk,
     StateRequest,
     Summary,
@@ -39,7 +38,7 @@ SAMPLES: list[Message] = [
     Summary(b"12345678", 17, False),
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
-    Reports(((120, bytes(range(16)), b"abcdefgh"), (110, bytes(16), bytes(8)))),
+    Sync(1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, ((120, bytes(16), bytes(8)),)),
     StateRequest(120, 32, 32),
     StateChunk(120, 3, 40, bytes(1024)),
     StateChunk(120, 0, 0, b""),
@@ -195,7 +194,8 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
     [[1, bytes(15), bytes(8)], [1, bytes(16), bytes(9)], [-1, bytes(16), bytes(8)], [1, "x", b""]],
 )
 def test_bad_reports_are_malformed(item: list[object]) -> None:
-    body = msgpack.packb([7, 1, 1, 1, [item]], use_bin_type=True)
+    sync = [1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, [item]]
+    body = msgpack.packb([3, 1, 1, 1, *sync], use_bin_type=True)
     signed = b"AP\x01" + body
     with pytest.raises(RemoteError) as err:
         CODEC.decode(signed + CODEC.mac(signed))
@@ -205,11 +205,11 @@ def test_bad_reports_are_malformed(item: list[object]) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        [8, 120, 0, 0],  # asks for no chunk
-        [8, 120, 0, 33],  # more than a window
-        [9, 120, 5, 5, b""],  # index beyond the total
-        [9, 120, 0, 1, bytes(1025)],  # oversized chunk
-        [9, 120, 0, 1, "text"],
+        [7, 120, 0, 0],  # asks for no chunk
+        [7, 120, 0, 33],  # more than a window
+        [8, 120, 5, 5, b""],  # index beyond the total
+        [8, 120, 0, 1, bytes(1025)],  # oversized chunk
+        [8, 120, 0, 1, "text"],
     ],
 )
 def test_bad_state_transfer_messages_are_malformed(fields: list[object]) -> None:

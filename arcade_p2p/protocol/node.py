@@ -19,9 +19,10 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   the side that lacks events sends WANT with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
-* **State-hash reports.** With each SYNC a neighbour also gets this peer's newest
-  state-hash reports (REPORTS, when there are any); reports that arrive go to the
-  :class:`~arcade_p2p.hash_reports.HashReports`, which compares them (desync detection).
+* **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
+  that this neighbour has not been sent yet (usually one: a report is made every snapshot
+  period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
+  which compares them (desync detection).
 * **State fetch.** :meth:`GossipNode.fetch_state` fetches a neighbour's snapshot at one
   tick in chunks (see :mod:`arcade_p2p.protocol.state_fetch`); this node answers such
   requests from its own snapshots. Desync forensics uses it.
@@ -62,7 +63,6 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
-    Reports,
     StateChunk,
     StateRequest,
     Summary,
@@ -130,6 +130,8 @@ class Link:
     outbox: list[Event] = field(default_factory=list)
     last_want_at: float = float("-inf")
     have_cursor: int = 0
+    reports_sent: dict[int, bytes] = field(default_factory=dict)
+    """Own reports last offered to this neighbour: ``tick -> state hash + events digest``."""
 
 
 @dataclass(slots=True)
@@ -293,8 +295,6 @@ class GossipNode:
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
-        elif isinstance(message, Reports):
-            self.reports.receive(datagram.sender, tuple(HashReport(*r) for r in message.reports))
         elif isinstance(message, StateRequest):
             for chunk in self._state_server.answer(message):
                 self._send(address, chunk)
@@ -354,6 +354,8 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
+        if sync.reports and link.peer is not None:
+            self.reports.receive(link.peer, tuple(HashReport(*r) for r in sync.reports))
         self._compare_histories(link.address, sync.digest, sync.joining)
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
@@ -458,13 +460,9 @@ class GossipNode:
                     self._send(link.address, self._hello(reply=True))
         if now >= self._next_sync:
             self._next_sync = max(self._next_sync + s.sync_interval_s, now)
-            latest = self.reports.latest()
-            reports = Reports(tuple((r.tick, r.state_hash, r.events_digest) for r in latest))
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, self._sync_for(link, now))
-                    if latest:
-                        self._send(link.address, reports)
         elif now >= self._next_warmup:
             for link in self._links.values():
                 if self._warming(link):
@@ -538,7 +536,19 @@ class GossipNode:
             timeline.digest(),
             len(timeline),
             self.join.joining,
+            self._new_reports(link),
         )
+
+    def _new_reports(self, link: Link) -> tuple[tuple[int, bytes, bytes], ...]:
+        """The newest own reports this neighbour has not been sent (a rollback renews some)."""
+        latest = self.reports.latest()
+        fresh = tuple(
+            (r.tick, r.state_hash, r.events_digest)
+            for r in latest
+            if link.reports_sent.get(r.tick) != r.state_hash + r.events_digest
+        )
+        link.reports_sent = {r.tick: r.state_hash + r.events_digest for r in latest}
+        return fresh
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)

@@ -44,7 +44,6 @@ __all__ = [
     "Have",
     "Hello",
     "Message",
-    "Reports",
     "StateChunk",
     "StateRequest",
     "Summary",
@@ -127,6 +126,10 @@ class Sync:
         digest: The sender's anti-entropy digest (as in :class:`Summary`).
         count: How many events the sender holds.
         joining: The sender is itself still fetching the history.
+        reports: The sender's state-hash reports that are new for the receiver:
+            ``(tick, state hash, events digest)`` triples -- the hash (16 bytes) of the state
+            at the start of ``tick`` and the digest (8 bytes) of the events stamped before
+            it (see :mod:`arcade_p2p.hash_reports`).
     """
 
     value: float
@@ -139,6 +142,7 @@ class Sync:
     digest: bytes
     count: int
     joining: bool
+    reports: tuple[tuple[int, bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,19 +184,6 @@ class Want:
 
 
 @dataclass(frozen=True, slots=True)
-class Reports:
-    """The sender's state-hash reports for its newest settled snapshot ticks.
-
-    Attributes:
-        reports: ``(tick, state hash, events digest)`` triples: the hash (16 bytes) of the
-            state at the start of ``tick`` and the digest (8 bytes) of the events stamped
-            before it (see :mod:`arcade_p2p.hash_reports`).
-    """
-
-    reports: tuple[tuple[int, bytes, bytes], ...]
-
-
-@dataclass(frozen=True, slots=True)
 class StateRequest:
     """A request for part of the receiver's snapshot at a tick (desync forensics).
 
@@ -224,7 +215,7 @@ class StateChunk:
     data: bytes
 
 
-Message = Hello | Events | Sync | Summary | Have | Want | Reports | StateRequest | StateChunk
+Message = Hello | Events | Sync | Summary | Have | Want | StateRequest | StateChunk
 
 _TYPE_IDS: dict[type, int] = {
     Hello: 1,
@@ -233,9 +224,8 @@ _TYPE_IDS: dict[type, int] = {
     Summary: 4,
     Have: 5,
     Want: 6,
-    Reports: 7,
-    StateRequest: 8,
-    StateChunk: 9,
+    StateRequest: 7,
+    StateChunk: 8,
 }
 
 
@@ -384,13 +374,12 @@ def _fields(message: Message) -> list[Any]:
             message.digest,
             message.count,
             message.joining,
+            [list(r) for r in message.reports],
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count, message.joining]
     if isinstance(message, Have):
         return [[list(m) for m in message.marks]]
-    if isinstance(message, Reports):
-        return [[list(r) for r in message.reports]]
     if isinstance(message, StateRequest):
         return [message.tick, message.first, message.count]
     if isinstance(message, StateChunk):
@@ -465,7 +454,7 @@ def _parse_events(fields: list[Any]) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 10, "sync")
+    _arity(fields, 11, "sync")
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -477,7 +466,8 @@ def _parse_sync(fields: list[Any]) -> Sync:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
     joining = _bool(fields[9], "sync.joining")
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining)
+    reports = _parse_reports(fields[10])
+    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, reports)
 
 
 def _clock_value(raw: Any, what: str) -> float:
@@ -528,10 +518,9 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
-def _parse_reports(fields: list[Any]) -> Reports:
-    _arity(fields, 1, "reports")
+def _parse_reports(value: Any) -> tuple[tuple[int, bytes, bytes], ...]:
     reports = []
-    for item in _list(fields[0], MAX_REPORT_ITEMS, "reports"):
+    for item in _list(value, MAX_REPORT_ITEMS, "sync.reports"):
         if not isinstance(item, list) or len(item) != 3:
             raise RemoteError("malformed", "report")
         tick = _int(item[0], 0, MAX_TICK, "report.tick")
@@ -541,7 +530,7 @@ def _parse_reports(fields: list[Any]) -> Reports:
         if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
             raise RemoteError("malformed", "report.events_digest")
         reports.append((tick, state_hash, digest))
-    return Reports(tuple(reports))
+    return tuple(reports)
 
 
 def _parse_state_request(fields: list[Any]) -> StateRequest:
@@ -570,7 +559,6 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     4: _parse_summary,
     5: _parse_have,
     6: _parse_want,
-    7: _parse_reports,
-    8: _parse_state_request,
-    9: _parse_state_chunk,
+    7: _parse_state_request,
+    8: _parse_state_chunk,
 }
