@@ -104,7 +104,7 @@ class DesyncMonitor:
                 self._forensics.start(report, now=now)
             if self.on_desync is not None:
                 self.on_desync(report)
-        if self._forensics is not None:
+        if self._forensics is not None and self._forensics.busy:
             self._bundles.extend(self._forensics.poll())
         return new
 

@@ -85,6 +85,11 @@ class Forensics:
         )
         self.node.fetch_state(report.other, report.tick, now=now)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a fetch for a bundle is under way."""
+        return bool(self._pinned)
+
     def poll(self) -> list[tuple[DesyncReport, DesyncBundle]]:
         """The bundles whose fetch ended since the last call."""
         done: list[tuple[DesyncReport, DesyncBundle]] = []

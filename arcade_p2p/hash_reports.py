@@ -104,8 +104,8 @@ class HashReports:
         self._own: dict[int, HashReport] = {}
         self._latest: tuple[HashReport, ...] = ()
         self._peers: OrderedDict[int, dict[int, HashReport]] = OrderedDict()
-        self._hashed: dict[int, tuple[bytes, bytes]] = {}
-        """tick -> (snapshot blob, its hash): a blob is hashed once."""
+        self._made: dict[int, tuple[bytes, HashReport]] = {}
+        """tick -> (snapshot blob, the report made from it): a blob is reported once."""
         self._refreshed_at: tuple[int, int] = (-1, -1)
         self._mismatches: list[Mismatch] = []
 
@@ -124,19 +124,23 @@ class HashReports:
         self._refreshed_at = key
         timeline = machine.timeline
         fresh: list[HashReport] = []
-        hashed: dict[int, tuple[bytes, bytes]] = {}
+        made: dict[int, tuple[bytes, HashReport]] = {}
         for tick in range(newest, max(0, newest - REPORTS_PER_MESSAGE * every), -every):
             blob = self.snapshot(tick)
             if blob is None:
                 continue
-            cached = self._hashed.get(tick)
-            digest = cached[1] if cached is not None and cached[0] is blob else snapshot_hash(blob)
-            hashed[tick] = (blob, digest)
-            report = HashReport(tick, digest, timeline.events_digest(tick))
+            cached = self._made.get(tick)
+            if cached is not None and cached[0] is blob:
+                # The same snapshot object: no rollback rewrote it, so no event before
+                # ``tick`` arrived since (one would have): the report stands, compared.
+                report = cached[1]
+            else:
+                report = HashReport(tick, snapshot_hash(blob), timeline.events_digest(tick))
+                self._own[tick] = report
+                self._compare_all(report)
+            made[tick] = (blob, report)
             fresh.append(report)
-            self._own[tick] = report
-            self._compare_all(report)
-        self._hashed = hashed
+        self._made = made
         self._latest = tuple(fresh)
         _trim(self._own)
 
@@ -196,6 +200,8 @@ class HashReports:
 
     def take_mismatches(self) -> list[Mismatch]:
         """The desyncs found since the last call (each comparison that failed, once)."""
+        if not self._mismatches:
+            return _NONE
         found, self._mismatches = self._mismatches, []
         return found
 
@@ -209,6 +215,9 @@ class HashReports:
     def _compare(self, mine: HashReport, peer: int, theirs: HashReport) -> None:
         if mine.events_digest == theirs.events_digest and mine.state_hash != theirs.state_hash:
             self._mismatches.append(Mismatch(mine.tick, peer, mine, theirs))
+
+
+_NONE: list[Mismatch] = []
 
 
 def snapshot_hash(blob: bytes) -> bytes:
