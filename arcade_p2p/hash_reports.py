@@ -226,6 +226,5 @@ def snapshot_hash(blob: bytes) -> bytes:
 
 
 def _trim(reports: dict[int, HashReport]) -> None:
-    if len(reports) > KEPT_TICKS:
-        for tick in sorted(reports)[: len(reports) - KEPT_TICKS]:
-            del reports[tick]
+    while len(reports) > KEPT_TICKS:
+        del reports[min(reports)]
