@@ -27,6 +27,12 @@ half never runs a tick (it only notes new events for the tick half), so a driver
 the network half on its own thread and the ticks on the game's thread, each waking at its
 own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
+After the ticks, the session's :class:`~arcade_p2p.hash_reports.HashReports` report the
+state at its settled snapshot ticks (they travel on SYNC), and its
+:class:`~arcade_p2p.desync.DesyncMonitor` raises the alarm when a neighbour's state differs
+after the same events (:attr:`Session.desync`, :attr:`Session.on_desync`); forensics
+bundles wait in :meth:`Session.take_desync_bundles` for the driver to write them.
+
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
 rule, which keeps the log increasing). In the default clock mode "now" is the network's
 tick as far as this peer knows it (the paper mode uses the own tick); the second term only
