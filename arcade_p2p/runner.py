@@ -10,6 +10,10 @@ calls it every frame and whenever a datagram arrives.
 or the next tick), and :meth:`PeerRunner.run` is the headless loop built from the two:
 pump, then sleep in :meth:`UdpTransport.wait` until that time or until a datagram arrives.
 
+A dialled peer that has not answered after :data:`NO_ANSWER_WARNING_S` is named in one
+warning (and again if it later answers and then falls silent), because a peer that dials
+nobody, or a peer of another room, otherwise holds at tick 0 without a word.
+
 After each turn the runner writes the session's finished desync forensics bundles (see
 :mod:`arcade_p2p.forensics`) as files into its ``desync_dir``: the core writes no file.
 
@@ -31,9 +35,14 @@ from arcade_p2p.transport.discovery import Discovery
 from arcade_p2p.transport.emulation import Address
 from arcade_p2p.transport.udp import UdpTransport
 
-__all__ = ["PeerRunner", "discover_room"]
+__all__ = ["NO_ANSWER_WARNING_S", "PeerRunner", "discover_room"]
 
-log = logging.getLogger("arcade_p2p.desync")
+log = logging.getLogger("arcade_p2p.runner")
+
+NO_ANSWER_WARNING_S = 2.5
+"""A dialled peer silent this long after being dialled is named in a warning."""
+
+desync_log = logging.getLogger("arcade_p2p.desync")
 
 
 class PeerRunner:
@@ -68,6 +77,9 @@ class PeerRunner:
         self.discovery = discovery
         self.desync_dir = desync_dir
         self.bundles_written: list[Path] = []
+        self._finished_at: float | None = None
+        self._warned: dict[object, float | None] = {}
+        """Address -> the dial time of the silence already warned about."""
 
     @property
     def finished(self) -> bool:
@@ -93,6 +105,7 @@ class PeerRunner:
         for data, destination in session.pump(now=now, datagrams=arrived, max_tick=self.max_tick):
             # The session only ever learns addresses from this transport.
             transport.send(data, cast(Address, destination))
+        self._warn_unanswered(now)
         for report, bundle in session.take_desync_bundles():
             if self.desync_dir is not None:
                 self.desync_dir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +114,29 @@ class PeerRunner:
                 )
                 path.write_bytes(bundle.to_bytes())
                 self.bundles_written.append(path)
-                log.warning("desync bundle written: %s (arcade-p2p replay %s)", path, path)
+                desync_log.warning("desync bundle written: %s (arcade-p2p replay %s)", path, path)
         return session.tick - before
+
+    def _warn_unanswered(self, now: float) -> None:
+        for link in self.session.node.unanswered(since=now - NO_ANSWER_WARNING_S):
+            if self._warned.get(link.address) == link.dialled_at:
+                continue
+            self._warned[link.address] = link.dialled_at
+            config = self.session.config
+            host, port = cast(Address, link.address)
+            dropped = (
+                f"; what it sends is dropped here ({link.last_drop})" if link.last_drop else ""
+            )
+            log.warning(
+                "no answer from %s:%d after %g s: is a peer running there, in room %r, "
+                "with the same room key and %d fps?%s",
+                host,
+                port,
+                NO_ANSWER_WARNING_S,
+                config.room,
+                config.fps,
+                dropped,
+            )
 
     def next_wakeup(self, now: float) -> float:
         """Absolute time at which :meth:`pump` next has work (a timer or a tick)."""
@@ -144,15 +178,18 @@ class PeerRunner:
         """
         if self.max_tick is None:
             raise UsageError("run_to_end needs a max_tick")
-        reached_at = math.inf
+        self.run(until=lambda now: self.lingered(now, linger_s), on_wake=on_wake)
 
-        def done(now: float) -> bool:
-            nonlocal reached_at
-            if self.finished and reached_at == math.inf:
-                reached_at = now
-            return now >= reached_at + linger_s
+    def lingered(self, now: float, linger_s: float) -> bool:
+        """Whether ``max_tick`` was simulated ``linger_s`` or more before ``now``.
 
-        self.run(until=done, on_wake=on_wake)
+        The time of reaching it is the first call that sees it reached, so call this at
+        every wake-up of a loop that should stop ``linger_s`` after the last tick (the
+        peer keeps repairing late events and answering the others meanwhile).
+        """
+        if self._finished_at is None and self.finished:
+            self._finished_at = now
+        return self._finished_at is not None and now >= self._finished_at + linger_s
 
 
 def discover_room(session: Session, transport: UdpTransport, *, now: float) -> Discovery:

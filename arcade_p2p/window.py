@@ -45,17 +45,23 @@ from pathlib import Path
 from typing import Any
 
 import arcade
+import pyglet.window
 
 from arcade_p2p.app import StateApp
+from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
 from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.peer_options import (
     DEFAULT_DESYNC_DIR,
+    LINGER_S,
     add_peer_options,
+    add_run_options,
     peer_options,
     random_peer_id,
+    run_max_tick,
 )
+from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
@@ -352,19 +358,23 @@ class SymmetricWindow(arcade.Window):
         self.flip()
         return ran
 
-    def run(self, seconds: float | None = None) -> None:  # type: ignore[override]
+    def run(  # type: ignore[override]
+        self, seconds: float | None = None, *, linger_s: float | None = None
+    ) -> None:
         """Run the game until the window closes (or for ``seconds``), paced by the ticks.
 
         A frame is drawn when a tick becomes due; between frames the loop sleeps in the
         transport, waking early for datagrams and protocol timers.
 
         Args:
-            seconds: Stop after this many seconds (None: until the window is closed).
+            seconds: Stop after this many seconds of wall time (None: no limit).
+            linger_s: With ``max_tick``, stop this many seconds after simulating it (the
+                peer keeps repairing late events meanwhile); None: keep the window open.
         """
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         while not self.closed:
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or (linger_s is not None and self._runner.lingered(now, linger_s)):
                 return
             if now >= self._next_frame_at:
                 self.step_frame(now)
@@ -414,71 +424,141 @@ class SymmetricWindow(arcade.Window):
     # ------------------------------------------------------------ command line
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:
-        """Parse the command line, open the window, run it and print a summary.
+        """Parse the command line, open the window, run it and print a report.
 
-        The first line printed is ``listening on HOST:PORT``.
+        The first line printed is ``listening on HOST:PORT`` (on stderr with ``--json``,
+        whose only output on stdout is the JSON report). With ``--seconds`` or
+        ``--max-tick`` every peer stops at the same agreed tick and reports its state
+        hash there. A mistake on the command line prints one line and exits with code 2.
 
         Args:
             argv: Arguments (default: ``sys.argv[1:]``).
         """
         parser = _argument_parser(cls)
-        args = parser.parse_args(argv)
-        if args.headless and not arcade.headless:
-            if argv is not None or os.environ.get(HEADLESS_ENV):
-                parser.error(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
-            os.execve(
-                sys.executable,
-                [sys.executable, *sys.orig_argv[1:]],
-                {**os.environ, HEADLESS_ENV: "1"},
-            )
         try:
+            args = parser.parse_args(argv)
+            _choose_display(args.headless, may_restart=argv is None)
+            max_tick = run_max_tick(args)
+            for flag, size in (("--width", args.width), ("--height", args.height)):
+                if size < 1:
+                    raise UsageError(f"{flag} must be a number of pixels >= 1, got {size}")
             options = peer_options(args, cls.CONFIG)
-            window = cls(
-                args.width,
-                args.height,
-                peer_id=options.peer_id,
-                config=options.config,
-                host=options.host,
-                port=options.port,
-                peers=options.peers,
-                max_tick=args.max_tick,
-                show_info=args.info,
-                emulation=options.emulation,
-                discover=options.discover,
-                desync_dir=options.desync_dir,
-            )
+            try:
+                window = cls(
+                    args.width,
+                    args.height,
+                    peer_id=options.peer_id,
+                    config=options.config,
+                    host=options.host,
+                    port=options.port,
+                    peers=options.peers,
+                    max_tick=max_tick,
+                    show_info=args.info,
+                    emulation=options.emulation,
+                    discover=options.discover,
+                    desync_dir=options.desync_dir,
+                )
+            except Exception as exc:
+                if isinstance(exc, _no_display_errors()):
+                    raise UsageError(f"{NO_DISPLAY} ({exc})") from None
+                raise
         except UsageError as exc:
-            parser.error(str(exc))
-        host, port = window.address
-        print(f"listening on {host}:{port}", flush=True)
+            line = str(exc) if isinstance(exc, CommandLineError) else f"{parser.prog}: error: {exc}"
+            print(line, file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        _run_and_report(window, args, max_tick)
+
+
+NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"
+
+
+def _choose_display(headless: bool, *, may_restart: bool) -> None:
+    """Make sure a window can open: headless as asked, or a display to draw on.
+
+    Headless mode must be chosen before arcade is imported, so ``--headless`` given too
+    late re-executes the process with ``ARCADE_HEADLESS=1`` (when it may).
+
+    Raises:
+        UsageError: ``--headless`` cannot take effect, or there is no display.
+    """
+    if headless and not arcade.headless:
+        if not may_restart or os.environ.get(HEADLESS_ENV):
+            raise UsageError(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
+        os.execve(
+            sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, HEADLESS_ENV: "1"}
+        )
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not arcade.headless and sys.platform.startswith("linux") and no_display:
+        raise UsageError(NO_DISPLAY)
+
+
+def _no_display_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions pyglet raises when its display cannot be reached."""
+    errors: list[type[BaseException]] = [pyglet.window.NoSuchDisplayException]
+    xlib = sys.modules.get("pyglet.display.xlib")
+    if xlib is not None:
+        errors.append(xlib.NoSuchDisplayException)
+    return tuple(errors)
+
+
+def _run_and_report(
+    window: SymmetricWindow, args: argparse.Namespace, max_tick: int | None
+) -> None:
+    """Run a window opened from the command line, then print its report and close it."""
+    host, port = window.address
+    print(f"listening on {host}:{port}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    if not args.json:
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
-        try:
-            window.run(seconds=args.seconds)
+    try:
+        window.run(linger_s=None if max_tick is None else LINGER_S)
+        if args.json:
+            report = peer_report(
+                window.session,
+                window._transport,
+                window._discovery,
+                -1 if max_tick is None else max_tick,
+            )
+            print(report.to_json(), flush=True)
+        else:
             stats = window.session.stats()
             print(
                 f"tick {stats.tick - 1} state {window.session.state_hash()} events "
                 f"{stats.events} rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)",
                 flush=True,
             )
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if not window.closed:
-                window.close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not window.closed:
+            window.close()
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    module: str | None = cls.__module__
+    if module == "__main__":  # run as ``python -m NAME`` or as a script
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else None
+    prog = None if module is None else f"python -m {module}"
+    parser = CommandParser(
+        prog=prog,
         description=f"{cls.__name__}: a shared arcade-p2p game. "
-        "The first line printed is 'listening on HOST:PORT'."
+        "The first line printed is 'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, cls.CONFIG)
-    parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
-    parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
+    parser.add_argument(
+        "--width", type=int, default=cls.WIDTH_PX, metavar="PX", help="window width in pixels"
+    )
+    parser.add_argument(
+        "--height", type=int, default=cls.HEIGHT_PX, metavar="PX", help="window height in pixels"
+    )
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
-    parser.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
-    parser.add_argument("--max-tick", type=int, default=None, help="never simulate past this tick")
+    add_run_options(parser, seconds=None)
     parser.add_argument(
         "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the report at the end, as one JSON object (with the state hash)",
     )
     return parser

@@ -126,7 +126,7 @@ class CheckedPeer:
             if self.is_window:
                 self.game.step_frame(self.now(frame))
             else:
-                self.session.update(now=self.now(frame))
+                self.session.pump(now=self.now(frame))  # no neighbours: nothing to send
             return self.session.app.save_state()
         except Exception as exc:
             state = self.state
