@@ -47,6 +47,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import arcade
@@ -54,9 +55,11 @@ import pyglet.window
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.peer_options import (
+    DEFAULT_DESYNC_DIR,
     LINGER_S,
     add_autopilot_option,
     add_peer_options,
@@ -187,7 +190,8 @@ class SymmetricWindow(arcade.Window):
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
         max_tick: If given, never simulate past this tick.
-        show_info: Draw a small line of session figures over the game.
+        show_info: Draw a small line of session figures over the game (and a desync,
+            if one is found).
         emulation: Optional emulated latency/loss on received datagrams.
         discover: Find peers of the room on the LAN and dial them (the command line
             turns it on unless ``--no-discover``); joining a running room found this way
@@ -198,6 +202,7 @@ class SymmetricWindow(arcade.Window):
         gossip_thread: Relay, answer and run the protocol timers on a background thread,
             so that a long frame never delays them (False: everything on the game's
             thread, once per frame; tests that step time by hand use it).
+        desync_dir: Folder where desync forensics bundles are written (None: not written).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -259,6 +264,7 @@ class SymmetricWindow(arcade.Window):
         now: float | None = None,
         autopilot: int | None = None,
         gossip_thread: bool = True,
+        desync_dir: str | Path | None = DEFAULT_DESYNC_DIR,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -290,12 +296,14 @@ class SymmetricWindow(arcade.Window):
         self._now = self._next_frame_at = origin
         for address in peers:
             self.session.add_peer(address, now=origin)
+        self.session.on_desync = self.on_desync
         self._runner = PeerRunner(
             self.session,
             self._transport,
             max_tick=max_tick,
             discovery=self._discovery,
             gossip_thread=gossip_thread,
+            desync_dir=None if desync_dir is None else Path(desync_dir),
         )
         self._autopilot_rng = (
             None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
@@ -336,6 +344,19 @@ class SymmetricWindow(arcade.Window):
         else:
             self.on_key_release(self._autopilot_key, 0)
             self._autopilot_key = None
+
+    def on_desync(self, report: DesyncReport) -> None:
+        """A neighbour simulated the same events into a different state (a real desync).
+
+        Called once per disagreeing neighbour, outside the simulation, after the WARNING
+        log line. Override it to react (the session figures drawn with ``show_info``
+        already show it; ``self.session.desync`` holds the first report). A forensics
+        bundle follows in ``desync_dir`` once the neighbour's state has been fetched;
+        ``arcade-p2p replay BUNDLE`` replays it.
+
+        Args:
+            report: What disagrees: the tick, both peers and both state hashes.
+        """
 
     # ------------------------------------------------------------ local side
     @property
@@ -463,6 +484,9 @@ class SymmetricWindow(arcade.Window):
             f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
             f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
         )
+        desync = self.session.desync
+        if desync is not None:
+            text += f"  DESYNC at tick {desync.tick} with peer {desync.other}"
         if self._info_text is None:
             self._info_text = arcade.Text(
                 text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
@@ -506,6 +530,7 @@ class SymmetricWindow(arcade.Window):
                     emulation=options.emulation,
                     discover=options.discover,
                     autopilot=args.autopilot,
+                    desync_dir=options.desync_dir,
                 )
             except Exception as exc:
                 if isinstance(exc, _no_display_errors()):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import arcade
@@ -23,6 +24,7 @@ import pytest
 
 from arcade_p2p.app import state_hash
 from arcade_p2p.clock import ClockMode
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
@@ -262,3 +264,35 @@ def test_command_line_goes_headless_and_reports(tmp_path: Any) -> None:
     model = TimeMachine(MovingRectApp(), Timeline())
     model.advance(10)
     assert lines[-1].startswith(f"tick 10 state {state_hash(model.app)} ")
+
+
+class Watchful(Counter):
+    """Records the desync reports its ``on_desync`` hook gets."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.desyncs: list[DesyncReport] = []
+
+    def on_desync(self, report: DesyncReport) -> None:
+        self.desyncs.append(report)
+
+
+def test_a_window_hears_of_a_desync_and_writes_a_bundle(
+    windows: Callable[..., Any], tmp_path: Path
+) -> None:
+    a = windows(Watchful, config=INSTANT, show_info=True, desync_dir=tmp_path)
+    b = windows(Watchful, config=INSTANT, peers=[a.address], desync_dir=None)
+    now = frames([a, b], 100, {20: lambda: a.on_key_press(arcade.key.A, 0)})
+    assert a.desyncs == [] and a.session.desync is None
+    b.state["ticks"] += 1000  # b's simulation silently leaves the shared history
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while not (a.desyncs and list(tmp_path.iterdir())):
+        assert time.monotonic() < deadline, "no desync reported"
+        now += 1 / FPS
+        for window in (a, b):
+            window.step_frame(now)
+    assert [r.other for r in a.desyncs] == [b.session.peer_id]
+    assert a.session.desync == a.desyncs[0]
+    assert f"DESYNC at tick {a.desyncs[0].tick}" in a._info_text.text
+    (bundle,) = tmp_path.iterdir()
+    assert bundle.name.startswith(f"desync-tick{a.desyncs[0].tick}-")
