@@ -22,6 +22,7 @@ __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
 SUBCOMMAND_MODULES = {
     "demo": "arcade_p2p.demo",
     "peer": "arcade_p2p.peer",
+    "play": "arcade_p2p.play",
     "sim": "arcade_p2p.sim.cli",
     "sweep": "arcade_p2p.sim.sweep",
 }

@@ -14,6 +14,7 @@ with the same state hash.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import selectors
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO
 
@@ -72,22 +74,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 class PeerProcess:
-    """An ``arcade-p2p peer`` child process, its stderr kept in a temporary file.
+    """A peer child process (``arcade-p2p peer`` unless told otherwise), its stderr kept in
+    a temporary file.
 
     Args:
-        index: Position among the demo's peers (0-based, for messages).
-        argv: Arguments after ``arcade-p2p peer``.
+        index: Position among the peers (0-based, for messages).
+        argv: Arguments after the command.
+        command: The command that starts a peer.
+        own_group: Start the process in a session (and process group) of its own, so that
+            a Ctrl-C in the terminal reaches only the parent, which then stops it.
     """
 
-    def __init__(self, index: int, argv: list[str]) -> None:
+    def __init__(
+        self,
+        index: int,
+        argv: list[str],
+        *,
+        command: Sequence[str] = PEER_COMMAND,
+        own_group: bool = False,
+    ) -> None:
         self.index = index
         self.stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (stop())
         self.process = subprocess.Popen(
-            [*PEER_COMMAND, *argv],
+            [*command, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
             text=True,
+            start_new_session=own_group,
         )
 
     @property
@@ -124,8 +138,17 @@ class PeerProcess:
         except ValueError:
             return None
 
-    def stop(self) -> None:
-        """Kill the process if it is still running and release its files."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Stop the process if it is still running and release its files.
+
+        Args:
+            grace_s: Seconds it may take to quit after SIGTERM before it is killed
+                (0: killed at once).
+        """
+        if self.process.poll() is None and grace_s > 0:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace_s)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()

@@ -35,7 +35,7 @@ from arcade_p2p.sim.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.transport import UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
-__all__ = ["LINGER_S", "PeerReport", "RandomKeys", "register", "run_peer"]
+__all__ = ["LINGER_S", "PeerReport", "RandomKeys", "peer_report", "register", "run_peer"]
 
 DEFAULT_PEER_DELAY_MS = 100.0
 DEFAULT_SECONDS = 10.0
@@ -256,14 +256,22 @@ def run_peer(args: argparse.Namespace) -> int:
                 flush=True,
             )
         runner.run_to_end(linger_s=LINGER_S, on_wake=bot.step)
-        report = _report(session, transport, discovery, end_tick)
+        report = peer_report(session, transport, discovery, end_tick)
     print(report.to_json() if args.json else report.summary(), flush=True)
     return 0
 
 
-def _report(
+def peer_report(
     session: Session, transport: UdpTransport, discovery: Discovery | None, end_tick: int
 ) -> PeerReport:
+    """What a real-time peer reports when it stops (any late event is repaired first).
+
+    Args:
+        session: The peer's session.
+        transport: Its UDP transport.
+        discovery: Its LAN discovery, if on.
+        end_tick: The agreed last tick.
+    """
     state_hash = session.state_hash()  # repairs any late event first
     stats = session.stats()
     transport_stats = transport.stats()

@@ -118,8 +118,17 @@ class PeerRunner:
         Raises:
             UsageError: The runner has no ``max_tick``.
         """
+        self.run(until=self.end_check(linger_s), on_wake=on_wake)
+
+    def end_check(self, linger_s: float) -> Callable[[float], bool]:
+        """A stop condition for a driver loop: true ``linger_s`` seconds after the first
+        time (given as ``now``) at which ``max_tick`` had been simulated.
+
+        Raises:
+            UsageError: The runner has no ``max_tick``.
+        """
         if self.max_tick is None:
-            raise UsageError("run_to_end needs a max_tick")
+            raise UsageError("running to the end needs a max_tick")
         reached_at = math.inf
 
         def done(now: float) -> bool:
@@ -128,7 +137,7 @@ class PeerRunner:
                 reached_at = now
             return now >= reached_at + linger_s
 
-        self.run(until=done, on_wake=on_wake)
+        return done
 
 
 def discover_room(session: Session, transport: UdpTransport, *, now: float) -> Discovery:

@@ -48,9 +48,12 @@ import arcade
 from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.hud import HUD_TOGGLE_KEY, Hud, hud_lines
+from arcade_p2p.peer import LINGER_S, peer_report
 from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
@@ -60,9 +63,6 @@ HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
 DEFAULT_DELAY_MS = 100.0
 """Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
-INFO_FONT_SIZE_PT = 10
-INFO_MARGIN_PX = 6
-INFO_COLOR = arcade.color.WHITE_SMOKE
 
 
 class _WindowApp(StateApp):
@@ -148,7 +148,8 @@ class SymmetricWindow(arcade.Window):
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
         max_tick: If given, never simulate past this tick.
-        show_info: Draw a small line of session figures over the game.
+        show_info: Start with the heads-up display of session figures shown (F3 toggles
+            it).
         emulation: Optional emulated latency/loss on received datagrams.
         discover: Find peers of the room on the LAN and dial them (the command line
             turns it on unless ``--no-discover``); joining a running room found this way
@@ -159,7 +160,7 @@ class SymmetricWindow(arcade.Window):
     Attributes:
         session: This peer's :class:`~arcade_p2p.session.Session` (``peer_id``,
             ``stats()``, ``state_hash()``, ``timeline``); read it outside the simulation.
-        show_info: Whether the session figures are drawn.
+        show_info: Whether the heads-up display is shown (F3 toggles it).
 
     Raises:
         UsageError: A setting is invalid or the UDP address cannot be bound (the window
@@ -223,9 +224,9 @@ class SymmetricWindow(arcade.Window):
             title or type(self).__name__,
             **window_options,
         )
-        self.show_info = show_info
+        self._hud = Hud(visible=show_info)
+        self.push_handlers(on_key_press=self._hud_key)
         self._app = _WindowApp(self, 1.0 / config.fps)
-        self._info_text: arcade.Text | None = None
         with contextlib.ExitStack() as undo_if_failed:
             undo_if_failed.callback(super().close)
             self._transport = UdpTransport(host, port, emulation=emulation)
@@ -279,6 +280,15 @@ class SymmetricWindow(arcade.Window):
         """Whether ``max_tick`` is set and has been simulated."""
         return self._runner.finished
 
+    @property
+    def show_info(self) -> bool:
+        """Whether the heads-up display is shown (F3 toggles it)."""
+        return self._hud.visible
+
+    @show_info.setter
+    def show_info(self, value: bool) -> None:
+        self._hud.visible = value
+
     def broadcast(self, name: str, payload: Any = None) -> Event:
         """Send an event to every peer, this one included; it applies at its stamped tick.
 
@@ -319,8 +329,8 @@ class SymmetricWindow(arcade.Window):
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
-        if self.show_info:
-            self._draw_info()
+        if self._hud.visible:
+            self._hud.draw(hud_lines(self.session, now=now), window_height=self.height)
         self.flip()
         return ran
 
@@ -334,16 +344,38 @@ class SymmetricWindow(arcade.Window):
             seconds: Stop after this many seconds (None: until the window is closed).
         """
         deadline = math.inf if seconds is None else time.monotonic() + seconds
+        self._run_until(lambda now: now >= deadline)
+
+    def run_to_end(self, linger_s: float = LINGER_S) -> None:
+        """Run until ``max_tick`` has been simulated, then ``linger_s`` more seconds of
+        networking (late events are still repaired), or until the window is closed.
+
+        Raises:
+            UsageError: The window has no ``max_tick``.
+        """
+        self._run_until(self._runner.end_check(linger_s))
+
+    def save_screenshot(self, path: str) -> None:
+        """Draw the current state once more (without the heads-up display) and save it.
+
+        Args:
+            path: Where the image goes; the format follows the suffix (``.png``).
+        """
+        self._make_current()
+        self.on_draw()
+        arcade.get_image(0, 0, *self.get_framebuffer_size()).save(path)
+
+    def _run_until(self, done: Callable[[float], bool]) -> None:
         while not self.closed:
             now = time.monotonic()
-            if now >= deadline:
+            if done(now):
                 return
             if now >= self._next_frame_at:
                 self.step_frame(now)
             else:
                 self._pump(now)
             if not self.closed:
-                wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
+                wakeup = min(self._runner.next_wakeup(now), self._next_frame_at)
                 self._transport.wait(wakeup - time.monotonic())
 
     def close(self) -> None:
@@ -367,25 +399,23 @@ class SymmetricWindow(arcade.Window):
             self.switch_to()
             arcade.set_window(self)
 
-    def _draw_info(self) -> None:
-        stats = self.session.stats()
-        text = (
-            f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
-            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
-        )
-        if self._info_text is None:
-            self._info_text = arcade.Text(
-                text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
-            )
-        self._info_text.text = text
-        self._info_text.draw()
+    def _hud_key(self, symbol: int, modifiers: int) -> bool:
+        """Pushed key handler: F3 toggles the heads-up display; other keys go on."""
+        if symbol == HUD_TOGGLE_KEY:
+            self._hud.toggle()
+            return True  # handled: the game never sees F3
+        return False
 
     # ------------------------------------------------------------ command line
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:
-        """Parse the command line, open the window, run it and print a summary.
+        """Parse the command line, open the window, run it and print a report.
 
-        The first line printed is ``listening on HOST:PORT``.
+        The first line printed is ``listening on HOST:PORT``. With ``--seconds`` or
+        ``--max-tick`` every peer of the room stops at the same tick (ticks count from the
+        room's START, so peers that started later stop at the same tick), keeps networking
+        one more second for late events, then the window closes; the report (the last line
+        with ``--json``) gives that tick's state hash.
 
         Args:
             argv: Arguments (default: ``sys.argv[1:]``).
@@ -402,6 +432,8 @@ class SymmetricWindow(arcade.Window):
             )
         try:
             options = peer_options(args, cls.CONFIG)
+            end_tick = _end_tick(args, options.config.fps)
+            tile = None if args.tile is None else parse_tile(args.tile)
             window = cls(
                 args.width,
                 args.height,
@@ -410,29 +442,61 @@ class SymmetricWindow(arcade.Window):
                 host=options.host,
                 port=options.port,
                 peers=options.peers,
-                max_tick=args.max_tick,
+                max_tick=end_tick,
                 show_info=args.info,
                 emulation=options.emulation,
                 discover=options.discover,
             )
-        except UsageError as exc:
+        except (UsageError, ValueError) as exc:
             parser.error(str(exc))
+        if tile is not None and not arcade.headless:
+            screen = window.display.get_default_screen()
+            window.set_location(
+                *tile_position(
+                    *tile, screen=(screen.width, screen.height), window=window.get_size()
+                )
+            )
         host, port = window.address
         print(f"listening on {host}:{port}", flush=True)
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
         try:
-            window.run(seconds=args.seconds)
-            stats = window.session.stats()
-            print(
-                f"tick {stats.tick - 1} state {window.session.state_hash()} events "
-                f"{stats.events} rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)",
-                flush=True,
+            if end_tick is None:
+                window.run()
+            else:
+                window.run_to_end()
+            report = peer_report(
+                window.session,
+                window._transport,
+                window._discovery,
+                window.session.tick - 1 if end_tick is None else end_tick,
             )
+            if args.screenshot is not None and not window.closed:
+                window.save_screenshot(args.screenshot)
+            print(report.to_json() if args.json else report.summary(), flush=True)
         except KeyboardInterrupt:
             pass
         finally:
             if not window.closed:
                 window.close()
+
+
+def _end_tick(args: argparse.Namespace, fps: int) -> int | None:
+    """The agreed last tick: ``--max-tick``, else ``--seconds`` worth of ticks, else none.
+
+    Raises:
+        UsageError: The value is negative or not finite.
+    """
+    if args.max_tick is not None:
+        if args.max_tick < 0:
+            raise UsageError(f"--max-tick must be >= 0, got {args.max_tick}")
+        max_tick: int = args.max_tick
+        return max_tick
+    seconds: float | None = args.seconds
+    if seconds is None:
+        return None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise UsageError(f"--seconds must be a finite number >= 0, got {seconds!r}")
+    return round(seconds * fps)
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
@@ -444,9 +508,28 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
     parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
     parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
-    parser.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
-    parser.add_argument("--max-tick", type=int, default=None, help="never simulate past this tick")
     parser.add_argument(
-        "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+        "--seconds",
+        type=float,
+        default=None,
+        help="play S seconds: every peer stops at tick S * fps of the room, then quits",
+    )
+    parser.add_argument(
+        "--max-tick", type=int, default=None, help="stop at this tick (overrides --seconds)"
+    )
+    parser.add_argument(
+        "--info", action="store_true", help="start with the heads-up display shown (F3 toggles)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final report as one JSON object"
+    )
+    parser.add_argument(
+        "--screenshot", metavar="PATH", default=None, help="save the final frame as PNG"
+    )
+    parser.add_argument(
+        "--tile",
+        metavar="INDEX/COUNT",
+        default=None,
+        help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen",
     )
     return parser
