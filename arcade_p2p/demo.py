@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import random
 import selectors
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,8 @@ PROGRESS_INTERVAL_S = 1.0
 PROGRESS_WIDTH = 72
 LISTENING_PREFIX = "listening on "
 HASH_DISPLAY_CHARS = 12
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process gets when its parent dies."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +86,8 @@ class PeerProcess:
         argv: Arguments after the command.
         command: The command that starts a peer.
         own_group: Start the process in a session (and process group) of its own, so that
-            a Ctrl-C in the terminal reaches only the parent, which then stops it.
+            a Ctrl-C in the terminal reaches only the parent, which then stops it; on Linux
+            the process also gets SIGTERM if the parent dies without stopping it.
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class PeerProcess:
             stderr=self.stderr,
             text=True,
             start_new_session=own_group,
+            preexec_fn=_terminate_with_parent if own_group and sys.platform == "linux" else None,
         )
 
     @property
@@ -154,6 +160,12 @@ class PeerProcess:
         self.process.wait()
         self.stdout.close()
         self.stderr.close()
+
+
+def _terminate_with_parent() -> None:
+    """In a Linux child before exec: receive SIGTERM when the parent process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _peer_argv(args: argparse.Namespace, peer_id: int, seed: int, dial: list[str]) -> list[str]:

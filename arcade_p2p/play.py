@@ -27,6 +27,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import secrets
 import signal
@@ -72,6 +73,8 @@ POLL_S = 0.2
 """How often ``play`` looks whether a peer has exited."""
 HASH_DISPLAY_CHARS = 12
 EXIT_USAGE = 2
+QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals on which ``play`` stops its peers and quits."""
 EXIT_INTERRUPTED = 130
 
 
@@ -183,26 +186,29 @@ def run_play(args: argparse.Namespace) -> int:
     seconds_text = _option_value(game_options, "--seconds")
     has_end = seconds_text is not None or _option_value(game_options, "--max-tick") is not None
     peers: list[PeerProcess] = []
+    previous = {sig: signal.signal(sig, _interrupt) for sig in QUIT_SIGNALS}
     try:
-        try:
-            reports = _run_peers(
-                args.game,
-                game_options,
-                local,
-                room=room,
-                shot=shot,
-                peers=peers,
-                seconds=seconds_text,
-            )
-        except KeyboardInterrupt:
-            _log("stopping the peers")
-            return EXIT_INTERRUPTED
+        reports = _run_peers(
+            args.game,
+            game_options,
+            local,
+            room=room,
+            shot=shot,
+            peers=peers,
+            has_end=has_end,
+            planned_s=_seconds(seconds_text),
+        )
+        failed = [peer for peer in peers if peer.process.returncode != 0]
+        for peer in failed:
+            _log(f"peer {peer.index + 1} failed: {peer.error_tail()}")
+    except KeyboardInterrupt:
+        _log("stopping the peers")
+        return EXIT_INTERRUPTED
     finally:
         for peer in peers:
             peer.stop(STOP_GRACE_S)
-    failed = [peer for peer in peers if peer.process.returncode not in (0, -signal.SIGTERM)]
-    for peer in failed:
-        _log(f"peer {peer.index + 1} failed: {peer.error_tail()}")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not has_end:
         for report in reports:
             if report is not None:
@@ -224,9 +230,15 @@ def _run_peers(
     room: str | None,
     shot: str | None,
     peers: list[PeerProcess],
-    seconds: str | None,
+    has_end: bool,
+    planned_s: float | None,
 ) -> list[PeerReport | None]:
-    """Start the peers (appending them to ``peers``), wait for them, return their reports."""
+    """Start the peers (appending them to ``peers``), wait for them, return their reports.
+
+    Without an agreed end (``has_end``), the first peer to exit ends them all; with one,
+    a peer that exits before the end (or fails) does, and ``planned_s`` (the seconds of
+    play, if known) bounds the wait.
+    """
 
     def start(index: int, extra: list[str]) -> PeerProcess:
         argv = _child_argv(game, game_options, index=index, count=count, room=room, shot=shot)
@@ -242,12 +254,10 @@ def _run_peers(
     for peer in peers[1:]:
         _log(f"peer {peer.index + 1}/{count} listening on {_read_address(peer)}")
     deadline = time.monotonic() + (
-        float(seconds) + LINGER_S + STARTUP_TIMEOUT_S + FINISH_GRACE_S
-        if seconds is not None
-        else float("inf")
+        math.inf if planned_s is None else planned_s + LINGER_S + STARTUP_TIMEOUT_S + FINISH_GRACE_S
     )
     reports: list[PeerReport | None] = [None] * count
-    while any(peer.process.poll() is None for peer in peers):
+    while None in [peer.process.poll() for peer in peers]:  # polls every peer
         if time.monotonic() > deadline:
             _log("peers still running long after the planned end; stopping them")
             return _stop_and_collect(peers, reports)
@@ -255,7 +265,8 @@ def _run_peers(
             if peer.process.returncode is not None and reports[peer.index] is None:
                 reports[peer.index] = peer.report()
                 report = reports[peer.index]
-                if report is None or report.final_tick < report.end_tick or peer.process.returncode:
+                early = not has_end or report is None or report.final_tick < report.end_tick
+                if early or peer.process.returncode:
                     _log(f"peer {peer.index + 1} ended; stopping the others")
                     return _stop_and_collect(peers, reports)
         running = next(peer for peer in peers if peer.process.poll() is None)
@@ -264,6 +275,14 @@ def _run_peers(
         except subprocess.TimeoutExpired:
             continue
     return _stop_and_collect(peers, reports)
+
+
+def _seconds(text: str | None) -> float | None:
+    """``--seconds`` as a number, or None when absent or malformed (the game says why)."""
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
 
 
 def _stop_and_collect(
@@ -397,8 +416,8 @@ def _import_game_module(target: str) -> ModuleType:
         raise UsageError(f"cannot import {target}: {exc}") from None
 
 
-def _quit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # the window closes itself quietly, as on Ctrl-C
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # handled like Ctrl-C: quietly
 
 
 def run_child(argv: Sequence[str]) -> int:
@@ -409,7 +428,7 @@ def run_child(argv: Sequence[str]) -> int:
     if not argv:
         print("usage: python -m arcade_p2p.play GAME [OPTIONS]", file=sys.stderr)
         return EXIT_USAGE
-    signal.signal(signal.SIGTERM, _quit_on_sigterm)
+    signal.signal(signal.SIGTERM, _interrupt)  # the window closes itself, as on Ctrl-C
     game, options = argv[0], list(argv[1:])
     sys.argv[0] = f"arcade-p2p play {game}"  # the game's usage and errors name the command
     if "--headless" in options:

@@ -1,10 +1,11 @@
 """Where the windows of ``arcade-p2p play --local N`` go on the screen.
 
 How this works: :func:`tile_position` lays ``count`` windows of one size out in the grid
-of columns and rows that fits them all on the screen at full size (preferring few rows),
-row by row from the screen's top-left corner, with a small gap between them. When no grid
-fits, the windows are spread evenly over the screen in the most compact grid; they then
-overlap as little as the screen allows. Pure arithmetic: the window asks it for its place.
+of columns and rows that fits them all on the screen at full size (as many columns as fit,
+so as few rows as possible), row by row from the screen's top-left corner, the spare room
+shared out as gaps between them. When no grid fits, the windows are spread evenly over
+the screen in the most compact grid and overlap as little as the screen allows. Pure
+arithmetic: the window asks it for its place.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 __all__ = ["TILE_GAP_PX", "parse_tile", "tile_position"]
 
 TILE_GAP_PX = 8
-"""Space between two tiled windows (and between a window and the screen's edge)."""
+"""Largest space left between a tiled window and the screen's edge."""
 
 
 def parse_tile(text: str) -> tuple[int, int]:
@@ -44,15 +45,27 @@ def tile_position(
     Returns:
         ``(x, y)`` for :meth:`pyglet.window.Window.set_location`.
     """
-    screen_w, screen_h = screen
-    cell_w, cell_h = window[0] + TILE_GAP_PX, window[1] + TILE_GAP_PX
-    fit_columns = max(1, (screen_w - TILE_GAP_PX) // cell_w)
-    columns = min(count, fit_columns)
+    (screen_w, screen_h), (window_w, window_h) = screen, window
+    columns = max(1, min(count, screen_w // window_w))
     rows = math.ceil(count / columns)
-    if rows * cell_h + TILE_GAP_PX > screen_h:  # no grid fits: spread the compact grid
+    if rows * window_h > screen_h:  # no grid fits: the most compact one, spread out
         columns = math.ceil(math.sqrt(count))
         rows = math.ceil(count / columns)
-        cell_w = max(1, (screen_w - window[0] - TILE_GAP_PX) // max(1, columns - 1))
-        cell_h = max(1, (screen_h - window[1] - TILE_GAP_PX) // max(1, rows - 1))
     row, column = divmod(index, columns)
-    return TILE_GAP_PX + column * cell_w, TILE_GAP_PX + row * cell_h
+    return (
+        _spread(column, columns, screen_w, window_w),
+        _spread(row, rows, screen_h, window_h),
+    )
+
+
+def _spread(cell: int, cells: int, screen_px: int, window_px: int) -> int:
+    """Where cell ``cell`` of ``cells`` starts along one axis: equal gaps when the windows
+    fit (at most :data:`TILE_GAP_PX` at the edges), equal steps over the screen when not."""
+    spare = screen_px - cells * window_px
+    if spare >= 0:
+        gap = spare // (cells + 1)
+        edge = min(gap, TILE_GAP_PX)
+        gap = (spare - 2 * edge) // max(1, cells - 1) if cells > 1 else 0
+        return edge + cell * (window_px + gap)
+    step = (screen_px - window_px) // max(1, cells - 1)
+    return max(0, cell * step)
