@@ -20,6 +20,7 @@ from arcade_p2p.errors import UsageError
 __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
 
 SUBCOMMAND_MODULES = {
+    "check": "arcade_p2p.check.cli",
     "demo": "arcade_p2p.demo",
     "peer": "arcade_p2p.peer",
     "play": "arcade_p2p.play",

@@ -84,8 +84,16 @@ class TimeMachine:
         An event for a tick that has already run marks that tick dirty; the rollback
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
-        if event.tick < self._tick and (self._dirty is None or event.tick < self._dirty):
-            self._dirty = event.tick
+        self.mark_dirty(event.tick)
+
+    def mark_dirty(self, tick: int) -> None:
+        """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
+
+        Late events do this through :meth:`note_event`; the determinism checker calls it
+        directly to force rollbacks without changing the input.
+        """
+        if tick < self._tick and (self._dirty is None or tick < self._dirty):
+            self._dirty = tick
 
     def advance(self, target_tick: int) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.

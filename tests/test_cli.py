@@ -18,7 +18,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
-@pytest.mark.parametrize("name", ["sim", "sweep", "demo", "peer"])
+@pytest.mark.parametrize("name", ["check", "sim", "sweep", "demo", "peer"])
 def test_every_option_is_in_the_cli_reference(name: str) -> None:
     text = CLI_DOC.read_text()
     assert f"`arcade-p2p {name}" in text
@@ -36,6 +36,9 @@ def test_every_option_is_in_the_cli_reference(name: str) -> None:
         ["peer", "--fps", "0"],
         ["peer", "--loss", "-1"],
         ["peer", "--peer", "nonsense"],
+        ["check", "no_such_module_here"],
+        ["check", "sample_games"],
+        ["check", "sample_games.moving_rect", "--ticks", "0"],
     ],
 )
 def test_bad_values_are_one_line_errors(

@@ -20,6 +20,7 @@ CORE_MODULES = [
     "sim/moving_rect.py",
     "session.py",
     "snapshots.py",
+    "statediff.py",
     "timeline.py",
     "protocol/beacon.py",
     "protocol/node.py",
