@@ -23,9 +23,6 @@ JSON object: :func:`play_summary`.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
 import json
 import math
 import os
@@ -36,7 +33,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 from arcade_p2p.demo import PeerProcess
@@ -371,49 +368,25 @@ def find_game_class(spec: str) -> type[Any]:
 
     Args:
         spec: A sample name, ``MODULE[:CLASS]`` or ``PATH.py[:CLASS]``. Without ``CLASS``
-            the module must define exactly one subclass.
+            the module must define exactly one game class (as for ``arcade-p2p check``).
 
     Raises:
-        UsageError: The module cannot be imported or names no single game class.
+        UsageError: The module cannot be imported or names no single window class.
     """
-    from arcade_p2p.window import SymmetricWindow  # imports arcade: only in a peer process
+    from arcade_p2p.check.target import is_window_class, load_target  # only a peer needs it
 
-    target, _, class_name = SAMPLES.get(spec, spec).partition(":")
-    module = _import_game_module(target)
-    if class_name:
-        found = getattr(module, class_name, None)
-        if not (inspect.isclass(found) and issubclass(found, SymmetricWindow)):
-            raise UsageError(f"{target} has no SymmetricWindow subclass named {class_name}")
-        return found
-    games = [
-        value
-        for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, SymmetricWindow)
-        and value.__module__ == module.__name__
-    ]
-    if len(games) != 1:
-        names = ", ".join(sorted(game.__name__ for game in games)) or "none"
-        raise UsageError(
-            f"{target} defines {len(games)} SymmetricWindow subclasses ({names}); "
-            f"name one as {target}:CLASS"
-        )
-    return games[0]
-
-
-def _import_game_module(target: str) -> ModuleType:
+    spec = SAMPLES.get(spec, spec)
+    target, colon, class_name = spec.partition(":")
     if target.endswith(".py"):
         path = Path(target).resolve()
         if not path.is_file():
             raise UsageError(f"no such file: {target}")
         sys.path.insert(0, str(path.parent))  # the game imports its neighbours, pickles by name
-        target = path.stem
-    elif os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as `python -m MODULE` would
-    try:
-        return importlib.import_module(target)
-    except ImportError as exc:
-        raise UsageError(f"cannot import {target}: {exc}") from None
+        spec = f"{path.stem}{colon}{class_name}"
+    cls = load_target(spec, headless=False)  # headless only if the options asked for it
+    if not is_window_class(cls):
+        raise UsageError(f"{spec} is a StateApp, not a SymmetricWindow: it has no window")
+    return cls
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

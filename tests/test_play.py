@@ -95,10 +95,10 @@ def test_a_module_with_several_games_needs_a_class_name(tmp_path: Path) -> None:
     )
     path = tmp_path / "two_play_games.py"
     path.write_text(source)
-    with pytest.raises(UsageError, match="2 SymmetricWindow subclasses"):
+    with pytest.raises(UsageError, match="found: One, Two"):
         find_game_class(str(path))
     assert find_game_class(f"{path}:Two").__name__ == "Two"
-    with pytest.raises(UsageError, match="no SymmetricWindow subclass named Three"):
+    with pytest.raises(UsageError, match="is not a SymmetricWindow or StateApp subclass"):
         find_game_class(f"{path}:Three")
     with pytest.raises(UsageError, match="cannot import"):
         find_game_class("no_such_module_here")
