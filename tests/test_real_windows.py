@@ -1,0 +1,159 @@
+"""Real windows under Xvfb: real key presses into three game processes, identical pixels.
+
+``arcade-p2p play moving_rect --local 3`` opens three real (not headless) windows on an
+X server of the test's own (Xvfb, on a display number it picks itself). xdotool finds the
+windows, checks that they are tiled without overlapping, gives each the focus and presses
+arrow keys into it through the X server, as a keyboard would. The peers stop at one agreed
+tick, each saves its final frame, and the frames must be identical, pixel for pixel, with
+every key press in every peer's timeline. Every wait polls for a window, a line or an exit,
+with generous deadlines (a loaded two-core machine starts Arcade slowly).
+
+CI runs it: ``.ci/run`` installs Xvfb and xdotool when they are missing. Without them the
+test is skipped and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PIL_Image = pytest.importorskip("PIL.Image")
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool; .ci/run installs them)",
+)
+
+PEERS = 3
+SECONDS = 30
+FPS = 50
+SCREEN = (2000, 1100)
+"""Room for three 640x480 windows side by side."""
+TITLE = "MovingRect"
+KEYS_PER_WINDOW = (("Up", "Left"), ("Down",), ("Right", "Up"))
+"""Arrow keys pressed into window 1, 2 and 3 (each press is one ``key`` event)."""
+START_TIMEOUT_S = 180.0
+RUN_TIMEOUT_S = SECONDS + 240.0
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A fresh Xvfb server; yields its ``DISPLAY`` value."""
+    read_end, write_end = os.pipe()
+    width, height = SCREEN
+    server = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_end),
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-nolisten",
+            "tcp",
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as numbers, selectors.DefaultSelector() as selector:
+            selector.register(numbers, selectors.EVENT_READ)
+            assert selector.select(START_TIMEOUT_S), "Xvfb did not start"
+            number = numbers.readline().strip()
+        assert number.isdigit(), f"Xvfb gave no display number ({number!r})"
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def xdotool(display: str, *args: str) -> str:
+    done = subprocess.run(
+        ["xdotool", *args],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
+def wait_for_windows(display: str, play: subprocess.Popen[str]) -> list[str]:
+    """The ids of the game's windows, once all are mapped."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert play.poll() is None, "play ended before its windows appeared"
+        windows = xdotool(display, "search", "--onlyvisible", "--name", f"^{TITLE}$").split()
+        if len(windows) == PEERS:
+            return windows
+        time.sleep(0.2)  # polling for the windows, not waiting for an outcome
+    raise AssertionError(f"{PEERS} windows did not appear")
+
+
+def geometry(display: str, window: str) -> tuple[int, int, int, int]:
+    fields = dict(
+        line.split("=", 1)
+        for line in xdotool(display, "getwindowgeometry", "--shell", window).split()
+    )
+    return int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"])
+
+
+def test_key_presses_in_real_windows_end_in_identical_frames(display: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ARCADE_HEADLESS"}
+    env["DISPLAY"] = display
+    command = [sys.executable, "-m", "arcade_p2p", "play", "moving_rect", "--local", str(PEERS)]
+    play = subprocess.Popen(
+        [
+            *command,
+            "--seconds",
+            str(SECONDS),
+            "--json",
+            "--screenshot",
+            str(tmp_path / "final.png"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        windows = wait_for_windows(display, play)
+        boxes = [geometry(display, window) for window in windows]
+        for index, (x, y, w, h) in enumerate(boxes):
+            assert x + w <= SCREEN[0] and y + h <= SCREEN[1]
+            for ox, oy, ow, oh in boxes[index + 1 :]:
+                assert x + w <= ox or ox + ow <= x or y + h <= oy or oy + oh <= y, boxes
+        windows.sort(key=lambda window: geometry(display, window)[:2])  # tile order
+        for window, keys in zip(windows, KEYS_PER_WINDOW, strict=True):
+            xdotool(display, "windowfocus", "--sync", window, "key", "--delay", "80", *keys)
+        out, err = play.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if play.poll() is None:
+            play.kill()
+            play.wait()
+    assert play.returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])
+    presses = sum(len(keys) for keys in KEYS_PER_WINDOW)
+    assert summary["converged"] is True
+    assert summary["final_tick"] == SECONDS * FPS
+    assert [r["events"] for r in summary["reports"]] == [presses] * PEERS
+    assert sorted(r["events_emitted"] for r in summary["reports"]) == sorted(
+        len(keys) for keys in KEYS_PER_WINDOW
+    )
+    frames = [PIL_Image.open(tmp_path / f"final-{i + 1}.png") for i in range(PEERS)]
+    assert frames[0].size == (640, 480)
+    assert all(frame.tobytes() == frames[0].tobytes() for frame in frames[1:])
+    assert len(frames[0].getcolors(maxcolors=1 << 16) or []) >= 2  # the rectangle is drawn
