@@ -6,8 +6,11 @@ processes under it; they wait for lines the command prints, never for a fixed ti
 
 from __future__ import annotations
 
-import json
 import os
+
+os.environ.setdefault("ARCADE_HEADLESS", "1")  # before a game lookup imports arcade
+
+import json
 import selectors
 import signal
 import subprocess
@@ -109,6 +112,16 @@ def test_registering_play_does_not_import_arcade() -> None:
     code += "print('arcade' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_every_game_option_is_in_the_cli_reference() -> None:
+    from arcade_p2p.window import _argument_parser
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md").read_text()
+    for action in _argument_parser(find_game_class("moving_rect"))._actions:
+        for option in action.option_strings:
+            if option.startswith("--") and option != "--help":
+                assert f"`{option}" in text, f"game option {option} is not documented"
 
 
 def test_play_options_may_come_before_or_after_the_game() -> None:
