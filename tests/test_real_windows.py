@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
-import shutil
 import subprocess
 import sys
 import time
@@ -26,11 +24,14 @@ from pathlib import Path
 
 import pytest
 
+from arcade_p2p.xvfb import missing_tools, virtual_display
+
 PIL_Image = pytest.importorskip("PIL.Image")
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool; .ci/run installs them)",
+    bool(missing_tools()),
+    reason=f"{' and '.join(missing_tools())} not installed (apt-get install xvfb xdotool;"
+    " .ci/run installs them)",
 )
 
 PEERS = 3
@@ -48,34 +49,8 @@ RUN_TIMEOUT_S = SECONDS + 240.0
 @pytest.fixture
 def display() -> Iterator[str]:
     """A fresh Xvfb server; yields its ``DISPLAY`` value."""
-    read_end, write_end = os.pipe()
-    width, height = SCREEN
-    server = subprocess.Popen(
-        [
-            "Xvfb",
-            "-displayfd",
-            str(write_end),
-            "-screen",
-            "0",
-            f"{width}x{height}x24",
-            "-nolisten",
-            "tcp",
-        ],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end) as numbers, selectors.DefaultSelector() as selector:
-            selector.register(numbers, selectors.EVENT_READ)
-            assert selector.select(START_TIMEOUT_S), "Xvfb did not start"
-            number = numbers.readline().strip()
-        assert number.isdigit(), f"Xvfb gave no display number ({number!r})"
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with virtual_display(SCREEN) as name:
+        yield name
 
 
 def xdotool(display: str, *args: str) -> str:
