@@ -148,9 +148,11 @@ def test_summary_converges_only_with_equal_states_at_equal_ticks() -> None:
 
 
 # --------------------------------------------------------------------------- processes
-def test_local_headless_peers_stop_at_one_tick_and_converge() -> None:
+@pytest.mark.parametrize("game", ["moving_rect", "whiteboard", "physics_arena"])
+def test_local_headless_peers_on_autopilot_stop_at_one_tick_and_converge(game: str) -> None:
+    autopilot = ["--seconds", "8", "--autopilot", "1", "--json"]
     done = subprocess.run(
-        [*PLAY, "moving_rect", "--local", "3", "--headless", "--seconds", "4", "--json"],
+        [*PLAY, game, "--local", "3", "--headless", *autopilot],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -158,7 +160,9 @@ def test_local_headless_peers_stop_at_one_tick_and_converge() -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["peers"] == 3 and summary["converged"] is True
-    assert summary["final_tick"] == summary["end_tick"] == 4 * 50
+    assert summary["final_tick"] == summary["end_tick"] == 8 * 50
+    assert summary["events"] > 0
+    assert [r["events"] for r in summary["reports"]] == [summary["events"]] * 3
     assert len(set(summary["state_hashes"])) == 1 and len(summary["state_hashes"]) == 3
     assert all(r["neighbours"] >= 1 for r in summary["reports"])
     assert "Traceback" not in done.stderr
