@@ -1,14 +1,15 @@
 """``arcade-p2p demo --headless``: several real peers over real UDP, and whether they agree.
 
 How this works: the demo starts ``--peers`` separate ``arcade-p2p peer`` processes on
-loopback, each on a port chosen by the operating system. It reads each one's first line
-(``listening on HOST:PORT``) before starting the next, which dials all earlier ones, so
-the peers form a full mesh. Every peer presses random arrow keys for ``--seconds``, over
-links with emulated latency, jitter and loss (a few events arrive after their tick and
-are repaired by rollback; lost datagrams are recovered by anti-entropy), settles, and
-stops at the same end tick. The demo shows progress while they run, then collects each
-peer's JSON report and prints a table: the exit code is 0 if and only if every peer ended
-with the same state hash.
+loopback, each on a port chosen by the operating system, with ``--json``. It reads each
+one's ``listening on HOST:PORT`` line (on the peer's stderr, which a reader thread keeps
+draining) before starting the next, which dials all earlier ones, so the peers form a
+full mesh. Every peer presses random arrow keys (its autopilot, ``--rate`` per minute)
+for ``--seconds``, over links with emulated latency, jitter and loss (a few events arrive
+after their tick and are repaired by rollback; lost datagrams are recovered by
+anti-entropy), settles, and stops at the same agreed tick. The demo shows progress while
+they run, then collects each peer's JSON report and prints a table: the exit code is 0 if
+and only if every peer ended with the same state hash.
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ import argparse
 import contextlib
 import ctypes
 import json
+import queue
 import random
-import selectors
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO
 
+from arcade_p2p.cli_support import check_delay_ms, check_positive
 from arcade_p2p.errors import UsageError
-from arcade_p2p.peer import LINGER_S, PeerReport
+from arcade_p2p.link_model import default_jitter_ms
+from arcade_p2p.peer_options import DEFAULT_SETTLE_S, LINGER_S
+from arcade_p2p.peer_report import PeerReport
+from arcade_p2p.session import DEFAULT_FPS
 
 __all__ = ["PEER_COMMAND", "PeerProcess", "register", "run_demo"]
 
@@ -46,6 +52,8 @@ LISTENING_PREFIX = "listening on "
 HASH_DISPLAY_CHARS = 12
 PR_SET_PDEATHSIG = 1
 """Linux ``prctl`` option: the signal a process gets when its parent dies."""
+ERROR_LINES_KEPT = 20
+"""Last stderr lines of a peer kept to explain its failure."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,26 +68,73 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--headless", action="store_true", help="run headless peers (the only mode here)"
     )
-    parser.add_argument("--peers", type=int, default=3, help="number of peer processes")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of random input")
-    parser.add_argument("--seed", type=int, default=1, help="seed of ids, input and links")
-    parser.add_argument("--rate", type=float, default=120.0, help="key events/min per peer")
-    parser.add_argument("--delay-ms", type=float, default=40.0, help="Delta in milliseconds")
     parser.add_argument(
-        "--latency-ms", type=float, default=30.0, help="emulated one-way latency per link"
+        "--peers", type=int, default=3, metavar="N", help="number of peer processes"
     )
-    parser.add_argument("--jitter-ms", type=float, default=10.0, help="latency std deviation")
-    parser.add_argument("--loss", type=float, default=0.02, help="emulated loss probability")
     parser.add_argument(
-        "--settle", type=float, default=3.0, help="seconds of networking after the input"
+        "--seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="run the session for S seconds of random input, then settle and stop every "
+        "peer at the agreed tick (seconds + settle) x fps",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_S,
+        metavar="S",
+        help="seconds of networking without new input before the agreed last tick",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="seed of the run: peer ids, their autopilots and the emulated links",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=120.0,
+        metavar="PER_MIN",
+        help="random key presses per minute, per peer",
+    )
+    parser.add_argument(
+        "--delay-ms", type=float, default=40.0, metavar="MS", help="Delta in milliseconds"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=30.0,
+        metavar="MS",
+        help="mean one-way latency of every link (emulated in user space)",
+    )
+    parser.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="standard deviation of the latency (default: latency / 5)",
+    )
+    parser.add_argument(
+        "--loss",
+        type=float,
+        default=0.02,
+        metavar="P",
+        help="probability that a datagram is lost on a link",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print only the outcome, as one JSON object"
+    )
     parser.set_defaults(run=run_demo)
 
 
 class PeerProcess:
-    """A peer child process (``arcade-p2p peer`` unless told otherwise), its stderr kept in
-    a temporary file.
+    """A peer child process run with ``--json`` (``arcade-p2p peer`` unless told otherwise).
+
+    Its stdout holds only its JSON report; a reader thread drains its stderr, hands over
+    the ``listening on`` line and keeps the last lines to explain a failure.
 
     Args:
         index: Position among the peers (0-based, for messages).
@@ -99,16 +154,19 @@ class PeerProcess:
         own_group: bool = False,
     ) -> None:
         self.index = index
-        self.stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (stop())
         self.process = subprocess.Popen(
             [*command, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=self.stderr,
+            stderr=subprocess.PIPE,
             text=True,
             start_new_session=own_group,
             preexec_fn=_terminate_with_parent if own_group and sys.platform == "linux" else None,
         )
+        self._errors: deque[str] = deque(maxlen=ERROR_LINES_KEPT)
+        self._listening: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
 
     @property
     def stdout(self) -> IO[str]:
@@ -116,24 +174,31 @@ class PeerProcess:
         assert self.process.stdout is not None  # created with stdout=PIPE
         return self.process.stdout
 
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None  # created with stderr=PIPE
+        for line in self.process.stderr:
+            if line.startswith(LISTENING_PREFIX):
+                self._listening.put(line[len(LISTENING_PREFIX) :].strip())
+            elif line.strip():
+                self._errors.append(line.strip())
+        self._listening.put("")  # the process closed its stderr: it has ended
+
     def read_address(self, deadline: float) -> str:
         """Wait for the ``listening on HOST:PORT`` line and return ``HOST:PORT``."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.stdout, selectors.EVENT_READ)
-            remaining = deadline - time.monotonic()
-            line = self.stdout.readline() if selector.select(max(remaining, 0.0)) else ""
-        if not line.startswith(LISTENING_PREFIX):
+        try:
+            address = self._listening.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            address = ""
+        if not address:
             self.process.kill()
             self.process.wait()
             raise UsageError(f"peer {self.index + 1} did not start: {self.error_tail()}")
-        return line[len(LISTENING_PREFIX) :].strip()
+        return address
 
     def error_tail(self) -> str:
         """The last line the process wrote to stderr (or its exit status)."""
-        self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr if line.strip()]
-        if lines:
-            return lines[-1]
+        if self._errors:
+            return self._errors[-1]
         return f"exit code {self.process.poll()}"
 
     def report(self) -> PeerReport | None:
@@ -145,7 +210,7 @@ class PeerProcess:
             return None
 
     def stop(self, grace_s: float = 0.0) -> None:
-        """Stop the process if it is still running and release its files.
+        """Stop the process if it is still running and release its pipes.
 
         Args:
             grace_s: Seconds it may take to quit after SIGTERM before it is killed
@@ -158,8 +223,10 @@ class PeerProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self._reader.join()
         self.stdout.close()
-        self.stderr.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
 
 def _terminate_with_parent() -> None:
@@ -168,13 +235,16 @@ def _terminate_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _peer_argv(args: argparse.Namespace, peer_id: int, seed: int, dial: list[str]) -> list[str]:
+def _peer_argv(
+    args: argparse.Namespace, peer_id: int, jitter_ms: float, dial: list[str]
+) -> list[str]:
     argv = [
-        "--id", str(peer_id), "--seed", str(seed), "--json",
+        "--id", str(peer_id), "--autopilot", str(args.seed), "--json",
         "--seconds", repr(args.seconds), "--settle", repr(args.settle),
         "--rate", repr(args.rate), "--delay-ms", repr(args.delay_ms),
-        "--latency-ms", repr(args.latency_ms), "--jitter-ms", repr(args.jitter_ms),
-        "--loss", repr(args.loss), "--no-discover",  # the demo's mesh is explicit
+        "--emulate-latency-ms", repr(args.latency_ms),
+        "--emulate-jitter-ms", repr(jitter_ms), "--emulate-loss", repr(args.loss),
+        "--no-discover",  # the demo's mesh is explicit
     ]  # fmt: skip
     for address in dial:
         argv += ["--peer", address]
@@ -197,9 +267,18 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     if not 2 <= args.peers <= MAX_DEMO_PEERS:
         raise UsageError(f"--peers must be in 2..{MAX_DEMO_PEERS}, got {args.peers}")
+    check_positive("--seconds", args.seconds)
+    for flag, value in (("--settle", args.settle), ("--rate", args.rate)):
+        check_positive(flag, value, allow_zero=True)
+    check_delay_ms(args.delay_ms, DEFAULT_FPS)
+    for flag, value in (("--latency-ms", args.latency_ms), ("--jitter-ms", args.jitter_ms)):
+        check_positive(flag, value, allow_zero=True)
+    if not 0 <= args.loss < 1:
+        raise UsageError(f"--loss must be a probability in [0, 1), got {args.loss!r}")
+    jitter_ms = default_jitter_ms(args.latency_ms) if args.jitter_ms is None else args.jitter_ms
     print(
         f"demo: {args.peers} peer processes over UDP on loopback; links {args.latency_ms:g}"
-        f" +/- {args.jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {args.delay_ms:g}"
+        f" +/- {jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {args.delay_ms:g}"
         f" ms; random keys for {args.seconds:g} s at {args.rate:g}/min per peer",
         file=sys.stderr,
     )
@@ -209,7 +288,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         addresses: list[str] = []
         for index, peer_id in enumerate(ids):
-            argv = _peer_argv(args, peer_id, rng.getrandbits(32), addresses)
+            argv = _peer_argv(args, peer_id, jitter_ms, addresses)
             peer = PeerProcess(index, argv)
             peers.append(peer)
             addresses.append(peer.read_address(time.monotonic() + STARTUP_TIMEOUT_S))

@@ -21,11 +21,18 @@ from dataclasses import dataclass
 
 from arcade_p2p.errors import UsageError
 
-__all__ = ["MAX_DELAY_S", "LinkModel"]
+__all__ = ["MAX_DELAY_S", "LinkModel", "default_jitter_ms"]
 
 MS_PER_S = 1000.0
 MAX_DELAY_S = 60.0
 """Largest mean latency or jitter a link may have, in seconds."""
+PAPER_JITTER_PER_LATENCY = 0.2
+"""The paper's per-hop jitter: a standard deviation of L/5 around the mean latency L."""
+
+
+def default_jitter_ms(latency_ms: float) -> float:
+    """Jitter of a link whose jitter is not given: L/5, as the paper (and every command)."""
+    return latency_ms * PAPER_JITTER_PER_LATENCY
 
 
 @dataclass(frozen=True, slots=True)

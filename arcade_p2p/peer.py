@@ -1,131 +1,62 @@
 """``arcade-p2p peer``: one headless moving-rectangle peer over real UDP.
 
 How this works: the command binds a :class:`~arcade_p2p.transport.UdpTransport`, prints
-``listening on HOST:PORT`` as its first line (so a parent process can learn a port chosen
-by the operating system), dials every ``--peer`` and every peer of its room that LAN
+``listening on HOST:PORT`` as its first line (on stderr with ``--json``, so that stdout
+holds only the JSON report), dials every ``--peer`` and every peer of its room that LAN
 discovery finds (unless ``--no-discover``), and drives a
 :class:`~arcade_p2p.session.Session` of :class:`~arcade_p2p.sim.moving_rect.MovingRectApp`
-with a :class:`~arcade_p2p.runner.PeerRunner`. A seeded bot presses random arrow keys at
-``--rate`` per minute during the first ``--seconds`` of the session's clock (counted in
-ticks, so every peer stops at the same tick whenever it started). All peers then keep
-networking for ``--settle`` seconds so stragglers arrive, and stop simulating at the same
-*end tick* -- ``(seconds + settle) * fps`` unless ``--end-tick`` is given -- so their state
-hashes are comparable. A peer stays on the network :data:`LINGER_S` more seconds after
-reaching the end tick (repairing late events and answering others' pulls), then prints
-its report: a readable summary, or one JSON object with ``--json``.
+with a :class:`~arcade_p2p.runner.PeerRunner`. Its autopilot presses random arrow keys at
+``--rate`` per minute (seeded by ``--autopilot SEED`` and the peer id) during the first
+``--seconds`` of the session's clock (counted in ticks, so every peer stops pressing at
+the same tick whenever it started). All peers then keep networking for ``--settle``
+seconds so stragglers arrive, and stop simulating at the same agreed tick --
+``(seconds + settle) * fps`` unless ``--max-tick`` is given (see
+:func:`~arcade_p2p.peer_options.run_max_tick`) -- so their state hashes are comparable. A
+peer stays on the network :data:`~arcade_p2p.peer_options.LINGER_S` more seconds after
+reaching that tick (repairing late events and answering others' pulls), then prints its
+report: a readable summary, or one JSON object with ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import math
 import random
+import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from arcade_p2p.errors import UsageError
-from arcade_p2p.peer_options import add_peer_options, peer_options
+from arcade_p2p.cli_support import check_positive
+from arcade_p2p.peer_options import (
+    LINGER_S,
+    add_peer_options,
+    add_run_options,
+    peer_options,
+    run_max_tick,
+)
+from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.transport import UdpTransport
-from arcade_p2p.transport.discovery import Discovery
 
-__all__ = ["LINGER_S", "PeerReport", "RandomKeys", "peer_report", "register", "run_peer"]
+__all__ = ["RandomKeys", "autopilot_random", "register", "run_peer"]
 
 DEFAULT_PEER_DELAY_MS = 100.0
 DEFAULT_SECONDS = 10.0
 DEFAULT_RATE_PER_MIN = 60.0
-DEFAULT_SETTLE_S = 3.0
-LINGER_S = 1.0
-"""Seconds a peer keeps networking after reaching the end tick before it reports."""
+DEFAULT_AUTOPILOT_SEED = 0
 KEY_NAMES = tuple(DIRECTIONS)
 SECONDS_PER_MINUTE = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class PeerReport:
-    """What a peer reports when it stops (the JSON object printed with ``--json``).
+def autopilot_random(seed: int, peer_id: int) -> random.Random:
+    """The autopilot's randomness: one stream per ``(seed, peer_id)``, the same every run.
 
-    Attributes:
-        peer: The peer's id.
-        address: ``HOST:PORT`` it listened on.
-        end_tick: The agreed last tick.
-        final_tick: The last tick it simulated (equal to ``end_tick`` when all went well).
-        state_hash: Digest of the state after ``final_tick``.
-        events: Events in its timeline (from every peer, its own included).
-        events_emitted: Events it emitted.
-        live_events: Events applied on time (not through a rollback).
-        rollbacks: Rollbacks performed.
-        rollback_ticks: Sum of rollback depths in ticks (the paper's metric).
-        catch_ups: Times its clock had to catch up with the network.
-        neighbours: Live neighbours when it stopped.
-        bytes_in: Bytes received by the protocol.
-        bytes_out: Bytes sent by the protocol.
-        dropped: Datagrams the protocol dropped, by reason (``bad_mac``: another room or room key).
-        send_errors: Sends the operating system refused, by reason.
-        emulated_lost: Datagrams dropped by the link emulation.
-        discovered: Peers found by LAN discovery and dialled.
-        beacons_dropped: LAN beacons dropped, by reason (``bad_mac``: another room's).
+    Peers of one run share the seed and still press different keys.
     """
-
-    peer: int
-    address: str
-    end_tick: int
-    final_tick: int
-    state_hash: str
-    events: int
-    events_emitted: int
-    live_events: int
-    rollbacks: int
-    rollback_ticks: int
-    catch_ups: int
-    neighbours: int
-    bytes_in: int
-    bytes_out: int
-    dropped: dict[str, int]
-    send_errors: dict[str, int]
-    emulated_lost: int
-    discovered: int = 0
-    beacons_dropped: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        """One line of JSON."""
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, line: str) -> PeerReport:
-        """Parse a line printed by :meth:`to_json`.
-
-        Raises:
-            ValueError: The line is not such a report.
-        """
-        fields: Any = json.loads(line)
-        if not isinstance(fields, dict):
-            raise ValueError("a peer report is a JSON object")
-        try:
-            return cls(**fields)
-        except TypeError as exc:
-            raise ValueError(f"not a peer report: {exc}") from None
-
-    def summary(self) -> str:
-        """A few readable lines."""
-        dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
-        return "\n".join(
-            (
-                f"peer {self.peer} ({self.address}) at tick {self.final_tick}"
-                f" (end tick {self.end_tick}): state {self.state_hash}",
-                f"  events {self.events} ({self.events_emitted} emitted here,"
-                f" {self.live_events} applied on time), rollbacks {self.rollbacks}"
-                f" ({self.rollback_ticks} ticks), clock catch-ups {self.catch_ups}",
-                f"  neighbours {self.neighbours} ({self.discovered} found on the LAN), bytes"
-                f" in {self.bytes_in} / out {self.bytes_out}, dropped datagrams: {dropped}",
-            )
-        )
+    return random.Random(f"autopilot:{seed}:{peer_id}")
 
 
 class RandomKeys:
@@ -176,60 +107,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "peer",
         help="run one headless moving-rectangle peer over UDP",
-        description="Run one headless moving-rectangle peer over real UDP. The first "
-        "line printed is 'listening on HOST:PORT'.",
+        description="Run one headless moving-rectangle peer over real UDP; it plays by "
+        "itself (random arrow keys) unless --rate 0. The first line printed is "
+        "'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, SessionConfig(delay_ms=DEFAULT_PEER_DELAY_MS))
+    add_run_options(parser, seconds=DEFAULT_SECONDS)
     parser.add_argument(
-        "--seconds",
-        type=float,
-        default=DEFAULT_SECONDS,
-        help="emit random key events during the first S seconds of session time",
-    )
-    parser.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE_PER_MIN, help="key events per minute"
-    )
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: the id)")
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=DEFAULT_SETTLE_S,
-        help="seconds of networking after emitting stops, before the end tick",
-    )
-    parser.add_argument(
-        "--end-tick",
+        "--autopilot",
         type=int,
-        default=None,
-        help="last tick to simulate (default: (seconds + settle) * fps)",
+        default=DEFAULT_AUTOPILOT_SEED,
+        metavar="SEED",
+        help="seed of the random key presses (with the peer id, so every peer of a run "
+        "presses different keys)",
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE_PER_MIN,
+        metavar="PER_MIN",
+        help="random key presses per minute, by this peer (0: none)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print only the report, as one JSON object"
+    )
     parser.set_defaults(run=run_peer)
-
-
-def _check_finite(name: str, value: float, *, low: float = 0.0) -> None:
-    if not (math.isfinite(value) and value >= low):
-        raise UsageError(f"--{name} must be a finite number >= {low:g}, got {value!r}")
 
 
 def run_peer(args: argparse.Namespace) -> int:
     """Run the ``peer`` subcommand; returns the exit code."""
-    for name in ("seconds", "rate", "settle"):
-        _check_finite(name, getattr(args, name))
-    options = peer_options(args, SessionConfig(delay_ms=DEFAULT_PEER_DELAY_MS), seed=args.seed)
+    check_positive("--rate", args.rate, allow_zero=True)
+    options = peer_options(args, SessionConfig(delay_ms=DEFAULT_PEER_DELAY_MS))
     config, peer_id = options.config, options.peer_id
-    end_tick = args.end_tick
-    if end_tick is None:
-        end_tick = round((args.seconds + args.settle) * args.fps)
-    if end_tick < 0:
-        raise UsageError(f"--end-tick must be >= 0, got {end_tick}")
-    rng = random.Random(args.seed if args.seed is not None else peer_id)
+    end_tick = run_max_tick(args)
+    assert end_tick is not None  # --seconds always has a value here
+    input_until = round(args.seconds * args.fps)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with contextlib.ExitStack() as stack:
         transport = stack.enter_context(
             UdpTransport(options.host, options.port, emulation=options.emulation)
         )
         host, port = transport.address
-        print(f"listening on {host}:{port}", flush=True)
+        print(
+            f"listening on {host}:{port}", file=sys.stderr if args.json else sys.stdout, flush=True
+        )
         now = time.monotonic()
         session = Session(MovingRectApp(), peer_id=peer_id, config=config, now=now)
         for address in options.peers:
@@ -241,8 +162,8 @@ def run_peer(args: argparse.Namespace) -> int:
         bot = RandomKeys(
             session,
             rate_per_min=args.rate,
-            stop_tick=round(args.seconds * args.fps),
-            rng=rng,
+            stop_tick=min(input_until, end_tick),
+            rng=autopilot_random(args.autopilot, peer_id),
             now=now,
         )
         if not args.json:
@@ -259,42 +180,3 @@ def run_peer(args: argparse.Namespace) -> int:
         report = peer_report(session, transport, discovery, end_tick)
     print(report.to_json() if args.json else report.summary(), flush=True)
     return 0
-
-
-def peer_report(
-    session: Session, transport: UdpTransport, discovery: Discovery | None, end_tick: int
-) -> PeerReport:
-    """What a real-time peer reports when it stops (any late event is repaired first).
-
-    Args:
-        session: The peer's session.
-        transport: Its UDP transport.
-        discovery: Its LAN discovery, if on.
-        end_tick: The agreed last tick.
-    """
-    state_hash = session.state_hash()  # repairs any late event first
-    stats = session.stats()
-    transport_stats = transport.stats()
-    discovery_stats = discovery.stats() if discovery is not None else None
-    host, port = transport.address
-    return PeerReport(
-        peer=session.peer_id,
-        address=f"{host}:{port}",
-        end_tick=end_tick,
-        final_tick=stats.tick - 1,
-        state_hash=state_hash,
-        events=stats.events,
-        events_emitted=stats.events_emitted,
-        live_events=stats.live_events,
-        rollbacks=stats.rollbacks,
-        rollback_ticks=stats.rollback_ticks,
-        catch_ups=stats.catch_ups,
-        neighbours=stats.neighbours,
-        bytes_in=stats.bytes_in,
-        bytes_out=stats.bytes_out,
-        dropped=stats.dropped,
-        send_errors=transport_stats.send_errors,
-        emulated_lost=transport_stats.emulated_lost,
-        discovered=discovery_stats.dialled if discovery_stats else 0,
-        beacons_dropped=discovery_stats.dropped if discovery_stats else {},
-    )

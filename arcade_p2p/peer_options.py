@@ -5,6 +5,9 @@ binding, neighbours, room and its key, fps, Delta, clock, link emulation) to a p
 defaults taken from a :class:`~arcade_p2p.session.SessionConfig`; :func:`peer_options`
 turns the parsed flags into a validated :class:`PeerOptions`, raising
 :class:`~arcade_p2p.errors.UsageError` with a one-line message for bad values.
+:func:`add_run_options` and :func:`run_max_tick` are the one rule for how long a session
+runs: ``--seconds S`` stops every peer at the same agreed tick ``(S + settle) * fps`` of
+the shared clock, whenever each peer started.
 """
 
 from __future__ import annotations
@@ -14,11 +17,29 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 
+from arcade_p2p.cli_support import check_delay_ms, check_positive
 from arcade_p2p.clock import ClockMode
+from arcade_p2p.errors import UsageError
+from arcade_p2p.link_model import default_jitter_ms
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
-__all__ = ["PeerOptions", "add_peer_options", "peer_options", "random_peer_id"]
+__all__ = [
+    "DEFAULT_SETTLE_S",
+    "LINGER_S",
+    "PeerOptions",
+    "add_peer_options",
+    "add_run_options",
+    "peer_options",
+    "random_peer_id",
+    "run_max_tick",
+]
+
+DEFAULT_SETTLE_S = 3.0
+"""Seconds of networking without new input before the agreed last tick."""
+LINGER_S = 1.0
+"""Seconds a peer keeps networking after reaching its last tick, repairing late events and
+answering the others' pulls, before it stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +84,7 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=[],
         metavar="HOST:PORT",
         help="peers to dial (repeatable; the room only needs to be connected: events "
-        "travel hop by hop)",
+        "travel hop by hop; default: none)",
     )
     parser.add_argument(
         "--no-discover",
@@ -83,32 +104,102 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         "--delay-ms",
         type=float,
         default=defaults.delay_ms,
-        help="Delta: how far ahead local input is stamped, in milliseconds",
+        metavar="MS",
+        help="Delta: how far ahead local input is stamped, in milliseconds (one tick or more)",
     )
     parser.add_argument(
         "--clock",
-        metavar="MODE",
+        choices=[mode.value for mode in ClockMode],
         default=defaults.clock.value,
-        help=f"clock rule: paper or default (default {defaults.clock})",
+        help="clock rule",
     )
     parser.add_argument(
-        "--latency-ms",
+        "--emulate-latency-ms",
         type=float,
         default=0.0,
-        help="emulated one-way latency of arriving datagrams (to watch rollback locally)",
+        metavar="MS",
+        help="emulate links: mean one-way latency added to every datagram this peer "
+        "receives (to watch rollback locally)",
     )
     parser.add_argument(
-        "--jitter-ms", type=float, default=0.0, help="standard deviation of that latency"
+        "--emulate-jitter-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="standard deviation of that latency (default: a fifth of it)",
     )
     parser.add_argument(
-        "--loss", type=float, default=0.0, help="emulated loss probability of arrivals"
-    )
-    parser.add_argument(
-        "--duplicate",
+        "--emulate-loss",
         type=float,
         default=0.0,
-        help="emulated probability that an arrival is delivered twice",
+        metavar="P",
+        help="emulate links: probability that a datagram this peer receives is lost",
     )
+    parser.add_argument(
+        "--emulate-duplicate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="emulate links: probability that a datagram this peer receives arrives twice",
+    )
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, seconds: float | None) -> None:
+    """Add ``--seconds``, ``--settle`` and ``--max-tick``: how long a session runs.
+
+    Args:
+        parser: Where to add them.
+        seconds: Default of ``--seconds`` (None: run until stopped).
+    """
+    until = "" if seconds is not None else " (default: until the window is closed)"
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=seconds,
+        metavar="S",
+        help="run the session for S seconds, then settle and stop at the agreed tick "
+        f"(seconds + settle) x fps, the same on every peer{until}",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_S,
+        metavar="S",
+        help="seconds of networking without new input before the agreed last tick",
+    )
+    parser.add_argument(
+        "--max-tick",
+        type=int,
+        default=None,
+        metavar="TICK",
+        help="last tick to simulate; the run ends there (default: (seconds + settle) x fps "
+        "with --seconds, else none)",
+    )
+
+
+def run_max_tick(args: argparse.Namespace) -> int | None:
+    """The agreed last tick from ``--seconds``, ``--settle``, ``--max-tick`` and ``--fps``.
+
+    Every peer's clock follows the network's tick, so peers given the same values stop at
+    the same tick whenever each of them started: ``round((seconds + settle) * fps)``,
+    unless ``--max-tick`` says otherwise.
+
+    Returns:
+        The last tick to simulate, or None to run until stopped.
+
+    Raises:
+        UsageError: A value is out of range.
+    """
+    check_positive("--seconds", args.seconds)
+    check_positive("--settle", args.settle, allow_zero=True)
+    if args.max_tick is not None:
+        if args.max_tick < 0:
+            raise UsageError(f"--max-tick must be >= 0, got {args.max_tick}")
+        return int(args.max_tick)
+    if args.seconds is None:
+        return None
+    end_tick: int = round((args.seconds + args.settle) * args.fps)
+    return end_tick
 
 
 def peer_options(
@@ -124,14 +215,28 @@ def peer_options(
     Raises:
         UsageError: A value is out of range or an address cannot be parsed.
     """
+    jitter_ms = args.emulate_jitter_ms
+    if jitter_ms is None:
+        jitter_ms = default_jitter_ms(args.emulate_latency_ms)
+    for flag, value in (
+        ("--emulate-latency-ms", args.emulate_latency_ms),
+        ("--emulate-jitter-ms", jitter_ms),
+        ("--emulate-loss", args.emulate_loss),
+        ("--emulate-duplicate", args.emulate_duplicate),
+    ):
+        check_positive(flag, value, allow_zero=True)
     link = LinkModel.from_ms(
-        args.latency_ms, args.jitter_ms, loss=args.loss, duplicate=args.duplicate
+        args.emulate_latency_ms,
+        jitter_ms,
+        loss=args.emulate_loss,
+        duplicate=args.emulate_duplicate,
     )
+    check_delay_ms(args.delay_ms, args.fps)
     config = dataclasses.replace(
         defaults,
         fps=args.fps,
         delay_ms=args.delay_ms,
-        clock=ClockMode.from_name(args.clock),
+        clock=ClockMode(args.clock),
         room=args.room,
         key=args.key,
     )

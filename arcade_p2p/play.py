@@ -38,7 +38,8 @@ from typing import Any
 
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import UsageError
-from arcade_p2p.peer import LINGER_S, PeerReport
+from arcade_p2p.peer_options import LINGER_S
+from arcade_p2p.peer_report import PeerReport
 
 __all__ = [
     "CHILD_COMMAND",

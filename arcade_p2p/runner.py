@@ -10,11 +10,16 @@ calls it every frame and whenever a datagram arrives.
 or the next tick), and :meth:`PeerRunner.run` is the headless loop built from the two:
 pump, then sleep in :meth:`UdpTransport.wait` until that time or until a datagram arrives.
 
+A dialled peer that has not answered after :data:`NO_ANSWER_WARNING_S` is named in one
+warning (and again if it later answers and then falls silent), because a peer that dials
+nobody, or a peer of another room, otherwise holds at tick 0 without a word.
+
 Times are ``time.monotonic()`` seconds, the clock the transport stamps arrivals with.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -26,7 +31,12 @@ from arcade_p2p.transport.discovery import Discovery
 from arcade_p2p.transport.emulation import Address
 from arcade_p2p.transport.udp import UdpTransport
 
-__all__ = ["PeerRunner", "discover_room"]
+__all__ = ["NO_ANSWER_WARNING_S", "PeerRunner", "discover_room"]
+
+log = logging.getLogger("arcade_p2p.runner")
+
+NO_ANSWER_WARNING_S = 2.5
+"""A dialled peer silent this long after being dialled is named in a warning."""
 
 
 class PeerRunner:
@@ -53,6 +63,9 @@ class PeerRunner:
         self.transport = transport
         self.max_tick = max_tick
         self.discovery = discovery
+        self._finished_at: float | None = None
+        self._warned: dict[object, float | None] = {}
+        """Address -> the dial time of the silence already warned about."""
 
     @property
     def finished(self) -> bool:
@@ -78,7 +91,29 @@ class PeerRunner:
         for data, destination in session.pump(now=now, datagrams=arrived, max_tick=self.max_tick):
             # The session only ever learns addresses from this transport.
             transport.send(data, cast(Address, destination))
+        self._warn_unanswered(now)
         return session.tick - before
+
+    def _warn_unanswered(self, now: float) -> None:
+        for link in self.session.node.unanswered(since=now - NO_ANSWER_WARNING_S):
+            if self._warned.get(link.address) == link.dialled_at:
+                continue
+            self._warned[link.address] = link.dialled_at
+            config = self.session.config
+            host, port = cast(Address, link.address)
+            dropped = (
+                f"; what it sends is dropped here ({link.last_drop})" if link.last_drop else ""
+            )
+            log.warning(
+                "no answer from %s:%d after %g s: is a peer running there, in room %r, "
+                "with the same room key and %d fps?%s",
+                host,
+                port,
+                NO_ANSWER_WARNING_S,
+                config.room,
+                config.fps,
+                dropped,
+            )
 
     def next_wakeup(self, now: float) -> float:
         """Absolute time at which :meth:`pump` next has work (a timer or a tick)."""
@@ -118,26 +153,20 @@ class PeerRunner:
         Raises:
             UsageError: The runner has no ``max_tick``.
         """
-        self.run(until=self.end_check(linger_s), on_wake=on_wake)
-
-    def end_check(self, linger_s: float) -> Callable[[float], bool]:
-        """A stop condition for a driver loop: true ``linger_s`` seconds after the first
-        time (given as ``now``) at which ``max_tick`` had been simulated.
-
-        Raises:
-            UsageError: The runner has no ``max_tick``.
-        """
         if self.max_tick is None:
-            raise UsageError("running to the end needs a max_tick")
-        reached_at = math.inf
+            raise UsageError("run_to_end needs a max_tick")
+        self.run(until=lambda now: self.lingered(now, linger_s), on_wake=on_wake)
 
-        def done(now: float) -> bool:
-            nonlocal reached_at
-            if self.finished and reached_at == math.inf:
-                reached_at = now
-            return now >= reached_at + linger_s
+    def lingered(self, now: float, linger_s: float) -> bool:
+        """Whether ``max_tick`` was simulated ``linger_s`` or more before ``now``.
 
-        return done
+        The time of reaching it is the first call that sees it reached, so call this at
+        every wake-up of a loop that should stop ``linger_s`` after the last tick (the
+        peer keeps repairing late events and answering the others meanwhile).
+        """
+        if self._finished_at is None and self.finished:
+            self._finished_at = now
+        return self._finished_at is not None and now >= self._finished_at + linger_s
 
 
 def discover_room(session: Session, transport: UdpTransport, *, now: float) -> Discovery:

@@ -44,13 +44,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import arcade
+import pyglet.window
 
 from arcade_p2p.app import StateApp
+from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.hud import HUD_TOGGLE_KEY, Hud, hud_lines
-from arcade_p2p.peer import LINGER_S, peer_report
-from arcade_p2p.peer_options import add_peer_options, peer_options, random_peer_id
+from arcade_p2p.peer_options import (
+    LINGER_S,
+    add_peer_options,
+    add_run_options,
+    peer_options,
+    random_peer_id,
+    run_max_tick,
+)
+from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.tiling import parse_tile, tile_position
@@ -334,26 +343,31 @@ class SymmetricWindow(arcade.Window):
         self.flip()
         return ran
 
-    def run(self, seconds: float | None = None) -> None:  # type: ignore[override]
+    def run(  # type: ignore[override]
+        self, seconds: float | None = None, *, linger_s: float | None = None
+    ) -> None:
         """Run the game until the window closes (or for ``seconds``), paced by the ticks.
 
         A frame is drawn when a tick becomes due; between frames the loop sleeps in the
         transport, waking early for datagrams and protocol timers.
 
         Args:
-            seconds: Stop after this many seconds (None: until the window is closed).
+            seconds: Stop after this many seconds of wall time (None: no limit).
+            linger_s: With ``max_tick``, stop this many seconds after simulating it (the
+                peer keeps repairing late events meanwhile); None: keep the window open.
         """
         deadline = math.inf if seconds is None else time.monotonic() + seconds
-        self._run_until(lambda now: now >= deadline)
-
-    def run_to_end(self, linger_s: float = LINGER_S) -> None:
-        """Run until ``max_tick`` has been simulated, then ``linger_s`` more seconds of
-        networking (late events are still repaired), or until the window is closed.
-
-        Raises:
-            UsageError: The window has no ``max_tick``.
-        """
-        self._run_until(self._runner.end_check(linger_s))
+        while not self.closed:
+            now = time.monotonic()
+            if now >= deadline or (linger_s is not None and self._runner.lingered(now, linger_s)):
+                return
+            if now >= self._next_frame_at:
+                self.step_frame(now)
+            else:
+                self._pump(now)
+            if not self.closed:
+                wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
+                self._transport.wait(wakeup - time.monotonic())
 
     def save_screenshot(self, path: str) -> None:
         """Draw the current state once more (without the heads-up display) and save it.
@@ -364,19 +378,6 @@ class SymmetricWindow(arcade.Window):
         self._make_current()
         self.on_draw()
         arcade.get_image(0, 0, *self.get_framebuffer_size()).save(path)
-
-    def _run_until(self, done: Callable[[float], bool]) -> None:
-        while not self.closed:
-            now = time.monotonic()
-            if done(now):
-                return
-            if now >= self._next_frame_at:
-                self.step_frame(now)
-            else:
-                self._pump(now)
-            if not self.closed:
-                wakeup = min(self._runner.next_wakeup(now), self._next_frame_at)
-                self._transport.wait(wakeup - time.monotonic())
 
     def close(self) -> None:
         """Close the window, its UDP socket and LAN discovery."""
@@ -411,117 +412,157 @@ class SymmetricWindow(arcade.Window):
     def main(cls, argv: Sequence[str] | None = None) -> None:
         """Parse the command line, open the window, run it and print a report.
 
-        The first line printed is ``listening on HOST:PORT``. With ``--seconds`` or
-        ``--max-tick`` every peer of the room stops at the same tick (ticks count from the
-        room's START, so peers that started later stop at the same tick), keeps networking
-        one more second for late events, then the window closes; the report (the last line
-        with ``--json``) gives that tick's state hash.
+        The first line printed is ``listening on HOST:PORT`` (on stderr with ``--json``,
+        whose only output on stdout is the JSON report). With ``--seconds`` or
+        ``--max-tick`` every peer stops at the same agreed tick and reports its state
+        hash there. A mistake on the command line prints one line and exits with code 2.
 
         Args:
             argv: Arguments (default: ``sys.argv[1:]``).
         """
         parser = _argument_parser(cls)
-        args = parser.parse_args(argv)
-        if args.headless and not arcade.headless:
-            if argv is not None or os.environ.get(HEADLESS_ENV):
-                parser.error(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
-            os.execve(
-                sys.executable,
-                [sys.executable, *sys.orig_argv[1:]],
-                {**os.environ, HEADLESS_ENV: "1"},
-            )
         try:
+            args = parser.parse_args(argv)
+            _choose_display(args.headless, may_restart=argv is None)
+            max_tick = run_max_tick(args)
+            tile = _tile(args.tile)
+            for flag, size in (("--width", args.width), ("--height", args.height)):
+                if size < 1:
+                    raise UsageError(f"{flag} must be a number of pixels >= 1, got {size}")
             options = peer_options(args, cls.CONFIG)
-            end_tick = _end_tick(args, options.config.fps)
-            tile = None if args.tile is None else parse_tile(args.tile)
-            window = cls(
-                args.width,
-                args.height,
-                peer_id=options.peer_id,
-                config=options.config,
-                host=options.host,
-                port=options.port,
-                peers=options.peers,
-                max_tick=end_tick,
-                show_info=args.info,
-                emulation=options.emulation,
-                discover=options.discover,
-            )
-        except (UsageError, ValueError) as exc:
-            parser.error(str(exc))
+            try:
+                window = cls(
+                    args.width,
+                    args.height,
+                    peer_id=options.peer_id,
+                    config=options.config,
+                    host=options.host,
+                    port=options.port,
+                    peers=options.peers,
+                    max_tick=max_tick,
+                    show_info=args.info,
+                    emulation=options.emulation,
+                    discover=options.discover,
+                )
+            except Exception as exc:
+                if isinstance(exc, _no_display_errors()):
+                    raise UsageError(f"{NO_DISPLAY} ({exc})") from None
+                raise
+        except UsageError as exc:
+            line = str(exc) if isinstance(exc, CommandLineError) else f"{parser.prog}: error: {exc}"
+            print(line, file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         if tile is not None and not arcade.headless:
             screen = window.display.get_default_screen()
-            window.set_location(
-                *tile_position(
-                    *tile, screen=(screen.width, screen.height), window=window.get_size()
-                )
-            )
-        host, port = window.address
-        print(f"listening on {host}:{port}", flush=True)
+            size = (screen.width, screen.height)
+            window.set_location(*tile_position(*tile, screen=size, window=window.get_size()))
+        _run_and_report(window, args, max_tick)
+
+
+NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"
+
+
+def _choose_display(headless: bool, *, may_restart: bool) -> None:
+    """Make sure a window can open: headless as asked, or a display to draw on.
+
+    Headless mode must be chosen before arcade is imported, so ``--headless`` given too
+    late re-executes the process with ``ARCADE_HEADLESS=1`` (when it may).
+
+    Raises:
+        UsageError: ``--headless`` cannot take effect, or there is no display.
+    """
+    if headless and not arcade.headless:
+        if not may_restart or os.environ.get(HEADLESS_ENV):
+            raise UsageError(f"--headless needs {HEADLESS_ENV}=1 before arcade is imported")
+        os.execve(
+            sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, HEADLESS_ENV: "1"}
+        )
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not arcade.headless and sys.platform.startswith("linux") and no_display:
+        raise UsageError(NO_DISPLAY)
+
+
+def _no_display_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions pyglet raises when its display cannot be reached."""
+    errors: list[type[BaseException]] = [pyglet.window.NoSuchDisplayException]
+    xlib = sys.modules.get("pyglet.display.xlib")
+    if xlib is not None:
+        errors.append(xlib.NoSuchDisplayException)
+    return tuple(errors)
+
+
+def _run_and_report(
+    window: SymmetricWindow, args: argparse.Namespace, max_tick: int | None
+) -> None:
+    """Run a window opened from the command line, then print its report and close it."""
+    host, port = window.address
+    print(f"listening on {host}:{port}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    if not args.json:
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
-        try:
-            if end_tick is None:
-                window.run()
-            else:
-                window.run_to_end()
+    try:
+        window.run(linger_s=None if max_tick is None else LINGER_S)
+        if args.screenshot is not None and not window.closed:
+            window.save_screenshot(args.screenshot)
+        if args.json:
             report = peer_report(
                 window.session,
                 window._transport,
                 window._discovery,
-                window.session.tick - 1 if end_tick is None else end_tick,
+                -1 if max_tick is None else max_tick,
             )
-            if args.screenshot is not None and not window.closed:
-                window.save_screenshot(args.screenshot)
-            print(report.to_json() if args.json else report.summary(), flush=True)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if not window.closed:
-                window.close()
+            print(report.to_json(), flush=True)
+        else:
+            stats = window.session.stats()
+            print(
+                f"tick {stats.tick - 1} state {window.session.state_hash()} events "
+                f"{stats.events} rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)",
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not window.closed:
+            window.close()
 
 
-def _end_tick(args: argparse.Namespace, fps: int) -> int | None:
-    """The agreed last tick: ``--max-tick``, else ``--seconds`` worth of ticks, else none.
+def _tile(text: str | None) -> tuple[int, int] | None:
+    """``--tile INDEX/COUNT`` parsed (None when not given).
 
     Raises:
-        UsageError: The value is negative or not finite.
+        UsageError: The value is not ``INDEX/COUNT`` with ``0 <= INDEX < COUNT``.
     """
-    if args.max_tick is not None:
-        if args.max_tick < 0:
-            raise UsageError(f"--max-tick must be >= 0, got {args.max_tick}")
-        max_tick: int = args.max_tick
-        return max_tick
-    seconds: float | None = args.seconds
-    if seconds is None:
+    if text is None:
         return None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise UsageError(f"--seconds must be a finite number >= 0, got {seconds!r}")
-    return round(seconds * fps)
+    try:
+        return parse_tile(text)
+    except ValueError:
+        raise UsageError(
+            f"--tile must be INDEX/COUNT with 0 <= INDEX < COUNT, got {text!r}"
+        ) from None
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    module: str | None = cls.__module__
+    if module == "__main__":  # run as ``python -m NAME`` or as a script
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else None
+    prog = None if module is None else f"python -m {module}"
+    parser = CommandParser(
+        prog=prog,
         description=f"{cls.__name__}: a shared arcade-p2p game. "
-        "The first line printed is 'listening on HOST:PORT'."
+        "The first line printed is 'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, cls.CONFIG)
-    parser.add_argument("--width", type=int, default=cls.WIDTH_PX, help="window width in pixels")
-    parser.add_argument("--height", type=int, default=cls.HEIGHT_PX, help="window height in pixels")
+    parser.add_argument(
+        "--width", type=int, default=cls.WIDTH_PX, metavar="PX", help="window width in pixels"
+    )
+    parser.add_argument(
+        "--height", type=int, default=cls.HEIGHT_PX, metavar="PX", help="window height in pixels"
+    )
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="play S seconds: every peer stops at tick S * fps of the room, then quits",
-    )
-    parser.add_argument(
-        "--max-tick", type=int, default=None, help="stop at this tick (overrides --seconds)"
-    )
+    add_run_options(parser, seconds=None)
     parser.add_argument(
         "--info", action="store_true", help="start with the heads-up display shown (F3 toggles)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the final report as one JSON object"
     )
     parser.add_argument(
         "--screenshot", metavar="PATH", default=None, help="save the final frame as PNG"
@@ -531,5 +572,10 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         metavar="INDEX/COUNT",
         default=None,
         help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the report at the end, as one JSON object (with the state hash)",
     )
     return parser

@@ -34,7 +34,7 @@ def test_every_option_is_in_the_cli_reference(name: str) -> None:
         ["sim", "--loss", "2"],
         ["sim", "--churn", "40"],
         ["peer", "--fps", "0"],
-        ["peer", "--loss", "-1"],
+        ["peer", "--emulate-loss", "-1"],
         ["peer", "--peer", "nonsense"],
         ["check", "no_such_module_here"],
         ["check", "sample_games"],

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import RemoteError, UsageError
-from arcade_p2p.peer import PeerReport
+from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.protocol.beacon import (
     Beacon,
     Neighbourhood,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from arcade_p2p.demo import PeerProcess
-from arcade_p2p.peer import PeerReport
+from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
@@ -26,7 +26,8 @@ GOOD_IDS = (11, 2**40 + 22, 2**62 + 33)  # ids need not be contiguous
 INTRUDER_ID = 99
 RUN = [
     "--seconds", "2", "--settle", "2", "--rate", "600", "--delay-ms", "60",
-    "--latency-ms", "10", "--jitter-ms", "5", "--loss", "0.05", "--json",
+    "--emulate-latency-ms", "10", "--emulate-jitter-ms", "5", "--emulate-loss", "0.05",
+    "--json",
 ]  # fmt: skip
 
 
@@ -100,7 +101,11 @@ def test_headless_demo_agrees() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["peer", "--loss", "2"],
+        ["peer", "--emulate-loss", "2"],
+        ["peer", "--seconds", "0"],
+        ["peer", "--max-tick", "-5"],
+        ["peer", "--delay-ms", "0"],
+        ["demo", "--headless", "--loss", "1"],
         ["peer", "--fps", "0"],
         ["peer", "--peer", "nowhere"],
         ["peer", "--seconds", "nan"],

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 PEERS = 3
 SECONDS = 30
+SETTLE = 3
 FPS = 50
 SCREEN = (2000, 1100)
 """Room for three 640x480 windows side by side."""
@@ -64,18 +65,6 @@ def xdotool(display: str, *args: str) -> str:
     return done.stdout
 
 
-def wait_for_windows(display: str, play: subprocess.Popen[str]) -> list[str]:
-    """The ids of the game's windows, once all are mapped."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert play.poll() is None, "play ended before its windows appeared"
-        windows = xdotool(display, "search", "--onlyvisible", "--name", f"^{TITLE}$").split()
-        if len(windows) == PEERS:
-            return windows
-        time.sleep(0.2)  # polling for the windows, not waiting for an outcome
-    raise AssertionError(f"{PEERS} windows did not appear")
-
-
 def geometry(display: str, window: str) -> tuple[int, int, int, int]:
     fields = dict(
         line.split("=", 1)
@@ -84,19 +73,40 @@ def geometry(display: str, window: str) -> tuple[int, int, int, int]:
     return int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"])
 
 
+def tiled(boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Whether every box is on the screen and no two overlap."""
+    for index, (x, y, w, h) in enumerate(boxes):
+        if x < 0 or y < 0 or x + w > SCREEN[0] or y + h > SCREEN[1]:
+            return False
+        for ox, oy, ow, oh in boxes[index + 1 :]:
+            if not (x + w <= ox or ox + ow <= x or y + h <= oy or oy + oh <= y):
+                return False
+    return True
+
+
+def wait_for_tiled_windows(display: str, play: subprocess.Popen[str]) -> list[str]:
+    """The ids of the game's windows, once all are mapped and in their tiles (a window
+    appears where the X server puts it and then moves to its tile)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    boxes: list[tuple[int, int, int, int]] = []
+    while time.monotonic() < deadline:
+        assert play.poll() is None, "play ended before its windows appeared"
+        windows = xdotool(display, "search", "--onlyvisible", "--name", f"^{TITLE}$").split()
+        if len(windows) == PEERS:
+            boxes = [geometry(display, window) for window in windows]
+            if tiled(boxes):
+                return sorted(windows, key=lambda w: geometry(display, w)[:2])  # tile order
+        time.sleep(0.2)  # polling for the windows, not waiting for an outcome
+    raise AssertionError(f"{PEERS} windows were not tiled without overlapping: {boxes}")
+
+
 def test_key_presses_in_real_windows_end_in_identical_frames(display: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ARCADE_HEADLESS"}
     env["DISPLAY"] = display
     command = [sys.executable, "-m", "arcade_p2p", "play", "moving_rect", "--local", str(PEERS)]
+    run = ["--seconds", str(SECONDS), "--settle", str(SETTLE), "--json"]
     play = subprocess.Popen(
-        [
-            *command,
-            "--seconds",
-            str(SECONDS),
-            "--json",
-            "--screenshot",
-            str(tmp_path / "final.png"),
-        ],
+        [*command, *run, "--screenshot", str(tmp_path / "final.png")],
         env=env,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -105,13 +115,7 @@ def test_key_presses_in_real_windows_end_in_identical_frames(display: str, tmp_p
         text=True,
     )
     try:
-        windows = wait_for_windows(display, play)
-        boxes = [geometry(display, window) for window in windows]
-        for index, (x, y, w, h) in enumerate(boxes):
-            assert x + w <= SCREEN[0] and y + h <= SCREEN[1]
-            for ox, oy, ow, oh in boxes[index + 1 :]:
-                assert x + w <= ox or ox + ow <= x or y + h <= oy or oy + oh <= y, boxes
-        windows.sort(key=lambda window: geometry(display, window)[:2])  # tile order
+        windows = wait_for_tiled_windows(display, play)
         for window, keys in zip(windows, KEYS_PER_WINDOW, strict=True):
             xdotool(display, "windowfocus", "--sync", window, "key", "--delay", "80", *keys)
         out, err = play.communicate(timeout=RUN_TIMEOUT_S)
@@ -123,7 +127,7 @@ def test_key_presses_in_real_windows_end_in_identical_frames(display: str, tmp_p
     summary = json.loads(out.splitlines()[-1])
     presses = sum(len(keys) for keys in KEYS_PER_WINDOW)
     assert summary["converged"] is True
-    assert summary["final_tick"] == SECONDS * FPS
+    assert summary["final_tick"] == (SECONDS + SETTLE) * FPS
     assert [r["events"] for r in summary["reports"]] == [presses] * PEERS
     assert sorted(r["events_emitted"] for r in summary["reports"]) == sorted(
         len(keys) for keys in KEYS_PER_WINDOW

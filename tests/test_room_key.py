@@ -15,8 +15,8 @@ import pytest
 
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import RemoteError, UsageError
-from arcade_p2p.peer import PeerReport
 from arcade_p2p.peer_options import add_peer_options, peer_options
+from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.protocol.wire import Hello, WireCodec, room_key
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.sim.config import SimConfig

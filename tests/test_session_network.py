@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from pairnet import converge_while_lossy, make_network, settle_and_compare
@@ -178,3 +179,24 @@ def test_bad_configuration_is_a_usage_error() -> None:
     session = Session(MovingRectApp(), peer_id=1, now=0.0)
     with pytest.raises(UsageError):
         session.emit("key", object(), now=0.0)
+
+
+def test_the_node_lists_a_dialled_peer_until_it_answers() -> None:
+    """Sans-io: an unanswered dial is listed (with what came back); an answer clears it."""
+    config = SessionConfig(delay_ms=100)
+    caller = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
+    stranger = Session(MovingRectApp(), peer_id=2, config=replace(config, room="other"), now=0.0)
+    caller.add_peer("callee", now=0.0)
+    assert [link.address for link in caller.node.unanswered(since=0.0)] == ["callee"]
+    assert caller.node.unanswered(since=-1.0) == []  # not dialled that long ago
+    hello = caller.pump(now=0.0)
+    stranger.add_peer("caller", now=0.0)
+    other_room = [(data, "callee") for data, _ in stranger.pump(now=0.0)]
+    caller.pump(now=0.1, datagrams=other_room)  # another room answers
+    (link,) = caller.node.unanswered(since=3.0)
+    assert link.dialled_at == 0.0 and link.last_drop == "bad_mac"
+    callee = Session(MovingRectApp(), peer_id=3, config=config, now=0.0)
+    answer = callee.pump(now=0.2, datagrams=[(data, "caller") for data, _ in hello])
+    caller.pump(now=0.3, datagrams=[(data, "callee") for data, _ in answer])
+    assert caller.node.neighbours() == ["callee"]
+    assert caller.node.unanswered(since=3.0) == []

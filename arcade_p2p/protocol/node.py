@@ -7,7 +7,8 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 
 * **Links.** A peer configured with :meth:`add_peer` is sent HELLO every second until it
   answers; any peer whose HELLO authenticates (same room) and matches (same fps and
-  snapshot period) becomes a neighbour.
+  snapshot period) becomes a neighbour. :meth:`GossipNode.unanswered` lists configured
+  peers that have not answered since a given time, so a driver can tell its user.
   A neighbour silent for ``link_timeout_s`` is considered gone; nothing else happens.
 * **Flooding.** Every event new to this node is queued for every live neighbour except the
   one it came from; queues are packed into datagrams of at most 1200 bytes.
@@ -119,6 +120,10 @@ class Link:
     outbox: list[Event] = field(default_factory=list)
     last_want_at: float = float("-inf")
     have_cursor: int = 0
+    dialled_at: float | None = None
+    """When this configured link was last dialled without an answer since (None: up)."""
+    last_drop: str | None = None
+    """Reason of the last datagram from this address that was dropped, if any."""
 
 
 @dataclass(slots=True)
@@ -201,7 +206,22 @@ class GossipNode:
         """Dial ``address``: HELLO it until it answers (and again whenever it goes silent)."""
         link = self._link(address)
         link.configured = True
+        if not link.up and link.dialled_at is None:
+            link.dialled_at = now
         self._next_hello = min(self._next_hello, now)
+
+    def unanswered(self, *, since: float) -> list[Link]:
+        """Configured links dialled at or before ``since`` that have not answered since.
+
+        A peer that never answers may be absent, or in another room, with another room
+        key or another fps: its HELLOs are dropped there and nothing comes back (what
+        does come back from it, if anything, is counted in :attr:`Link.last_drop`).
+        """
+        return [
+            link
+            for link in self._links.values()
+            if link.configured and link.dialled_at is not None and link.dialled_at <= since
+        ]
 
     @property
     def links(self) -> list[Link]:
@@ -242,6 +262,9 @@ class GossipNode:
             self._drop(exc, address)
 
     def _drop(self, exc: RemoteError, address: Address) -> None:
+        link = self._links.get(address)
+        if link is not None:
+            link.last_drop = exc.reason
         self.dropped[exc.reason] += 1
         n = self.dropped[exc.reason]
         if n & (n - 1) == 0:  # 1st, 2nd, 4th, 8th ... to keep logs readable under attack
@@ -296,6 +319,7 @@ class GossipNode:
         link.peer = peer
         link.up = True
         link.last_heard = now
+        link.dialled_at = None
         if not was_up:
             log.info("link up: %r is peer %d", link.address, peer)
             self._send(link.address, self._sync_for(link, now))
@@ -390,6 +414,8 @@ class GossipNode:
             if link.up and now - link.last_heard > s.link_timeout_s:
                 link.up = False
                 link.outbox.clear()
+                if link.configured:
+                    link.dialled_at = now  # dialled again from now on
                 self.clock.forget(link.address)
                 log.info("link down: %r (peer %s) silent", link.address, link.peer)
         if now >= self._next_hello:

@@ -2,10 +2,11 @@
 
 How this works: every flag overrides one field of the embedded default
 :class:`~arcade_p2p.sim.config.SimConfig` (the paper's centre cell: paper21, L = 50 ms,
-25 events/min, multiplier 2, 300 s at 50 fps, seed 1). Flags are read as text and
-converted here, so that a bad value is reported as one line through
-:class:`~arcade_p2p.errors.UsageError` (argparse would add a usage banner). The run's
-progress is drawn on stderr when stderr is a terminal.
+25 events/min network-wide, multiplier 2, 300 s at 50 fps, seed 1); a flag left out keeps
+that default, which its help shows. The event rate is given either network-wide
+(``--net-rate``, the paper's figure) or per peer (``--rate``, as every other command
+counts it). Bad values are one-line :class:`~arcade_p2p.errors.UsageError` s. The run's
+progress is drawn on stderr by tqdm when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -17,61 +18,49 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tqdm import tqdm
+
+from arcade_p2p.cli_support import check_delay_ms
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
 from arcade_p2p.sim.metrics import SimResult
 from arcade_p2p.sim.real import run_real
 from arcade_p2p.sim.runner import run_simulation
-from arcade_p2p.sim.topologies import TOPOLOGIES
+from arcade_p2p.sim.topologies import PAPER21_PEERS, TOPOLOGIES
 
 __all__ = ["config_from_args", "register"]
 
-PROGRESS_BAR_CHARS = 30
+PROGRESS_STEPS = 1000
+"""Resolution of the progress bar (the run reports fractions of its duration)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Option:
     flag: str
     field: str
-    convert: Callable[[str, str], Any]
+    type: Callable[[str], Any]
+    metavar: str
     help: str
 
 
-def _int(flag: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"{flag} needs an integer, got {text!r}") from None
-
-
-def _float(flag: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"{flag} needs a number, got {text!r}") from None
-
-
-def _text(flag: str, text: str) -> str:
-    return text
-
-
 _OPTIONS = (
-    _Option("--topology", "topology", _text, f"one of {', '.join(TOPOLOGIES)}"),
-    _Option("--peers", "peers", _int, "number of peers (paper21 always has 21)"),
-    _Option("--degree", "degree", _int, "average degree of random graphs"),
-    _Option("--latency-ms", "latency_ms", _float, "mean one-way latency per hop (L)"),
-    _Option("--jitter-ms", "jitter_ms", _float, "latency standard deviation (default L/5)"),
-    _Option("--rate", "rate_per_min", _float, "network-wide events per minute"),
-    _Option("--mult", "mult", _float, "Delta multiplier: Delta = L x 5 x mult"),
-    _Option("--delay-ms", "delay_ms", _float, "Delta in ms (overrides --mult)"),
-    _Option("--duration", "duration_s", _float, "simulated seconds"),
-    _Option("--warmup", "warmup_s", _float, "seconds left out of the metrics at the start"),
-    _Option("--quiet", "quiet_s", _float, "no new events during the last this many seconds"),
-    _Option("--fps", "fps", _int, "ticks per second"),
-    _Option("--loss", "loss", _float, "probability that a datagram is lost, in [0, 1)"),
-    _Option("--seed", "seed", _int, "seed of every random choice"),
+    _Option("--peers", "peers", int, "N", f"number of peers (paper21 has {PAPER21_PEERS})"),
+    _Option("--degree", "degree", int, "N", "average degree of --topology random"),
+    _Option("--latency-ms", "latency_ms", float, "MS", "mean one-way latency of every hop (L)"),
+    _Option("--jitter-ms", "jitter_ms", float, "MS", "standard deviation of that latency"),
+    _Option("--net-rate", "rate_per_min", float, "PER_MIN", "events per minute, network-wide"),
+    _Option("--mult", "mult", float, "MULT", "Delta multiplier: Delta = L x 5 x mult"),
+    _Option("--delay-ms", "delay_ms", float, "MS", "Delta in milliseconds (overrides --mult)"),
+    _Option("--duration", "duration_s", float, "S", "simulated seconds"),
+    _Option("--warmup", "warmup_s", float, "S", "seconds left out of the metrics at the start"),
+    _Option("--quiet", "quiet_s", float, "S", "no new events during the last S seconds"),
+    _Option("--fps", "fps", int, "N", "ticks per second"),
+    _Option("--loss", "loss", float, "P", "probability that a datagram is lost, in [0, 1)"),
+    _Option("--seed", "seed", int, "N", "seed of every random choice"),
 )
+_DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult"}
+"""How the help shows a default that depends on other options."""
 
 
 def register(subparsers: Any) -> None:
@@ -85,30 +74,49 @@ def register(subparsers: Any) -> None:
             "and print the paper's metrics. Without flags: the paper's centre cell."
         ),
     )
+    parser.add_argument(
+        "--topology",
+        choices=list(TOPOLOGIES),
+        help=f"who is linked to whom (default: {default.topology})",
+    )
     for option in _OPTIONS:
-        value = getattr(default, option.field)
-        shown = "" if value is None else f" (default {value})"
-        parser.add_argument(option.flag, dest=option.field, metavar="X", help=option.help + shown)
+        value = _DEFAULT_WORDS.get(option.field, getattr(default, option.field))
+        parser.add_argument(
+            option.flag,
+            dest=option.field,
+            type=option.type,
+            metavar=option.metavar,
+            help=f"{option.help} (default: {value})",
+        )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        metavar="PER_MIN",
+        help="events per minute, per peer (instead of --net-rate; default: --net-rate's "
+        "events spread over the peers)",
+    )
     parser.add_argument(
         "--churn",
         metavar="ON_S:OFF_S",
-        help="peers go offline and come back: mean online and offline seconds, e.g. 40:20",
+        help="peers go offline and come back: mean online and offline seconds, e.g. 40:20 "
+        "(default: no churn)",
     )
     parser.add_argument(
         "--churn-mode",
-        metavar="MODE",
-        help="what offline means: restart (new process, empty memory; the default) or "
-        "suspend (frozen process that comes back with its memory)",
+        choices=CHURN_MODES,
+        help="what offline means: restart (new process, empty memory) or suspend (frozen "
+        f"process that comes back with its memory) (default: {default.churn_mode})",
     )
     parser.add_argument(
         "--clock",
-        metavar="MODE",
-        help=f"clock rule: paper or default (default {default.clock})",
+        choices=[mode.value for mode in ClockMode],
+        help=f"clock rule (default: {default.clock.value})",
     )
     parser.add_argument(
         "--key",
         metavar="PASSPHRASE",
-        help="secret room key shared by every peer (costs one key stretching per run)",
+        help="secret room key shared by every peer (costs one key stretching per run; "
+        "default: none)",
     )
     parser.add_argument(
         "--real",
@@ -126,28 +134,34 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     Raises:
         UsageError: A flag's value cannot be read or the configuration is impossible.
     """
-    changes: dict[str, Any] = {}
-    for option in _OPTIONS:
-        text = getattr(args, option.field)
-        if text is not None:
-            changes[option.field] = option.convert(option.flag, text)
+    changes: dict[str, Any] = {
+        option.field: getattr(args, option.field)
+        for option in _OPTIONS
+        if getattr(args, option.field) is not None
+    }
+    for name in ("topology", "churn_mode", "key"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     if args.churn is not None:
         on, sep, off = args.churn.partition(":")
+        try:
+            changes["churn_on_s"], changes["churn_off_s"] = float(on), float(off)
+        except ValueError:
+            sep = ""
         if not sep:
             raise UsageError(f"--churn needs ON_S:OFF_S (for example 40:20), got {args.churn!r}")
-        changes["churn_on_s"] = _float("--churn", on)
-        changes["churn_off_s"] = _float("--churn", off)
-    if args.churn_mode is not None:
-        if args.churn_mode not in CHURN_MODES:
-            raise UsageError(
-                f"--churn-mode must be one of {', '.join(CHURN_MODES)}, got {args.churn_mode!r}"
-            )
-        changes["churn_mode"] = args.churn_mode
     if args.clock is not None:
-        changes["clock"] = ClockMode.from_name(args.clock)
-    if args.key is not None:
-        changes["key"] = args.key
+        changes["clock"] = ClockMode(args.clock)
     config = replace(SimConfig(), **changes)
+    if args.degree is not None and config.topology != "random":
+        raise UsageError(f"--degree only applies to --topology random, not {config.topology}")
+    if args.rate is not None:
+        if args.rate_per_min is not None:
+            raise UsageError("give --rate (per peer) or --net-rate (network-wide), not both")
+        peers = PAPER21_PEERS if config.topology == "paper21" else config.peers
+        config = replace(config, rate_per_min=args.rate * peers)
+    if args.delay_ms is not None:
+        check_delay_ms(args.delay_ms, config.fps)
     config.validate()
     return config
 
@@ -155,24 +169,26 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def run(args: argparse.Namespace) -> int:
     """Run ``arcade-p2p sim``."""
     config = config_from_args(args)
-    progress = _draw_progress if sys.stderr.isatty() else None
-    if args.real:
-        result = run_real(config, progress=progress)
-    else:
-        result = run_simulation(config, progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    with tqdm(
+        total=PROGRESS_STEPS,
+        desc="simulating" if not args.real else "running",
+        disable=not sys.stderr.isatty(),
+        bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}<{remaining}]",
+        leave=False,
+    ) as bar:
+
+        def progress(fraction: float) -> None:
+            bar.update(round(fraction * PROGRESS_STEPS) - bar.n)
+
+        if args.real:
+            result = run_real(config, progress=progress)
+        else:
+            result = run_simulation(config, progress=progress)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
         print(format_table(config, result))
     return 0
-
-
-def _draw_progress(fraction: float) -> None:
-    done = round(fraction * PROGRESS_BAR_CHARS)
-    bar = "#" * done + "." * (PROGRESS_BAR_CHARS - done)
-    print(f"\rsimulating [{bar}] {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -197,8 +213,12 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             "latency per hop",
             f"{config.latency_ms:g} ms +- {config.jitter:g} ms, loss {config.loss:g}",
         ),
-        ("events", f"{config.rate_per_min:g}/min network-wide"),
-        ("Delta", f"{r.delta_ms:g} ms ({config.clock} clock, {config.fps} fps)"),
+        (
+            "events",
+            f"{config.rate_per_min:g}/min network-wide"
+            f" ({config.rate_per_min / r.peers:.3g}/min per peer)",
+        ),
+        ("Delta", f"{_delta(config, r.delta_ms)} ({config.clock} clock, {config.fps} fps)"),
         ("duration", f"{config.duration_s:g} s, warm-up {config.warmup_s:g} s, seed {config.seed}"),
         ("churn", churn),
         ("", ""),
@@ -226,3 +246,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" if name else "" for name, value in rows)
+
+
+def _delta(config: SimConfig, delta_ms: float) -> str:
+    """Delta as run: a value below one tick is reported as the one tick it becomes."""
+    tick_ms = 1000.0 / config.fps
+    if round(delta_ms / tick_ms) >= 1:
+        return f"{delta_ms:g} ms"
+    return f"{delta_ms:g} ms, below one tick: {tick_ms:g} ms used"

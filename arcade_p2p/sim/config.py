@@ -14,13 +14,16 @@ from typing import Any
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
-from arcade_p2p.link_model import LinkModel
+from arcade_p2p.link_model import LinkModel, default_jitter_ms
+from arcade_p2p.sim.topologies import PAPER21_PEERS
 
 __all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
 
 CHURN_MODES = ("restart", "suspend")
 """What going offline means in a churn run (see :attr:`SimConfig.churn_mode`)."""
 
+PAPER21 = "paper21"
+RANDOM = "random"
 PAPER_AVG_HOPS = 5
 """The paper's Delta rule assumes this many hops on average: Delta = L x 5 x multiplier."""
 
@@ -105,7 +108,7 @@ class SimConfig:
     @property
     def jitter(self) -> float:
         """Per-hop latency standard deviation in milliseconds."""
-        return self.latency_ms / 5.0 if self.jitter_ms is None else self.jitter_ms
+        return default_jitter_ms(self.latency_ms) if self.jitter_ms is None else self.jitter_ms
 
     def link_model(self) -> LinkModel:
         """Every link of the run (simulated or emulated on real UDP).
@@ -131,6 +134,16 @@ class SimConfig:
         checks = [
             (self.peers >= 2, "peers must be >= 2"),
             (self.degree >= 1, "degree must be >= 1"),
+            (
+                self.topology != PAPER21 or self.peers == PAPER21_PEERS,
+                f"paper21 always has {PAPER21_PEERS} peers, got peers={self.peers} "
+                "(choose another topology for another number)",
+            ),
+            (
+                self.topology != RANDOM or self.degree < self.peers,
+                f"a random graph of {self.peers} peers has a degree of at most "
+                f"{self.peers - 1}, got degree={self.degree}",
+            ),
             (self.rate_per_min >= 0, "rate must be >= 0 events/min"),
             (self.mult > 0, "mult must be > 0"),
             (self.delay_ms is None or self.delay_ms >= 0, "delay must be >= 0 ms"),

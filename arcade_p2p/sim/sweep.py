@@ -5,8 +5,9 @@ rate x Delta multiplier x clock x seed with :func:`dataclasses.replace` (the pap
 6 x 6 x 3 = 108 cells). :func:`run_grid` hands the configs to a pool of *spawned* worker
 processes (so it behaves the same on every platform and shares no state with the parent);
 each worker calls :func:`run_simulation` on one config and returns one row: every config
-field, then every result key. A :class:`ProgressBar` on stderr shows the runs done
-and an ETA (redrawn in place on a terminal, one line per run otherwise). The rows, in grid
+field, then every result key. A tqdm progress bar on stderr shows the runs done and an
+ETA on a terminal; elsewhere (a CI log) each finished run prints one line with the same
+figures. The rows, in grid
 order, go to ``sweep.csv``; :mod:`arcade_p2p.sim.heatmap` draws one heat map per clock (and
 their ratio with ``--clock both``) and the summary table printed on stdout.
 ``--plot-only`` redraws the figures and the table from an existing CSV. Without matplotlib
@@ -36,6 +37,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim import heatmap
@@ -47,10 +50,9 @@ __all__ = [
     "PAPER_LATENCIES_MS",
     "PAPER_MULTS",
     "PAPER_RATES_PER_MIN",
-    "ProgressBar",
+    "SweepProgress",
     "build_grid",
     "format_duration",
-    "format_progress",
     "read_csv",
     "register",
     "run_grid",
@@ -71,7 +73,6 @@ PHASE_FRACTION = 0.1
 """Warm-up and quiet periods are at most this fraction of the duration."""
 CSV_NAME = "sweep.csv"
 RATIO_PNG_NAME = "rollback_ratio.png"
-PROGRESS_BAR_WIDTH_CHARS = 24
 BOTH_CLOCKS = "both"
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
@@ -169,62 +170,39 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{rest // SECONDS_PER_MINUTE:02d}m"
 
 
-def format_progress(done: int, total: int, elapsed_s: float) -> str:
-    """One progress line: bar, count, percentage, elapsed time and ETA.
-
-    The ETA assumes the remaining runs take as long on average as the finished ones.
-    """
-    fraction = done / total if total else 1.0
-    filled = math.floor(fraction * PROGRESS_BAR_WIDTH_CHARS)
-    bar = "#" * filled + "-" * (PROGRESS_BAR_WIDTH_CHARS - filled)
-    eta = format_duration(elapsed_s / done * (total - done)) if done else "?"
-    width = len(str(total))
-    return (
-        f"[{bar}] {done:>{width}}/{total} runs {fraction:4.0%}"
-        f"  elapsed {format_duration(elapsed_s)}  ETA {eta}"
-    )
-
-
-class ProgressBar:
-    """Progress of a sweep on a text stream: redrawn in place on a terminal, else a line each.
+class SweepProgress:
+    """Progress of a sweep on stderr: a tqdm bar on a terminal, else one line per run.
 
     Args:
         total: Number of runs.
         stream: Where to write (default: the current ``sys.stderr``).
-        clock: Monotonic time source in seconds.
     """
 
-    def __init__(
-        self,
-        total: int,
-        stream: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
         self.done = 0
         self._stream = sys.stderr if stream is None else stream
-        self._clock = clock
-        self._start = clock()
-        self._in_place = self._stream.isatty()
-        self._drawn_chars = 0
+        self._start = time.monotonic()
+        self._bar = tqdm(
+            total=total, unit="run", file=self._stream, disable=not self._stream.isatty()
+        )
 
     def elapsed_s(self) -> float:
-        """Seconds since the bar was created."""
-        return self._clock() - self._start
+        """Seconds since the progress started."""
+        return time.monotonic() - self._start
 
     def advance(self) -> None:
-        """Count one finished run and redraw."""
+        """Count one finished run."""
         self.done += 1
-        line = format_progress(self.done, self.total, self.elapsed_s())
-        if self._in_place:
-            # pad over the previous line, which may have been longer
-            padded = line.ljust(self._drawn_chars)
-            self._drawn_chars = len(line)
-            end = "\n" if self.done == self.total else ""
-            self._stream.write("\r" + padded + end)
+        if self._bar.disable:
+            line = tqdm.format_meter(
+                self.done, self.total, self.elapsed_s(), unit="run", ascii=True, ncols=80
+            )
+            print(line, file=self._stream, flush=True)
         else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
+            self._bar.update()
+        if self.done == self.total:
+            self._bar.close()
 
 
 def write_csv(path: Path, rows: Sequence[Row]) -> None:
@@ -304,10 +282,11 @@ def register(subparsers: Any) -> None:
             "out like the paper's Figure 7, and print a summary table."
         ),
     )
-    parser.add_argument("--reps", type=int, default=1, help="seeds 1..N per cell (default 1)")
+    parser.add_argument("--reps", type=int, default=1, metavar="N", help="seeds 1..N per cell")
     parser.add_argument(
         "--duration",
         type=float,
+        metavar="S",
         default=DEFAULT_DURATION_S,
         help=f"simulated seconds per run (default {DEFAULT_DURATION_S:g})",
     )
@@ -318,18 +297,20 @@ def register(subparsers: Any) -> None:
         help="clock rule to run each cell with (default both, side by side)",
     )
     parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: the cores, here %(default)s)",
     )
-    parser.add_argument(
-        "--out", default=DEFAULT_OUT_DIR, help=f"output directory (default {DEFAULT_OUT_DIR})"
-    )
+    parser.add_argument("--out", default=DEFAULT_OUT_DIR, metavar="DIR", help="output directory")
     for flag, values, what in (
         ("--latencies", PAPER_LATENCIES_MS, "per-hop latencies in ms"),
-        ("--rates", PAPER_RATES_PER_MIN, "event rates per minute"),
+        ("--net-rates", PAPER_RATES_PER_MIN, "network-wide event rates per minute"),
         ("--mults", PAPER_MULTS, "Delta multipliers"),
     ):
         default = ",".join(f"{v:g}" for v in values)
-        parser.add_argument(flag, default=default, help=f"{what} (default {default})")
+        parser.add_argument(flag, default=default, metavar="LIST", help=f"{what}, comma-separated")
     parser.add_argument(
         "--plot-only",
         action="store_true",
@@ -355,7 +336,7 @@ def run_command(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         jobs = min(args.jobs, len(configs))
         print(f"sweep: {len(configs)} runs on {jobs} processes", file=sys.stderr)
-        progress = ProgressBar(len(configs))
+        progress = SweepProgress(len(configs))
         rows = run_grid(configs, jobs=jobs, on_done=progress.advance)
         write_csv(csv_path, rows)
         print(
@@ -397,7 +378,7 @@ def _configs_from_args(args: argparse.Namespace) -> list[SimConfig]:
     configs = build_grid(
         base,
         latencies_ms=_parse_list("--latencies", args.latencies),
-        rates_per_min=_parse_list("--rates", args.rates),
+        rates_per_min=_parse_list("--net-rates", args.net_rates),
         mults=_parse_list("--mults", args.mults),
         clocks=clocks,
         reps=args.reps,

@@ -1,0 +1,105 @@
+"""What every ``arcade-p2p`` command line shares: its parser class and a few checks.
+
+How this works: :class:`CommandParser` is an :class:`argparse.ArgumentParser` whose help
+shows every option's default (an option whose default is None says what it means in its
+own help text) and whose mistakes raise :class:`CommandLineError` instead of printing a
+usage banner and exiting, so that the caller prints one line and returns exit code 2.
+``arcade-p2p`` (:mod:`arcade_p2p.cli`) and every game's ``main()`` use it. The checks
+here turn values that would otherwise be silently clamped into one-line usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, NoReturn
+
+from arcade_p2p.errors import UsageError
+
+__all__ = [
+    "EXIT_USAGE",
+    "CommandLineError",
+    "CommandParser",
+    "DefaultsHelpFormatter",
+    "check_delay_ms",
+    "check_positive",
+]
+
+EXIT_USAGE = 2
+"""Exit code of a command-line mistake (as argparse uses)."""
+MS_PER_S = 1000.0
+
+
+class CommandLineError(UsageError):
+    """A mistake on the command line; ``str()`` is the one line to print.
+
+    Args:
+        prog: The command that was given it (``arcade-p2p sim``, a game's name).
+        message: What is wrong.
+    """
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+        self.prog = prog
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends every option's text with its default, unless the text names one.
+
+    Flags (``store_true``) and options whose default is None show nothing: a flag is off
+    unless given, and a None default is described in the option's own words.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default == argparse.SUPPRESS
+        shown = not hidden and action.nargs != 0
+        if shown and "default" not in text and "%(default)" not in text:
+            if isinstance(default, list):
+                return text if not default else f"{text} (default: {' '.join(default)})"
+            text += " (default: %(default)s)"
+        return text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser with defaults in its help and one-line errors.
+
+    Its subcommand parsers (``add_subparsers().add_parser``) are of the same class.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`CommandLineError` (argparse would print usage and exit)."""
+        raise CommandLineError(self.prog, message)
+
+
+def check_positive(flag: str, value: float | None, *, allow_zero: bool = False) -> None:
+    """Refuse a value that is not a finite number > 0 (>= 0 with ``allow_zero``).
+
+    Raises:
+        UsageError: It is NaN, infinite or too small (None passes: the option was not given).
+    """
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{flag} must be a finite number {bound}, got {value!r}")
+
+
+def check_delay_ms(delay_ms: float, fps: int, *, flag: str = "--delay-ms") -> None:
+    """Refuse a Delta below one tick, which would silently become one tick.
+
+    Raises:
+        UsageError: ``delay_ms`` is shorter than one tick at ``fps``.
+    """
+    if fps < 1 or round(delay_ms * fps / MS_PER_S) >= 1:
+        return  # a bad fps is refused elsewhere
+    tick_ms = MS_PER_S / fps
+    raise UsageError(
+        f"{flag} {delay_ms:g} is below one tick ({tick_ms:g} ms at {fps} fps): local "
+        f"input is stamped at least one tick ahead; give {flag} {tick_ms:g} or more"
+    )
