@@ -27,7 +27,15 @@ constraints and custom attributes, but not for what a snapshot is mostly made of
   records instead: the positions of the two shapes in :attr:`Space.shapes` (the sort key),
   the arbiter's scalars and its contact array copied as raw bytes (doubles and a hash, no
   pointers). Restoring adds them back as cached arbiters, so contact persistence (warm
-  starting) survives a snapshot.
+  starting) survives a snapshot. pymunk's ``cpSpaceAddCachedArbiter`` would give each
+  arbiter its own zeroed 32 KB contact buffer (most of a restore's time); the space's
+  stamp is moved while adding so that one buffer is reused, and the contacts live in one
+  array the space keeps (same values, so the same physics).
+- **No reference cycles.** pymunk's bodies, constraints and collision handlers keep the
+  C handle that points back at them, so a dropped world was freed only by the cyclic
+  garbage collector, in large, slow batches. A :class:`Space` holds those handles itself
+  (and hands them back to an object removed from it), and its collision handlers refer to
+  it weakly, so a world the time machine drops is freed at once by reference counting.
 
 A restored space is still not bit-identical to the original (pymunk rebuilds its spatial
 index and its solver's cached impulses in a new order); two restores of one snapshot are
@@ -40,7 +48,8 @@ closures, no bound methods of objects outside the state); ``CollisionHandler.dat
 not saved.
 
 This relies on pymunk 6.9 internals (``Space._get_arbiters``, ``cpArbiter`` and
-``cpContact`` fields, the private ``_body``/``_shape``/``_space`` attributes); arcade 3.3
+``cpContact`` fields, the time stamp functions of pymunk's chipmunk extension, the private
+``_body``/``_shape``/``_space``/``_data_handle``/``_userData`` attributes); arcade 3.3
 pins ``pymunk~=6.9.0`` and the tests guard them. Importing this module also removes
 pymunk's pass-through ``TypingAttrMixing.__setattr__`` (see :func:`_drop_typing_setattr`).
 """
@@ -50,6 +59,7 @@ from __future__ import annotations
 import copyreg
 import math
 import pickle
+import weakref
 from typing import Any, TypeVar
 
 import pymunk
@@ -67,6 +77,19 @@ ARBITERS_KEY = "arcade_p2p_arbiters"
 
 CONTACT_BYTES = ffi.sizeof("struct cpContact")
 """Size of one chipmunk contact (two vectors, seven doubles and a hash value)."""
+
+MAX_CONTACTS_PER_ARBITER = 2
+"""Chipmunk's ``CP_MAX_CONTACTS_PER_ARBITER`` (it aborts the process on more)."""
+
+ARBITER_STATES = frozenset(range(5))
+"""Values of chipmunk's ``cpArbiterState`` (first collision, normal, ignore, cached,
+invalidated)."""
+
+STAMP_RANGE = 2**32
+"""Chipmunk's time stamps are unsigned 32-bit integers."""
+
+STAMP_HALF_RANGE = 2**31
+"""Stamps further apart than this compare as older in both directions."""
 
 PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 """Protocol of pymunk's own pickling, for bodies and shapes outside a :class:`Space`."""
@@ -93,9 +116,83 @@ class Space(pymunk.Space):
     """
 
     def __init__(self, threaded: bool = False) -> None:
+        self._handles: dict[Any, Any] = {}
         if threaded:
             raise UsageError("a threaded pymunk space is not deterministic; use threaded=False")
         super().__init__(threaded=False)
+
+    def __del__(self) -> None:
+        """Run separate callbacks while this space still exists, then detach its handles.
+
+        pymunk removes a freed space's shapes, which calls the separate callbacks of the
+        contacts still touching; handlers refer to this space weakly, so that happens
+        here, before the reference dies. Bodies and constraints that outlive the space
+        lose the handle it held for them (a callback on them then raises instead of
+        reading freed memory); adding them to a :class:`Space` gives them a new one.
+        """
+        handles = self.__dict__.get("_handles", {})
+        if any(isinstance(h, _SpaceHandler) and h._separate is not None for h in handles):
+            cp_space = self._space
+            for shape in list(self._shapes.values()):
+                if lib.cpSpaceContainsShape(cp_space, shape._shape):
+                    lib.cpSpaceRemoveShape(cp_space, shape._shape)
+        for owner in handles:
+            if isinstance(owner, pymunk.Body):
+                lib.cpBodySetUserData(owner._body, ffi.NULL)
+            elif isinstance(owner, pymunk.constraints.Constraint):
+                lib.cpConstraintSetUserData(owner._constraint, ffi.NULL)
+
+    def _adopt(self, owner: Any, attribute: str, set_user_data: Any, c_object: Any) -> None:
+        """Hold ``owner``'s C handle here instead of in ``owner`` (which made a cycle)."""
+        handle = owner.__dict__.pop(attribute, None)
+        if handle is None:
+            handle = ffi.new_handle(owner)
+            set_user_data(c_object, handle)
+        self._handles[owner] = handle
+
+    def _release(self, owner: Any, attribute: str) -> None:
+        """Give a removed object its handle back."""
+        handle = self._handles.pop(owner, None)
+        if handle is not None:
+            setattr(owner, attribute, handle)
+
+    def _setup_static_body(self, static_body: pymunk.Body) -> None:
+        super()._setup_static_body(static_body)
+        self._adopt(static_body, "_data_handle", lib.cpBodySetUserData, static_body._body)
+
+    def _add_body(self, body: pymunk.Body) -> None:
+        super()._add_body(body)
+        self._adopt(body, "_data_handle", lib.cpBodySetUserData, body._body)
+
+    def _remove_body(self, body: pymunk.Body) -> None:
+        super()._remove_body(body)
+        self._release(body, "_data_handle")
+
+    def _add_constraint(self, constraint: pymunk.constraints.Constraint) -> None:
+        super()._add_constraint(constraint)
+        self._adopt(constraint, "_data_handle", lib.cpConstraintSetUserData, constraint._constraint)
+
+    def _remove_constraint(self, constraint: pymunk.constraints.Constraint) -> None:
+        super()._remove_constraint(constraint)
+        self._release(constraint, "_data_handle")
+
+    def add_collision_handler(self, collision_type_a: int, collision_type_b: int) -> Any:
+        return self._weakly_held(super().add_collision_handler(collision_type_a, collision_type_b))
+
+    def add_wildcard_collision_handler(self, collision_type_a: int) -> Any:
+        return self._weakly_held(super().add_wildcard_collision_handler(collision_type_a))
+
+    def add_default_collision_handler(self) -> Any:
+        return self._weakly_held(super().add_default_collision_handler())
+
+    def _weakly_held(self, handler: pymunk.CollisionHandler) -> pymunk.CollisionHandler:
+        """Make ``handler`` refer to this space weakly and keep its handle here."""
+        if type(handler) is not _SpaceHandler:
+            del handler.__dict__["_space"]
+            handler.__class__ = _SpaceHandler
+            handler._space = self
+            self._handles[handler] = handler.__dict__.pop("_userData")
+        return handler
 
     def _get_arbiters(self) -> list[Any]:
         """Hide the arbiters from pymunk's own pickling (they are saved canonically)."""
@@ -148,22 +245,76 @@ class Space(pymunk.Space):
         return records
 
     def _add_arbiters(self, records: list[ArbiterRecord]) -> None:
-        """Add the saved arbiters back as cached arbiters, contacts and impulses included."""
+        """Add the saved arbiters back as cached arbiters, contacts and impulses included.
+
+        ``cpSpaceAddCachedArbiter`` gives each arbiter a fresh 32 KB contact buffer
+        (zeroed), which was most of a restore's time. Here each call rotates one buffer
+        instead (the space's stamp is moved so that the buffer counts as old), the arbiter
+        enters with no contacts, and its contacts then point into one array that this
+        space keeps. Chipmunk reads the same values as before; only where they live
+        differs, and a step moves colliding arbiters' contacts into its own buffers.
+
+        Raises:
+            ValueError: A record is malformed (from another process).
+        """
+        if not records:
+            return
+        counts = []
+        for record in records:
+            size = len(record[11])
+            if size % CONTACT_BYTES or size > MAX_CONTACTS_PER_ARBITER * CONTACT_BYTES:
+                raise ValueError("malformed arbiter contacts")
+            if record[10] not in ARBITER_STATES:
+                raise ValueError("malformed arbiter state")
+            counts.append(size // CONTACT_BYTES)
+        contacts = ffi.new("struct cpContact[]", max(sum(counts), 1))
+        ffi.memmove(
+            contacts, b"".join(record[11] for record in records), sum(counts) * CONTACT_BYTES
+        )
+        self._restored_contacts = contacts
+        cp_space = self._space
+        stamp = lib.cpSpaceGetTimestamp(cp_space)
+        persistence = lib.cpSpaceGetCollisionPersistence(cp_space)
+        # Alternate the stamp between two values further apart than the persistence
+        # (both ways, in unsigned arithmetic), ending on the true stamp.
+        rotate = persistence < STAMP_HALF_RANGE
+        other_stamp = (stamp + persistence + 1) % STAMP_RANGE
         shapes = [shape._shape for shape in self.shapes]
-        for a, b, e, u, svr_x, svr_y, n_x, n_y, swapped, stamp, arbiter_state, contacts in records:
+        first = 0
+        last = len(records) - 1
+        for i, (record, count) in enumerate(zip(records, counts)):
+            a, b, e, u, svr_x, svr_y, n_x, n_y, swapped, arbiter_stamp, arbiter_state = record[:11]
             arbiter = lib.cpArbiterNew(shapes[a], shapes[b])
             arbiter.e = e
             arbiter.u = u
             arbiter.surface_vr = (svr_x, svr_y)
-            count = len(contacts) // CONTACT_BYTES
-            arbiter.count = count
-            arbiter.contacts = lib.cpContactArrAlloc(count)
-            ffi.memmove(arbiter.contacts, contacts, len(contacts))
             arbiter.n = (n_x, n_y)
             arbiter.swapped = swapped
-            arbiter.stamp = stamp
+            arbiter.stamp = arbiter_stamp
             arbiter.state = arbiter_state
-            lib.cpSpaceAddCachedArbiter(self._space, arbiter)
+            if rotate:
+                lib.cpSpaceSetTimestamp(cp_space, stamp if (last - i) % 2 == 0 else other_stamp)
+            lib.cpSpaceAddCachedArbiter(cp_space, arbiter)
+            arbiter.count = count
+            arbiter.contacts = contacts + first
+            first += count
+        lib.cpSpaceSetTimestamp(cp_space, stamp)
+
+
+class _SpaceHandler(pymunk.CollisionHandler):
+    """A collision handler of a :class:`Space`, which it refers to weakly (no cycle)."""
+
+    _space_ref: weakref.ref[pymunk.Space]
+
+    @property
+    def _space(self) -> pymunk.Space:
+        space = self._space_ref()
+        assert space is not None, "the space of this collision handler was freed"
+        return space
+
+    @_space.setter
+    def _space(self, space: pymunk.Space) -> None:
+        self._space_ref = weakref.ref(space)
 
 
 def _blank(kind: type[T]) -> T:

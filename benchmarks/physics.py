@@ -13,10 +13,18 @@ cost is measured on a :class:`~arcade_p2p.machine.TimeMachine` driving a
   before ``T - 30`` and re-simulates to T, including the snapshots it takes on the way.
   T advances by a stride coprime with the snapshot period between samples, so every
   phase of the period is sampled alike.
+- ``rollback30_steps_ms`` / ``_loads_ms`` / ``_saves_ms``: the parts of one rollback spent
+  in steps, loads (freeing the replaced world included) and saves (medians over the
+  rollbacks; the rest is events and the machine's bookkeeping).
 - ``live_ms_per_tick``: mean cost of a live tick between the samples (its snapshots and
   any automatic garbage collection included).
 - ``idle_gc_ms``: with ``--gc idle``, one ``gc.collect()`` after a rollback (untimed in
   ``rollback30_ms``), as a game could run it in the idle rest of a frame.
+
+Garbage collection (``--gc``): ``auto`` leaves Python's automatic collections as they
+are; ``freeze`` calls :func:`gc.freeze` once after the pile has settled (so automatic
+full collections no longer traverse the start-up heap: arcade, pymunk, the benchmark);
+``idle`` also disables automatic collections and collects after each rollback.
 
 Times are CPU time of this thread (:func:`time.thread_time`), so that other processes on
 a shared machine do not add their time slices to the figures (they still slow it down
@@ -109,16 +117,33 @@ def new_pile(bodies: int) -> Balls:
 class PileApp(StateApp):
     """The pile; a ``"push"`` event kicks every ball by its payload ``[dx, dy]`` (px/s)."""
 
+    STATE_MODULES = ("sample_games.physics_balls",)  # where Balls, the state's class, lives
+    STATE_FUNCTIONS = (count_bounce,)
     state: Balls
 
     def __init__(self, bodies: int) -> None:
         self.bodies = bodies
+        self.spent_s = {"step": 0.0, "save": 0.0, "load": 0.0}
+        """CPU time spent in each kind of work since the last reset."""
 
     def start(self) -> None:
         self.state = new_pile(self.bodies)
 
     def tick(self) -> None:
+        start = time.thread_time()
         self.state.space.step(1 / FPS)
+        self.spent_s["step"] += time.thread_time() - start
+
+    def save_state(self) -> bytes:
+        start = time.thread_time()
+        blob = super().save_state()
+        self.spent_s["save"] += time.thread_time() - start
+        return blob
+
+    def load_state(self, blob: bytes) -> None:
+        start = time.thread_time()
+        super().load_state(blob)  # the replaced world is freed here too
+        self.spent_s["load"] += time.thread_time() - start
 
     def event(self, event: Event) -> None:
         dx, dy = event.payload
@@ -153,9 +178,10 @@ def measure(bodies: int, every_ticks: int, rollbacks: int, gc_mode: str) -> dict
     machine.advance(SETTLE_TICKS - 1)
     settle_s = time.thread_time() - start
 
-    if gc_mode == "idle":
+    if gc_mode in ("freeze", "idle"):
         gc.collect()
         gc.freeze()
+    if gc_mode == "idle":
         gc.disable()
     steps = []
     probe = PileApp(bodies)
@@ -176,6 +202,7 @@ def measure(bodies: int, every_ticks: int, rollbacks: int, gc_mode: str) -> dict
         loads.append(time.thread_time() - start)
 
     rollback_s = []
+    parts_s: dict[str, list[float]] = {kind: [] for kind in app.spent_s}
     idle_gc_s = [0.0]
     live_s = 0.0
     live_ticks = 0
@@ -185,9 +212,12 @@ def measure(bodies: int, every_ticks: int, rollbacks: int, gc_mode: str) -> dict
         live_s += time.thread_time() - start
         live_ticks += STRIDE_TICKS
         late_push(machine.tick - ROLLBACK_TICKS)
+        app.spent_s = dict.fromkeys(app.spent_s, 0.0)
         start = time.thread_time()
         machine.repair()
         rollback_s.append(time.thread_time() - start)
+        for kind, spent in app.spent_s.items():
+            parts_s[kind].append(spent)
         if gc_mode == "idle":
             start = time.thread_time()
             gc.collect()
@@ -205,6 +235,9 @@ def measure(bodies: int, every_ticks: int, rollbacks: int, gc_mode: str) -> dict
         "rollback30_ms_median": median_ms(rollback_s),
         "rollback30_ms_p95": p95_ms(rollback_s),
         "rollback30_ms_max": round(max(rollback_s) * 1e3, 3),
+        "rollback30_steps_ms_median": median_ms(parts_s["step"]),
+        "rollback30_loads_ms_median": median_ms(parts_s["load"]),
+        "rollback30_saves_ms_median": median_ms(parts_s["save"]),
         "live_ms_per_tick": round(live_s / live_ticks * 1e3, 3),
         "rollbacks": rollbacks,
         "gc": gc_mode,
@@ -225,11 +258,12 @@ def main() -> None:
     parser.add_argument("--rollbacks", type=int, default=100, help="rollback samples")
     parser.add_argument(
         "--gc",
-        choices=["auto", "idle"],
+        choices=["auto", "freeze", "idle"],
         default="auto",
-        help="auto: Python's automatic collections (default); idle: freeze the start-up heap,"
-        " disable automatic collections and collect after each rollback, untimed, as a game"
-        " could in the idle rest of a frame",
+        help="auto: Python's automatic collections (default); freeze: gc.freeze() the"
+        " start-up heap once, automatic collections stay on; idle: freeze, disable automatic"
+        " collections and collect after each rollback, untimed, as a game could in the idle"
+        " rest of a frame",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import math
@@ -16,12 +17,14 @@ import pymunk
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pymunk._chipmunk_cffi import ffi, lib
 
 from arcade_p2p.app import StateApp, state_hash
-from arcade_p2p.errors import UsageError
+from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
 from arcade_p2p.physics import Space, new_space
+from arcade_p2p.state_codec import StateCodec
 from arcade_p2p.timeline import Timeline
 
 FPS = 50
@@ -373,3 +376,103 @@ def test_a_late_peer_and_an_on_time_peer_agree_across_processes() -> None:
     assert on_time_rollbacks == 0
     assert late_rollbacks >= 5 and resimulated > sum(lateness.values())
     assert late == on_time == on_time_hash()
+
+
+def separate_count(arbiter: pymunk.Arbiter, space: pymunk.Space, data: object) -> None:
+    """A module-level separate callback that counts in the space."""
+    space.separations += 1
+
+
+def test_a_dropped_world_is_freed_without_the_cycle_collector() -> None:
+    """Bodies, constraints and handlers do not refer to themselves through their handles."""
+    blob = pickle.dumps(stepped(build_world(), 60))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            world = pickle.loads(blob)
+            stepped(world, 5)
+            assert world.hits > 0
+        del world
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_separate_callbacks_of_a_freed_world_see_its_space() -> None:
+    space = build_world()
+    space.separations = 0
+    space.add_collision_handler(BALL, WALL).separate = separate_count
+    stepped(space, 60)
+    touching = space.separations
+    seen: list[int] = []
+
+    def count_on_free(arbiter: pymunk.Arbiter, space: pymunk.Space, data: object) -> None:
+        seen.append(space.separations)
+
+    space.add_collision_handler(BALL, WALL).separate = count_on_free
+    del space
+    gc.collect()
+    assert seen and seen[0] == touching  # called with the live space, not a dead reference
+
+
+def test_a_body_outliving_its_space_keeps_working() -> None:
+    space = build_world()
+    square = space.bodies[-1]
+    space.remove(square, *square.shapes)
+    del space
+    gc.collect()
+    other = new_space((0, -900))
+    other.add(square, *square.shapes)
+    stepped(other, 3)  # its velocity function (a Python callback) still runs
+    assert square.velocity.y < 0
+    kept = build_world()
+    ball = kept.bodies[2]
+    del kept
+    gc.collect()
+    with pytest.raises(ReferenceError):  # a stale body: pymunk refuses it (no crash)
+        new_space().add(ball)
+
+
+def test_malformed_arbiter_records_are_refused_not_fatal() -> None:
+    """Chipmunk aborts on more than two contacts per arbiter: such bytes must be refused."""
+    codec = StateCodec(functions=[count_hit, damped_velocity])
+    world = stepped(build_world(), 60)
+    good = codec.encode(world)
+    assert isinstance(codec.decode(good), Space)
+    records = world._arbiter_records()
+    assert records
+    for bad in (
+        (*records[0][:11], records[0][11] * 3),
+        (*records[0][:11], records[0][11][:-1]),
+        (*records[0][:10], 99, records[0][11]),
+    ):
+        world._arbiter_records = lambda bad=bad: [bad]  # type: ignore[method-assign]
+        with pytest.raises(RemoteError, match="malformed"):
+            codec.decode(codec.encode(world))
+
+
+def add_arbiters_with_a_buffer_each(space: Space, records: list[tuple[object, ...]]) -> None:
+    """Chipmunk's own way: every arbiter copied into a fresh contact buffer of the space."""
+    shapes = [shape._shape for shape in space.shapes]
+    for a, b, e, u, svr_x, svr_y, n_x, n_y, swapped, stamp, state, contacts in records:
+        arbiter = lib.cpArbiterNew(shapes[a], shapes[b])
+        arbiter.e, arbiter.u, arbiter.surface_vr, arbiter.n = e, u, (svr_x, svr_y), (n_x, n_y)
+        arbiter.swapped, arbiter.stamp, arbiter.state = swapped, stamp, state
+        arbiter.count = len(contacts) // ffi.sizeof("struct cpContact")
+        arbiter.contacts = lib.cpContactArrAlloc(arbiter.count)
+        ffi.memmove(arbiter.contacts, contacts, len(contacts))
+        lib.cpSpaceAddCachedArbiter(space._space, arbiter)
+
+
+@pytest.mark.parametrize("world", [build_world, featured_world])
+def test_restored_contacts_in_one_array_step_like_chipmunks_own_buffers(
+    world: Callable[[], Space], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blob = pickle.dumps(stepped(world(), 120))
+    shared = pickle.loads(blob)
+    monkeypatch.setattr(Space, "_add_arbiters", add_arbiters_with_a_buffer_each)
+    own = pickle.loads(blob)
+    monkeypatch.undo()
+    assert len(super(Space, own)._get_arbiters()) == len(super(Space, shared)._get_arbiters()) > 0
+    assert pickle.dumps(stepped(shared, 100)) == pickle.dumps(stepped(own, 100))
