@@ -105,7 +105,7 @@ def _add_play_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=argparse.SUPPRESS,
         metavar="N",
-        help="start N peers on this machine, one process each, linked and tiled",
+        help="start N peers on this machine, one process each, linked and tiled (default: 1)",
     )
     parser.add_argument(
         "--json",
@@ -117,7 +117,8 @@ def _add_play_options(parser: argparse.ArgumentParser) -> None:
         "--screenshot",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="save each peer's final frame as PNG (PATH gets -1, -2, ... with --local)",
+        help="save each peer's final frame as PNG (PATH gets -1, -2, ... with --local; "
+        "default: none)",
     )
 
 

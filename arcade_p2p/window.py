@@ -565,13 +565,17 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         "--info", action="store_true", help="start with the heads-up display shown (F3 toggles)"
     )
     parser.add_argument(
-        "--screenshot", metavar="PATH", default=None, help="save the final frame as PNG"
+        "--screenshot",
+        metavar="PATH",
+        default=None,
+        help="save the final frame as PNG (default: none)",
     )
     parser.add_argument(
         "--tile",
         metavar="INDEX/COUNT",
         default=None,
-        help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen",
+        help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen "
+        "(default: where the window system puts it)",
     )
     parser.add_argument(
         "--json",
