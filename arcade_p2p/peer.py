@@ -32,6 +32,7 @@ from arcade_p2p.peer_options import (
     LINGER_S,
     add_peer_options,
     add_run_options,
+    autopilot_rng,
     peer_options,
     run_max_tick,
 )
@@ -41,7 +42,7 @@ from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import DIRECTIONS, MovingRectApp
 from arcade_p2p.transport import UdpTransport
 
-__all__ = ["RandomKeys", "autopilot_random", "register", "run_peer"]
+__all__ = ["RandomKeys", "register", "run_peer"]
 
 DEFAULT_PEER_DELAY_MS = 100.0
 DEFAULT_SECONDS = 10.0
@@ -49,14 +50,6 @@ DEFAULT_RATE_PER_MIN = 60.0
 DEFAULT_AUTOPILOT_SEED = 0
 KEY_NAMES = tuple(DIRECTIONS)
 SECONDS_PER_MINUTE = 60.0
-
-
-def autopilot_random(seed: int, peer_id: int) -> random.Random:
-    """The autopilot's randomness: one stream per ``(seed, peer_id)``, the same every run.
-
-    Peers of one run share the seed and still press different keys.
-    """
-    return random.Random(f"autopilot:{seed}:{peer_id}")
 
 
 class RandomKeys:
@@ -163,7 +156,7 @@ def run_peer(args: argparse.Namespace) -> int:
             session,
             rate_per_min=args.rate,
             stop_tick=min(input_until, end_tick),
-            rng=autopilot_random(args.autopilot, peer_id),
+            rng=autopilot_rng(args.autopilot, peer_id),
             now=now,
         )
         if not args.json:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import secrets
 from dataclasses import dataclass
 
@@ -28,8 +29,10 @@ __all__ = [
     "DEFAULT_SETTLE_S",
     "LINGER_S",
     "PeerOptions",
+    "add_autopilot_option",
     "add_peer_options",
     "add_run_options",
+    "autopilot_rng",
     "peer_options",
     "random_peer_id",
     "run_max_tick",
@@ -249,3 +252,25 @@ def peer_options(
     return PeerOptions(
         peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
     )
+
+
+def add_autopilot_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--autopilot SEED``: seeded random input (each game defines what that means)."""
+    parser.add_argument(
+        "--autopilot",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="play by itself: seeded random input on this peer, for demos and soak runs "
+        "(default: off)",
+    )
+
+
+def autopilot_rng(seed: int, peer_id: int) -> random.Random:
+    """The autopilot's randomness: one stream per ``(seed, peer_id)``, the same every run.
+
+    Args:
+        seed: The ``--autopilot`` seed shared by the peers of a run.
+        peer_id: This peer's id (so every peer plays differently).
+    """
+    return random.Random(f"autopilot:{seed}:{peer_id}")

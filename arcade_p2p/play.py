@@ -53,7 +53,9 @@ __all__ = [
 
 SAMPLES = {
     "moving_rect": "sample_games.moving_rect:MovingRect",
+    "whiteboard": "sample_games.whiteboard:Whiteboard",
     "physics_balls": "sample_games.physics_balls:PhysicsBalls",
+    "physics_arena": "sample_games.physics_arena:PhysicsArena",
 }
 """Sample name -> ``MODULE:CLASS``."""
 CHILD_COMMAND = (sys.executable, "-m", "arcade_p2p.play")

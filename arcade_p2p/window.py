@@ -15,7 +15,10 @@ called only by the time machine:
 * ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
-re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`.
+re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
+seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is called once
+per real-time frame, just after the real input, to play by itself through the same
+handlers (see :data:`AUTOPILOT_METHOD`).
 
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
@@ -38,6 +41,7 @@ import contextlib
 import functools
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -53,8 +57,10 @@ from arcade_p2p.events import Event
 from arcade_p2p.hud import HUD_TOGGLE_KEY, Hud, hud_lines
 from arcade_p2p.peer_options import (
     LINGER_S,
+    add_autopilot_option,
     add_peer_options,
     add_run_options,
+    autopilot_rng,
     peer_options,
     random_peer_id,
     run_max_tick,
@@ -72,6 +78,27 @@ HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
 DEFAULT_DELAY_MS = 100.0
 """Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
+AUTOPILOT_METHOD = "autopilot"
+"""Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
+frame with ``--autopilot SEED``, after the real input and before the pump, once START has
+run, while the session is not joining and (with ``max_tick``) until
+:data:`AUTOPILOT_QUIET_S` before the end. It calls the game's own input handlers (or
+``broadcast``), so random input travels exactly like a player's, and draws every choice
+from ``rng`` (seeded with the seed and the peer id). A game without it gets random arrow
+keys and space. ``arcade-p2p check`` uses the same hook."""
+AUTOPILOT_KEYS = (
+    arcade.key.LEFT,
+    arcade.key.RIGHT,
+    arcade.key.UP,
+    arcade.key.DOWN,
+    arcade.key.SPACE,
+)
+"""Keys the autopilot of a game without an ``autopilot`` hook presses."""
+AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
+"""Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
+AUTOPILOT_QUIET_S = 1.0
+"""With ``max_tick``, the autopilot stops once its input would be stamped less than this
+before ``max_tick``, so that its last events reach every peer before the agreed tick."""
 
 
 class _WindowApp(StateApp):
@@ -164,6 +191,8 @@ class SymmetricWindow(arcade.Window):
             turns it on unless ``--no-discover``); joining a running room found this way
             is the same as joining with ``peers``.
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
+        autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
+            None: no autopilot).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
@@ -223,6 +252,7 @@ class SymmetricWindow(arcade.Window):
         emulation: LinkEmulation | None = None,
         discover: bool = False,
         now: float | None = None,
+        autopilot: int | None = None,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -257,6 +287,10 @@ class SymmetricWindow(arcade.Window):
         self._runner = PeerRunner(
             self.session, self._transport, max_tick=max_tick, discovery=self._discovery
         )
+        self._autopilot_rng = (
+            None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
+        )
+        self._autopilot_key: int | None = None
 
     # ------------------------------------------------------------ game hooks
     def on_start(self) -> None:
@@ -277,6 +311,21 @@ class SymmetricWindow(arcade.Window):
         Args:
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
+
+    def _random_keys(self, rng: random.Random) -> None:
+        """The autopilot of a game that defines none: random arrow keys and space.
+
+        About once a second it presses a key or releases the one it holds, through
+        ``on_key_press`` and ``on_key_release``.
+        """
+        if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:
+            return
+        if self._autopilot_key is None:
+            self._autopilot_key = rng.choice(AUTOPILOT_KEYS)
+            self.on_key_press(self._autopilot_key, 0)
+        else:
+            self.on_key_release(self._autopilot_key, 0)
+            self._autopilot_key = None
 
     # ------------------------------------------------------------ local side
     @property
@@ -335,6 +384,7 @@ class SymmetricWindow(arcade.Window):
         self.dispatch_events()
         if self.closed:
             return 0
+        self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
@@ -385,6 +435,21 @@ class SymmetricWindow(arcade.Window):
             self._discovery.close()
         self._transport.close()
         super().close()
+
+    def _drive_autopilot(self) -> None:
+        if self._autopilot_rng is None or self.session.joining or self.session.tick == 0:
+            return  # no autopilot before START has run, nor while joining
+        max_tick = self._runner.max_tick
+        if max_tick is not None:
+            config = self.session.config
+            quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
+            if self.session.tick >= max_tick - quiet_ticks:
+                return
+        autopilot = getattr(self, AUTOPILOT_METHOD, None)  # optional game hook
+        if callable(autopilot):
+            autopilot(self._autopilot_rng)
+        else:
+            self._random_keys(self._autopilot_rng)
 
     def _pump(self, now: float) -> int:
         self._now = now
@@ -443,6 +508,7 @@ class SymmetricWindow(arcade.Window):
                     show_info=args.info,
                     emulation=options.emulation,
                     discover=options.discover,
+                    autopilot=args.autopilot,
                 )
             except Exception as exc:
                 if isinstance(exc, _no_display_errors()):
@@ -553,6 +619,7 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
         "The first line printed is 'listening on HOST:PORT' (on stderr with --json).",
     )
     add_peer_options(parser, cls.CONFIG)
+    add_autopilot_option(parser)
     parser.add_argument(
         "--width", type=int, default=cls.WIDTH_PX, metavar="PX", help="window width in pixels"
     )

@@ -7,15 +7,20 @@ those events and ``on_draw`` paints the rectangle where the state says it is. Th
 are the simulator's reference app, so this window agrees with ``arcade-p2p sim`` and
 ``arcade-p2p peer`` tick for tick.
 
+With ``--autopilot SEED`` it presses a random arrow key now and then.
+
 Run two peers on one machine::
 
     python -m sample_games.moving_rect                 # prints: listening on 127.0.0.1:PORT
     python -m sample_games.moving_rect --peer 127.0.0.1:PORT
+    python -m sample_games.moving_rect --autopilot 1   # steers by itself
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from typing import Any
 
 import arcade
 
@@ -27,6 +32,13 @@ __all__ = ["BACKGROUND_COLOR", "RECT_COLOR", "RECT_SIZE_PX", "MovingRect", "main
 RECT_SIZE_PX = 40
 RECT_COLOR = arcade.color.ORANGE
 BACKGROUND_COLOR = arcade.color.DARK_SLATE_GRAY
+TEXT_COLOR = arcade.color.WHITE_SMOKE
+TITLE = "Moving Rectangle"
+HELP = "arrows / WASD: turn  ·  every peer steers the same rectangle"
+TEXT_MARGIN_PX = 10
+AUTOPILOT_TURN_CHANCE = 0.03
+"""Chance per frame that the autopilot presses an arrow key (about 1.5 a second)."""
+AUTOPILOT_KEYS = (arcade.key.LEFT, arcade.key.RIGHT, arcade.key.UP, arcade.key.DOWN)
 KEY_DIRECTIONS = {
     arcade.key.LEFT: "left",
     arcade.key.RIGHT: "right",
@@ -48,6 +60,14 @@ class MovingRect(SymmetricWindow):
 
     state: Rect
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("title", TITLE)
+        super().__init__(*args, **kwargs)
+        self._title = arcade.Text(
+            TITLE, TEXT_MARGIN_PX, self.height - 30, TEXT_COLOR, 16, bold=True
+        )
+        self._help = arcade.Text(HELP, TEXT_MARGIN_PX, TEXT_MARGIN_PX, TEXT_COLOR, 10)
+
     def on_start(self) -> None:
         self.state = Rect.centred()
 
@@ -67,10 +87,17 @@ class MovingRect(SymmetricWindow):
             RECT_SIZE_PX,
             RECT_COLOR,
         )
+        self._title.draw()
+        self._help.draw()
 
     def on_key_press(self, symbol: int, modifiers: int) -> None:
         if symbol in KEY_DIRECTIONS:
             self.broadcast("key", KEY_DIRECTIONS[symbol])
+
+    def autopilot(self, rng: random.Random) -> None:
+        """Turn at random: an arrow key every so often."""
+        if rng.random() < AUTOPILOT_TURN_CHANCE:
+            self.on_key_press(rng.choice(AUTOPILOT_KEYS), 0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

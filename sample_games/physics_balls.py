@@ -14,15 +14,19 @@ is a module-level function, not a lambda, listed in ``STATE_FUNCTIONS`` so that 
 load it from a snapshot; the oldest ball is removed once there are
 :data:`MAX_BALLS`.
 
+With ``--autopilot SEED`` it clicks at random places and pushes now and then.
+
 Run two peers on one machine::
 
     python -m sample_games.physics_balls               # prints: listening on 127.0.0.1:PORT
     python -m sample_games.physics_balls --peer 127.0.0.1:PORT
+    python -m sample_games.physics_balls --autopilot 1 # plays by itself
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +69,14 @@ PUSH_DIRECTIONS: dict[str, tuple[float, float]] = {
 }
 KEY_PUSHES = {arcade.key.LEFT: "left", arcade.key.RIGHT: "right", arcade.key.UP: "up"}
 KEY_PUSHES[arcade.key.SPACE] = "up"
+TEXT_COLOR = arcade.color.WHITE_SMOKE
+TEXT_MARGIN_PX = 10
+TITLE = "Physics Balls"
+HELP = "click: drop a ball  ·  left / right / up or space: push every ball"
+AUTOPILOT_DROP_CHANCE = 0.02
+"""Chance per frame that the autopilot clicks (about once a second)."""
+AUTOPILOT_PUSH_CHANCE = 0.01
+AUTOPILOT_KEYS = tuple(KEY_PUSHES)
 
 
 @dataclass
@@ -144,8 +156,14 @@ class PhysicsBalls(SymmetricWindow):
     state: Balls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("title", TITLE)
         super().__init__(*args, **kwargs)
         self.background_color = arcade.color.BLACK
+        top = self.height - 30
+        self._title = arcade.Text(TITLE, TEXT_MARGIN_PX, top, TEXT_COLOR, 16, bold=True)
+        self._help = arcade.Text(HELP, TEXT_MARGIN_PX, top - 22, TEXT_COLOR, 10)
+        self._count = arcade.Text("", self.width - TEXT_MARGIN_PX, top, TEXT_COLOR, 12)
+        self._count.anchor_x = "right"
 
     def on_start(self) -> None:
         self.state = new_balls()
@@ -161,6 +179,10 @@ class PhysicsBalls(SymmetricWindow):
 
     def on_draw(self) -> None:
         self.clear()
+        bounces = self.state.space.bounces  # type: ignore[attr-defined]  # custom attribute
+        self._count.text = f"{len(self.state.balls)} balls  ·  {bounces} bounces"
+        for text in (self._title, self._help, self._count):
+            text.draw()  # under the balls
         for body in self.state.balls:
             x, y = body.position
             arcade.draw_circle_filled(x, y, BALL_RADIUS_PX, PALETTE[body.colour])
@@ -171,6 +193,17 @@ class PhysicsBalls(SymmetricWindow):
     def on_key_press(self, symbol: int, modifiers: int) -> None:
         if symbol in KEY_PUSHES:
             self.broadcast("push", KEY_PUSHES[symbol])
+
+    def autopilot(self, rng: random.Random) -> None:
+        """Click at random places in the upper half; now and then push."""
+        roll = rng.random()
+        if roll < AUTOPILOT_DROP_CHANCE:
+            margin = int(2 * BALL_RADIUS_PX)
+            x = rng.randrange(margin, WIDTH_PX - margin)
+            y = rng.randrange(HEIGHT_PX // 2, HEIGHT_PX - 2 * margin)
+            self.on_mouse_press(x, y, arcade.MOUSE_BUTTON_LEFT, 0)
+        elif roll < AUTOPILOT_DROP_CHANCE + AUTOPILOT_PUSH_CHANCE:
+            self.on_key_press(rng.choice(AUTOPILOT_KEYS), 0)
 
 
 def _is_point(payload: Any) -> bool:

@@ -148,9 +148,9 @@ def test_summary_converges_only_with_equal_states_at_equal_ticks() -> None:
 
 
 # --------------------------------------------------------------------------- processes
-@pytest.mark.parametrize("game", ["moving_rect", "physics_balls"])
-def test_local_headless_peers_stop_at_one_tick_and_converge(game: str) -> None:
-    run = ["--seconds", "6", "--settle", "1", "--json"]
+@pytest.mark.parametrize("game", ["moving_rect", "whiteboard", "physics_arena"])
+def test_local_headless_peers_on_autopilot_stop_at_one_tick_and_converge(game: str) -> None:
+    run = ["--seconds", "6", "--settle", "2", "--autopilot", "1", "--json"]
     done = subprocess.run(
         [*PLAY, game, "--local", "3", "--headless", *run],
         capture_output=True,
@@ -160,8 +160,10 @@ def test_local_headless_peers_stop_at_one_tick_and_converge(game: str) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["peers"] == 3 and summary["converged"] is True
-    assert summary["final_tick"] == summary["end_tick"] == (6 + 1) * 50
+    assert summary["final_tick"] == summary["end_tick"] == (6 + 2) * 50
     assert len(set(summary["state_hashes"])) == 1 and len(summary["state_hashes"]) == 3
+    assert summary["events"] > 0
+    assert [r["events"] for r in summary["reports"]] == [summary["events"]] * 3
     assert all(r["neighbours"] >= 1 for r in summary["reports"])
     assert "Traceback" not in done.stderr
 
