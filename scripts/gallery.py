@@ -7,9 +7,11 @@ Usage (needs Xvfb; run from the repository root)::
 For each sample that ``arcade-p2p play`` knows, the script starts a private X server and
 runs ``arcade-p2p play NAME --local 2 --seconds S --autopilot SEED --screenshot ...``: two
 real windows, linked over UDP, fed by the seeded autopilot, that stop at the same tick and
-save their final frames. It checks that the peers converged and that both frames are
-identical, then keeps peer 1's frame as ``OUT/NAME.png`` (optimised). It prints one line
-per sample, or one JSON object with ``--json``; the exit code is 1 if a sample failed.
+save their final frames. It checks that the peers converged (same state hash at the same
+tick), keeps peer 1's frame as ``OUT/NAME.png`` (optimised) and notes whether both frames
+are identical (not always: a game may draw the local player's view, such as "you"
+labels). It prints one line per sample, or one JSON object with ``--json``; the exit code
+is 1 if a sample did not converge.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def shoot(name: str, *, display: str, seconds: float, seed: int, out: Path) -> d
         frames[0].convert("RGB").save(target, optimize=True)
     return {
         "game": name,
-        "ok": bool(summary["converged"] and identical),
+        "ok": bool(summary["converged"]),
         "converged": summary["converged"],
         "identical_frames": identical,
         "final_tick": summary["final_tick"],
