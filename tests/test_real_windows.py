@@ -14,8 +14,11 @@ test is skipped and says why.
 
 from __future__ import annotations
 
-import json
 import os
+
+os.environ.setdefault("ARCADE_HEADLESS", "1")  # this process only reads the sample's title
+
+import json
 import subprocess
 import sys
 import time
@@ -25,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from arcade_p2p.xvfb import missing_tools, virtual_display
+from sample_games.moving_rect import TITLE
 
 PIL_Image = pytest.importorskip("PIL.Image")
 
@@ -40,7 +44,6 @@ SETTLE = 3
 FPS = 50
 SCREEN = (2000, 1100)
 """Room for three 640x480 windows side by side."""
-TITLE = "MovingRect"
 KEYS_PER_WINDOW = (("Up", "Left"), ("Down",), ("Right", "Up"))
 """Arrow keys pressed into window 1, 2 and 3 (each press is one ``key`` event)."""
 START_TIMEOUT_S = 180.0
