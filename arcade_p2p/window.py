@@ -58,6 +58,7 @@ from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
 from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.hud import HUD_TOGGLE_KEY, Hud, hud_lines
 from arcade_p2p.peer_options import (
     DEFAULT_DESYNC_DIR,
     LINGER_S,
@@ -72,6 +73,7 @@ from arcade_p2p.peer_options import (
 from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
@@ -81,9 +83,6 @@ HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
 DEFAULT_DELAY_MS = 100.0
 """Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
-INFO_FONT_SIZE_PT = 10
-INFO_MARGIN_PX = 6
-INFO_COLOR = arcade.color.WHITE_SMOKE
 AUTOPILOT_METHOD = "autopilot"
 """Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
 frame with ``--autopilot SEED``, after the real input and before the pump, once START has
@@ -190,8 +189,8 @@ class SymmetricWindow(arcade.Window):
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
         max_tick: If given, never simulate past this tick.
-        show_info: Draw a small line of session figures over the game (and a desync,
-            if one is found).
+        show_info: Start with the heads-up display of session figures shown (F3 toggles
+            it; it shows a desync too, once one is found).
         emulation: Optional emulated latency/loss on received datagrams.
         discover: Find peers of the room on the LAN and dial them (the command line
             turns it on unless ``--no-discover``); joining a running room found this way
@@ -208,7 +207,7 @@ class SymmetricWindow(arcade.Window):
     Attributes:
         session: This peer's :class:`~arcade_p2p.session.Session` (``peer_id``,
             ``stats()``, ``state_hash()``, ``timeline``); read it outside the simulation.
-        show_info: Whether the session figures are drawn.
+        show_info: Whether the heads-up display is shown (F3 toggles it).
 
     Raises:
         UsageError: A setting is invalid or the UDP address cannot be bound (the window
@@ -275,9 +274,9 @@ class SymmetricWindow(arcade.Window):
             title or type(self).__name__,
             **window_options,
         )
-        self.show_info = show_info
+        self._hud = Hud(visible=show_info)
+        self.push_handlers(on_key_press=self._hud_key)
         self._app = _WindowApp(self, 1.0 / config.fps)
-        self._info_text: arcade.Text | None = None
         with contextlib.ExitStack() as undo_if_failed:
             undo_if_failed.callback(super().close)
             self._transport = UdpTransport(host, port, emulation=emulation)
@@ -369,6 +368,15 @@ class SymmetricWindow(arcade.Window):
         """Whether ``max_tick`` is set and has been simulated."""
         return self._runner.finished
 
+    @property
+    def show_info(self) -> bool:
+        """Whether the heads-up display is shown (F3 toggles it)."""
+        return self._hud.visible
+
+    @show_info.setter
+    def show_info(self, value: bool) -> None:
+        self._hud.visible = value
+
     def broadcast(self, name: str, payload: Any = None) -> Event:
         """Send an event to every peer, this one included; it applies at its stamped tick.
 
@@ -410,8 +418,8 @@ class SymmetricWindow(arcade.Window):
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
         self.on_draw()
-        if self.show_info:
-            self._draw_info()
+        if self._hud.visible:
+            self._hud.draw(hud_lines(self.session, now=now), window_height=self.height)
         self.flip()
         return ran
 
@@ -440,6 +448,16 @@ class SymmetricWindow(arcade.Window):
             if not self.closed:
                 wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
                 self._runner.wait(wakeup - time.monotonic())
+
+    def save_screenshot(self, path: str) -> None:
+        """Draw the current state once more (without the heads-up display) and save it.
+
+        Args:
+            path: Where the image goes; the format follows the suffix (``.png``).
+        """
+        self._make_current()
+        self.on_draw()
+        arcade.get_image(0, 0, *self.get_framebuffer_size()).save(path)
 
     def close(self) -> None:
         """Close the window, its gossip thread, UDP socket and LAN discovery."""
@@ -478,21 +496,12 @@ class SymmetricWindow(arcade.Window):
             self.switch_to()
             arcade.set_window(self)
 
-    def _draw_info(self) -> None:
-        stats = self.session.stats()
-        text = (
-            f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
-            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
-        )
-        desync = self.session.desync
-        if desync is not None:
-            text += f"  DESYNC at tick {desync.tick} with peer {desync.other}"
-        if self._info_text is None:
-            self._info_text = arcade.Text(
-                text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
-            )
-        self._info_text.text = text
-        self._info_text.draw()
+    def _hud_key(self, symbol: int, modifiers: int) -> bool:
+        """Pushed key handler: F3 toggles the heads-up display; other keys go on."""
+        if symbol == HUD_TOGGLE_KEY:
+            self._hud.toggle()
+            return True  # handled: the game never sees F3
+        return False
 
     # ------------------------------------------------------------ command line
     @classmethod
@@ -512,6 +521,7 @@ class SymmetricWindow(arcade.Window):
             args = parser.parse_args(argv)
             _choose_display(args.headless, may_restart=argv is None)
             max_tick = run_max_tick(args)
+            tile = _tile(args.tile)
             for flag, size in (("--width", args.width), ("--height", args.height)):
                 if size < 1:
                     raise UsageError(f"{flag} must be a number of pixels >= 1, got {size}")
@@ -540,6 +550,10 @@ class SymmetricWindow(arcade.Window):
             line = str(exc) if isinstance(exc, CommandLineError) else f"{parser.prog}: error: {exc}"
             print(line, file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        if tile is not None and not arcade.headless:
+            screen = window.display.get_default_screen()
+            size = (screen.width, screen.height)
+            window.set_location(*tile_position(*tile, screen=size, window=window.get_size()))
         _run_and_report(window, args, max_tick)
 
 
@@ -585,6 +599,8 @@ def _run_and_report(
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
     try:
         window.run(linger_s=None if max_tick is None else LINGER_S)
+        if args.screenshot is not None and not window.closed:
+            window.save_screenshot(args.screenshot)
         if args.json:
             report = peer_report(
                 window.session,
@@ -605,6 +621,22 @@ def _run_and_report(
     finally:
         if not window.closed:
             window.close()
+
+
+def _tile(text: str | None) -> tuple[int, int] | None:
+    """``--tile INDEX/COUNT`` parsed (None when not given).
+
+    Raises:
+        UsageError: The value is not ``INDEX/COUNT`` with ``0 <= INDEX < COUNT``.
+    """
+    if text is None:
+        return None
+    try:
+        return parse_tile(text)
+    except ValueError:
+        raise UsageError(
+            f"--tile must be INDEX/COUNT with 0 <= INDEX < COUNT, got {text!r}"
+        ) from None
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
@@ -629,7 +661,20 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
     add_run_options(parser, seconds=None)
     parser.add_argument(
-        "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+        "--info", action="store_true", help="start with the heads-up display shown (F3 toggles)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        default=None,
+        help="save the final frame as PNG (default: none)",
+    )
+    parser.add_argument(
+        "--tile",
+        metavar="INDEX/COUNT",
+        default=None,
+        help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen "
+        "(default: where the window system puts it)",
     )
     parser.add_argument(
         "--json",
