@@ -56,6 +56,7 @@ import pyglet.window
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
+from arcade_p2p.coalesce import Coalescer
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.peer_options import (
@@ -267,6 +268,7 @@ class SymmetricWindow(arcade.Window):
         self.show_info = show_info
         self._app = _WindowApp(self, 1.0 / config.fps)
         self._shared_view: SharedView | None = None
+        self._coalesced: list[tuple[str, Coalescer[Any]]] = []
         self._last_frame_at: float | None = None
         self._info_text: arcade.Text | None = None
         with contextlib.ExitStack() as undo_if_failed:
@@ -409,6 +411,24 @@ class SymmetricWindow(arcade.Window):
             )
         return self.session.emit(name, payload, now=self._now)
 
+    def coalesce(self, name: str, rate_hz: float) -> Coalescer[Any]:
+        """An input stream broadcast as ``name`` events, at most ``rate_hz`` per second.
+
+        Offer values from an input handler (``aim.offer([x, y])`` in ``on_mouse_motion``);
+        every frame the window broadcasts the newest value offered, when the rate allows
+        and it changed since the last one sent.
+
+        Args:
+            name: Event name of the broadcasts.
+            rate_hz: Most events per second.
+
+        Returns:
+            The :class:`~arcade_p2p.coalesce.Coalescer` to offer values to.
+        """
+        coalescer: Coalescer[Any] = Coalescer(rate_hz)
+        self._coalesced.append((name, coalescer))
+        return coalescer
+
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
 
@@ -477,6 +497,10 @@ class SymmetricWindow(arcade.Window):
 
     def _pump(self, now: float) -> int:
         self._now = now
+        for name, coalescer in self._coalesced:
+            send, value = coalescer.release(now=now)
+            if send:
+                self.broadcast(name, value)
         return self._runner.pump(now)
 
     def _make_current(self) -> None:

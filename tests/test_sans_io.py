@@ -12,8 +12,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "arcade_p2p"
 CORE_MODULES = [
     "app.py",
     "clock.py",
+    "coalesce.py",
     "errors.py",
     "events.py",
+    "geometry.py",
     "joining.py",
     "link_model.py",
     "machine.py",
