@@ -89,8 +89,10 @@ def clamp(value: int, low: int, high: int) -> int:
 def step_toward(x: int, y: int, target_x: int, target_y: int, speed: int) -> tuple[int, int]:
     """Move from ``(x, y)`` toward a target by at most ``speed`` units, in integers.
 
-    The step is the straight line scaled down with floor division, so every peer moves
-    the same; the target is reached exactly once it is within ``speed``.
+    The step is the straight line scaled to ``speed``, each axis rounded toward zero (so
+    the step is never longer than ``speed`` and never passes the target); when rounding
+    leaves nothing, it moves one unit along the longer axis, so a positive speed always
+    makes progress. The target is reached exactly once it is within ``speed``.
 
     Args:
         x: Current x.
@@ -103,7 +105,19 @@ def step_toward(x: int, y: int, target_x: int, target_y: int, speed: int) -> tup
         The new position.
     """
     dx, dy = target_x - x, target_y - y
-    distance = math.isqrt(dx * dx + dy * dy)
-    if distance <= speed:
+    squared = dx * dx + dy * dy
+    if squared <= speed * speed:
         return target_x, target_y
-    return x + dx * speed // distance, y + dy * speed // distance
+    distance = math.isqrt(squared - 1) + 1  # rounded up: the step can only get shorter
+    step_x, step_y = _toward_zero(dx * speed, distance), _toward_zero(dy * speed, distance)
+    if step_x == step_y == 0 and speed > 0:
+        if abs(dx) >= abs(dy):
+            step_x = 1 if dx > 0 else -1
+        else:
+            step_y = 1 if dy > 0 else -1
+    return x + step_x, y + step_y
+
+
+def _toward_zero(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded toward zero (``denominator > 0``)."""
+    return numerator // denominator if numerator >= 0 else -(-numerator // denominator)
