@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -91,7 +92,7 @@ def test_coalescer_keeps_the_newest_value_and_bounds_the_rate() -> None:
         if send:
             released.append((now, value))
     assert aim.offered == 100 and aim.released == len(released) == 10
-    gaps = [b[0] - a[0] for a, b in zip(released, released[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(released)]
     assert min(gaps) >= 0.1 - 1e-9
     for now, value in released:  # each the newest at its time, never a stale one
         assert value == [round(now * 100)] * 2
