@@ -146,7 +146,7 @@ def aim_point(payload: Any) -> tuple[int, int] | None:
 class CoinGameView(SharedView):
     """The race itself: the original ``GameView``, with its logic made shared."""
 
-    state: CoinField
+    state: CoinField  # (None in on_draw until on_start has run at tick 0)
 
     def __init__(self, window: SymmetricWindow) -> None:
         super().__init__(window)
@@ -197,6 +197,8 @@ class CoinGameView(SharedView):
     def on_draw(self) -> None:
         self.clear(BACKGROUND_COLOR)
         field_ = self.state
+        if field_ is None:  # before tick 0 (START) has run: nothing to draw yet
+            return
         self.coin_sprites.sync(field_.coins).draw()
         players = {peer: (p.x, p.y) for peer, p in field_.players.items()}
         self.player_sprites.sync(players).draw()
@@ -254,8 +256,11 @@ class MenuView(arcade.View):
         if int(self.seconds_shown / BLINK_PERIOD_S * 2) % 2 == 0:
             self.hint.draw()
         field_ = self.game.state  # reading the shared state is fine; changing it is not
-        racing = len(field_.players)
-        self.status.text = f"{racing} racing, wave {field_.wave}, {len(field_.coins)} coins left"
+        if field_ is None:
+            self.status.text = "starting ..."
+        else:
+            racing, left = len(field_.players), len(field_.coins)
+            self.status.text = f"{racing} racing, wave {field_.wave}, {left} coins left"
         self.status.draw()
 
     def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
