@@ -34,9 +34,10 @@ or datagram), because a headless ``arcade.run()`` is an unpaced busy loop; ``arc
 still works thanks to the wrapper. Tests step frames directly with
 :meth:`SymmetricWindow.step_frame`.
 
-This is the only module that imports :mod:`arcade`. Headless mode must be chosen before
-that import; :meth:`SymmetricWindow.main` re-executes the process with
-``ARCADE_HEADLESS=1`` when ``--headless`` is given too late.
+This module (with :mod:`arcade_p2p.drawing`, a helper for ``on_draw``) is the only one
+that imports :mod:`arcade`. Headless mode must be chosen before that import;
+:meth:`SymmetricWindow.main` re-executes the process with ``ARCADE_HEADLESS=1`` when
+``--headless`` is given too late.
 """
 
 from __future__ import annotations
