@@ -35,19 +35,21 @@ pytestmark = pytest.mark.skipif(
 windows = test_window.windows  # the fixture that opens windows and closes them after
 ROOT = Path(__file__).resolve().parent.parent
 PROCESS_TIMEOUT_S = 120
-START_LEAD_S = 6.0
-"""Time for three Python processes to import arcade and open their windows."""
+START_LEAD_S = 2.0
+"""Time for three processes that have imported Arcade to open their windows."""
 PEER = """
 import json, os, random, sys, time
 os.environ["ARCADE_HEADLESS"] = "1"
 from arcade_p2p.session import SessionConfig
 from sample_games.coin_collector import CoinCollector
 
-room, seed, max_tick, linger_s, start_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
-    float(sys.argv[4]), float(sys.argv[5])
+room, seed, max_tick, linger_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
+    float(sys.argv[4])
+print("ready", flush=True)
+start_at, *peers = sys.stdin.readline().split()  # tick 0 time, then addresses to dial
 config = SessionConfig(fps=25, delay_ms=80, room=room)
-addresses = [(p.split(":")[0], int(p.split(":")[1])) for p in sys.argv[6:]]
-window = CoinCollector(config=config, peers=addresses, max_tick=max_tick, now=start_at)
+addresses = [(p.split(":")[0], int(p.split(":")[1])) for p in peers]
+window = CoinCollector(config=config, peers=addresses, max_tick=max_tick, now=float(start_at))
 print("%s:%d" % window.address, flush=True)
 rng = random.Random(seed)
 done_at = None
@@ -117,26 +119,37 @@ def test_two_windows_race_for_coins_and_agree(windows: Callable[..., Any]) -> No
 
 
 def test_three_processes_with_autopilots_converge() -> None:
-    """Three game processes, all with tick 0 at one agreed moment (the monotonic clock is
-    the machine's), each playing with its own autopilot, end at one state."""
+    """Three game processes, each playing with its own autopilot, end at one state.
+
+    All three import Arcade first and say "ready"; then they get one tick-0 time (the
+    monotonic clock is the machine's), the first opens its window and the others dial it.
+    """
     room, max_tick, linger_s = f"coins-{uuid.uuid4().hex[:10]}", 150, "3"
-    start_at = str(time.monotonic() + START_LEAD_S)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-
-    def start(seed: int, *peers: str) -> subprocess.Popen[str]:
-        argv = [sys.executable, "-c", PEER, room, str(seed), str(max_tick), linger_s, start_at]
-        argv += peers
-        pipe = subprocess.PIPE
-        return subprocess.Popen(argv, stdout=pipe, stderr=pipe, text=True, env=env)
-
-    processes = [start(1)]
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    argv = [sys.executable, "-c", PEER, room, "", str(max_tick), linger_s]
+    pipe = subprocess.PIPE
+    processes = []
     try:
-        assert processes[0].stdout is not None
-        first = processes[0].stdout.readline().strip()
-        processes += [start(2, first), start(3, first)]
+        for seed in (1, 2, 3):
+            argv[4] = str(seed)
+            process = subprocess.Popen(
+                argv, stdin=pipe, stdout=pipe, stderr=pipe, text=True, env=env
+            )
+            processes.append(process)
+        streams = [(p.stdin, p.stdout) for p in processes]
+        for _, out in streams:
+            assert out is not None and out.readline().strip() == "ready"
+        start_at = f"{time.monotonic() + START_LEAD_S}"
+        first_in, first_out = streams[0]
+        assert first_in is not None and first_out is not None
+        first_in.write(start_at + "\n")
+        first_in.flush()
+        first = first_out.readline().strip()
+        for joiner_in, _ in streams[1:]:
+            assert joiner_in is not None
+            joiner_in.write(f"{start_at} {first}\n")
+            joiner_in.flush()
         results = [p.communicate(timeout=PROCESS_TIMEOUT_S) for p in processes]
     finally:
         for process in processes:
