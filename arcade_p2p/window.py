@@ -372,10 +372,20 @@ class SymmetricWindow(arcade.Window):
             new_view: The view to show.
 
         Raises:
-            UsageError: ``new_view`` is a shared view that cannot be attached.
+            UsageError: ``new_view`` is a shared view that cannot be attached, or a plain
+                view with simulation hooks (``on_start``, ``on_event``) that would never
+                be called.
         """
         if isinstance(new_view, SharedView):
             self.attach_view(new_view)
+        else:
+            hooks = [hook for hook in ("on_start", "on_event") if hasattr(new_view, hook)]
+            if hooks:
+                raise UsageError(
+                    f"{type(new_view).__name__} defines {' and '.join(hooks)} but is a plain "
+                    "arcade.View, which is local to this peer and never simulated: subclass "
+                    "arcade_p2p.SharedView for the shared game"
+                )
         super().show_view(new_view)
 
     # ------------------------------------------------------------ local side

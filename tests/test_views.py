@@ -169,6 +169,12 @@ def test_attaching_the_wrong_way_is_refused(windows: Callable[..., Any]) -> None
         def on_event(self, event: Event) -> None:
             pass
 
+    class Unshared(arcade.View):  # a port that forgot SharedView
+        def on_event(self, event: Event) -> None:
+            pass
+
+    with pytest.raises(UsageError, match="defines on_event but is a plain arcade"):
+        a.show_view(Unshared(a))
     own = windows(OwnHooks, config=INSTANT)
     with pytest.raises(UsageError, match="defines on_event and shares Tally"):
         own.show_view(Tally(own))
