@@ -22,6 +22,14 @@ seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is call
 per real-time frame, just after the real input, to play by itself through the same
 handlers (see :data:`AUTOPILOT_METHOD`).
 
+Arcade's views work the Arcade way. A :class:`SharedView` holds the simulation hooks
+instead of the window: once attached (:meth:`SymmetricWindow.attach_view`, or the first
+:meth:`~arcade.Window.show_view` of it, before the first frame) the time machine calls
+*its* ``on_start``/``on_update``/``on_event``, from tick 0, whichever view is shown. Any
+other :class:`arcade.View` is local to this peer (a menu, a lobby, a pause screen): while
+it is shown it gets ``on_update`` (real elapsed time) and ``on_draw`` every frame, and
+the shared simulation keeps running underneath, because the other peers go on.
+
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
 defines: called by the time machine it runs the subclass's code; called by Arcade it
@@ -31,9 +39,10 @@ or datagram), because a headless ``arcade.run()`` is an unpaced busy loop; ``arc
 still works thanks to the wrapper. Tests step frames directly with
 :meth:`SymmetricWindow.step_frame`.
 
-This is the only module that imports :mod:`arcade`. Headless mode must be chosen before
-that import; :meth:`SymmetricWindow.main` re-executes the process with
-``ARCADE_HEADLESS=1`` when ``--headless`` is given too late.
+This module (with :mod:`arcade_p2p.drawing`, a helper for ``on_draw``) is the only one
+that imports :mod:`arcade`. Headless mode must be chosen before that import;
+:meth:`SymmetricWindow.main` re-executes the process with ``ARCADE_HEADLESS=1`` when
+``--headless`` is given too late.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ import pyglet.window
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
+from arcade_p2p.coalesce import Coalescer
 from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
@@ -77,7 +87,7 @@ from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
-__all__ = ["SymmetricWindow"]
+__all__ = ["SharedView", "SymmetricWindow"]
 
 HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
@@ -104,6 +114,7 @@ AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
 AUTOPILOT_QUIET_S = 1.0
 """With ``max_tick``, the autopilot stops once its input would be stamped less than this
 before ``max_tick``, so that its last events reach every peer before the agreed tick."""
+SIMULATION_HOOKS = ("on_start", "on_update", "on_event")
 
 
 class _WindowApp(StateApp):
@@ -133,20 +144,20 @@ class _WindowApp(StateApp):
         self.window.state = value
 
     def declaring_class(self) -> type:
-        """The window's class declares what its state may contain."""
-        return type(self.window)
+        """The class with the hooks (the shared view's or the window's) declares the state."""
+        return type(self.window.simulation)
 
     def start(self) -> None:
-        """START: the window's ``on_start``."""
-        self._call(self.window.on_start)
+        """START: ``on_start`` of the shared view, or else of the window."""
+        self._call(self.window.simulation.on_start)
 
     def tick(self) -> None:
-        """TICK: the window's ``on_update`` with the fixed step."""
-        self._call(self.window.on_update, self.delta_time)
+        """TICK: ``on_update`` with the fixed step."""
+        self._call(self.window.simulation.on_update, self.delta_time)
 
     def event(self, event: Event) -> None:
-        """An event at its tick: the window's ``on_event``."""
-        self._call(self.window.on_event, event)
+        """An event at its tick: ``on_event``."""
+        self._call(self.window.simulation.on_event, event)
 
     def _call(self, hook: Callable[..., Any], *args: Any) -> None:
         self.simulating = True
@@ -169,6 +180,32 @@ def _tick_step(
             SymmetricWindow.on_update(self, delta_time)
 
     return on_update
+
+
+def _view_tick_step(
+    step: Callable[[SharedView, float], None],
+) -> Callable[[SharedView, float], None]:
+    """Wrap a shared view's ``on_update``: only the time machine runs it.
+
+    Called by Arcade's own loop it does nothing, and Arcade goes on to the window's
+    ``on_update``, which pumps the session.
+    """
+
+    @functools.wraps(step)
+    def on_update(self: SharedView, delta_time: float) -> None:
+        window = self.window
+        if isinstance(window, SymmetricWindow) and window._app.simulating:
+            step(self, delta_time)
+
+    return on_update
+
+
+def _refuse_fixed_update(cls: type) -> None:
+    if "on_fixed_update" in cls.__dict__:
+        raise UsageError(
+            f"{cls.__name__}.on_fixed_update would never be called: "
+            "on_update already is the fixed step of the shared simulation"
+        )
 
 
 class SymmetricWindow(arcade.Window):
@@ -237,11 +274,7 @@ class SymmetricWindow(arcade.Window):
                 (``on_update`` already is the fixed step).
         """
         super().__init_subclass__(**kwargs)
-        if "on_fixed_update" in cls.__dict__:
-            raise UsageError(
-                f"{cls.__name__}.on_fixed_update would never be called: "
-                "on_update already is the fixed step of the shared simulation"
-            )
+        _refuse_fixed_update(cls)
         if "on_update" in cls.__dict__:
             cls.on_update = _tick_step(cls.__dict__["on_update"])  # type: ignore[method-assign,assignment]
 
@@ -277,6 +310,9 @@ class SymmetricWindow(arcade.Window):
         self._hud = Hud(visible=show_info)
         self.push_handlers(on_key_press=self._hud_key)
         self._app = _WindowApp(self, 1.0 / config.fps)
+        self._shared_view: SharedView | None = None
+        self._coalesced: list[tuple[str, Coalescer[Any]]] = []
+        self._last_frame_at: float | None = None
         with contextlib.ExitStack() as undo_if_failed:
             undo_if_failed.callback(super().close)
             self._transport = UdpTransport(host, port, emulation=emulation)
@@ -357,6 +393,80 @@ class SymmetricWindow(arcade.Window):
             report: What disagrees: the tick, both peers and both state hashes.
         """
 
+    # ------------------------------------------------------------ views
+    @property
+    def simulation(self) -> SymmetricWindow | SharedView:
+        """Whose simulation hooks the time machine calls: the shared view, or the window."""
+        return self._shared_view if self._shared_view is not None else self
+
+    def attach_view(self, view: SharedView) -> None:
+        """Make ``view`` run the shared simulation from tick 0, without showing it.
+
+        Call it in ``__init__`` (before the first frame), then show a local view first
+        (a menu, a lobby) and the shared view later; the simulation runs all along.
+
+        Args:
+            view: The game's one shared view.
+
+        Raises:
+            UsageError: The window already has another shared view, the first frame has
+                run, or the window defines simulation hooks of its own.
+        """
+        if view is self._shared_view:
+            return
+        if self._shared_view is not None:
+            raise UsageError(
+                f"{type(self).__name__} already runs the simulation of a "
+                f"{type(self._shared_view).__name__}; a window has one shared view (show "
+                "that same instance again, and use plain arcade.View for local screens)"
+            )
+        if self.session.tick > 0:
+            raise UsageError(
+                f"{type(view).__name__} was attached after the first frame; attach the "
+                "shared view in the window's __init__ (self.attach_view(view)) so that "
+                "every peer runs its on_start at tick 0"
+            )
+        own = sorted(
+            hook
+            for cls in type(self).__mro__
+            if issubclass(cls, SymmetricWindow) and cls is not SymmetricWindow
+            for hook in SIMULATION_HOOKS
+            if hook in cls.__dict__
+        )
+        if own:
+            raise UsageError(
+                f"{type(self).__name__} defines {', '.join(own)} and shares "
+                f"{type(view).__name__}: write the simulation hooks in one place, the view"
+            )
+        view.window = self
+        self._shared_view = view
+
+    def show_view(self, new_view: arcade.View) -> None:
+        """Show a view: a :class:`SharedView` is attached first (see :meth:`attach_view`).
+
+        Any other view is local to this peer: it gets ``on_update`` with the real elapsed
+        time and ``on_draw`` every frame while the simulation runs on underneath.
+
+        Args:
+            new_view: The view to show.
+
+        Raises:
+            UsageError: ``new_view`` is a shared view that cannot be attached, or a plain
+                view with simulation hooks (``on_start``, ``on_event``) that would never
+                be called.
+        """
+        if isinstance(new_view, SharedView):
+            self.attach_view(new_view)
+        else:
+            hooks = [hook for hook in ("on_start", "on_event") if hasattr(new_view, hook)]
+            if hooks:
+                raise UsageError(
+                    f"{type(new_view).__name__} defines {' and '.join(hooks)} but is a plain "
+                    "arcade.View, which is local to this peer and never simulated: subclass "
+                    "arcade_p2p.SharedView for the shared game"
+                )
+        super().show_view(new_view)
+
     # ------------------------------------------------------------ local side
     @property
     def address(self) -> Address:
@@ -400,6 +510,24 @@ class SymmetricWindow(arcade.Window):
             )
         return self._runner.emit(name, payload, now=self._now)
 
+    def coalesce(self, name: str, rate_hz: float) -> Coalescer[Any]:
+        """An input stream broadcast as ``name`` events, at most ``rate_hz`` per second.
+
+        Offer values from an input handler (``aim.offer([x, y])`` in ``on_mouse_motion``);
+        every frame the window broadcasts the newest value offered, when the rate allows
+        and it changed since the last one sent.
+
+        Args:
+            name: Event name of the broadcasts.
+            rate_hz: Most events per second.
+
+        Returns:
+            The :class:`~arcade_p2p.coalesce.Coalescer` to offer values to.
+        """
+        coalescer: Coalescer[Any] = Coalescer(rate_hz)
+        self._coalesced.append((name, coalescer))
+        return coalescer
+
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
 
@@ -417,7 +545,10 @@ class SymmetricWindow(arcade.Window):
         self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
-        self.on_draw()
+        self._update_local_view(now)
+        view = self.current_view
+        if view is None or not view.on_draw():  # as in Arcade: the view, then the window
+            self.on_draw()
         if self._hud.visible:
             self._hud.draw(hud_lines(self.session, now=now), window_height=self.height)
         self.flip()
@@ -482,8 +613,20 @@ class SymmetricWindow(arcade.Window):
         else:
             self._random_keys(self._autopilot_rng)
 
+    def _update_local_view(self, now: float) -> None:
+        """Give a shown local view its real-time ``on_update`` (a shared view's is a tick)."""
+        elapsed = self._app.delta_time if self._last_frame_at is None else now - self._last_frame_at
+        self._last_frame_at = now
+        view = self.current_view
+        if view is not None and not isinstance(view, SharedView):
+            view.on_update(elapsed)
+
     def _pump(self, now: float) -> int:
         self._now = now
+        for name, coalescer in self._coalesced:
+            send, value = coalescer.release(now=now)
+            if send:
+                self.broadcast(name, value)
         return self._runner.pump(now)
 
     def _make_current(self) -> None:
@@ -555,6 +698,91 @@ class SymmetricWindow(arcade.Window):
             size = (screen.width, screen.height)
             window.set_location(*tile_position(*tile, screen=size, window=window.get_size()))
         _run_and_report(window, args, max_tick)
+
+
+class SharedView(arcade.View):
+    """An Arcade view whose hooks are the shared simulation of a :class:`SymmetricWindow`.
+
+    Write it like the window's hooks: ``on_start`` sets ``self.state``, ``on_update`` is
+    the fixed step (never Arcade's frame update), ``on_event`` applies a broadcast event;
+    ``on_draw`` and the input handlers are ordinary view methods that run in real time
+    while the view is shown. ``self.state`` is the window's state, and the time machine
+    calls these hooks whether or not the view is shown (other peers go on playing while
+    this one looks at a menu). Attach it with :meth:`SymmetricWindow.attach_view` or by
+    showing it before the first frame.
+
+    Attributes:
+        STATE_MODULES: Modules besides the view's own whose classes ``state`` may contain.
+        STATE_FUNCTIONS: Module-level functions ``state`` refers to.
+    """
+
+    STATE_MODULES: tuple[str, ...] = ()
+    STATE_FUNCTIONS: tuple[Callable[..., Any], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make ``on_update`` the fixed step only (see :class:`SymmetricWindow`).
+
+        Raises:
+            UsageError: The class defines ``on_fixed_update``, which is never called.
+        """
+        super().__init_subclass__(**kwargs)
+        _refuse_fixed_update(cls)
+        if "on_update" in cls.__dict__:
+            cls.on_update = _view_tick_step(cls.__dict__["on_update"])  # type: ignore[method-assign,assignment]
+
+    @property
+    def shared_window(self) -> SymmetricWindow:
+        """The :class:`SymmetricWindow` whose simulation this view runs.
+
+        Raises:
+            UsageError: The view is on a plain :class:`arcade.Window`.
+        """
+        if not isinstance(self.window, SymmetricWindow):
+            raise UsageError(
+                f"{type(self).__name__} is a SharedView: show it on a SymmetricWindow "
+                f"(it is on a {type(self.window).__name__})"
+            )
+        return self.window
+
+    @property
+    def state(self) -> Any:
+        """The whole simulation state (the window's ``state``); set it in ``on_start``."""
+        return self.shared_window.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.shared_window.state = value
+
+    @property
+    def session(self) -> Session:
+        """The window's :class:`~arcade_p2p.session.Session` (read it outside the hooks)."""
+        return self.shared_window.session
+
+    def broadcast(self, name: str, payload: Any = None) -> Event:
+        """Send an event to every peer, this one included (see
+        :meth:`SymmetricWindow.broadcast`).
+
+        Args:
+            name: Event name.
+            payload: msgpack-able data.
+
+        Returns:
+            The stamped event.
+
+        Raises:
+            UsageError: Called from a simulation hook, or the event cannot be sent.
+        """
+        return self.shared_window.broadcast(name, payload)
+
+    def on_start(self) -> None:
+        """START (tick 0): set ``self.state`` to the initial state, deterministically."""
+
+    def on_update(self, delta_time: float) -> bool | None:
+        """TICK: advance ``self.state`` by one fixed step of ``delta_time == 1 / fps``."""
+        return None
+
+    def on_event(self, event: Event) -> None:
+        """Apply a broadcast event to ``self.state``, at its tick."""
 
 
 NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"

@@ -12,11 +12,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "arcade_p2p"
 CORE_MODULES = [
     "app.py",
     "clock.py",
+    "coalesce.py",
     "desync.py",
     "desync_bundle.py",
     "errors.py",
     "events.py",
     "forensics.py",
+    "geometry.py",
     "hash_reports.py",
     "joining.py",
     "link_model.py",
