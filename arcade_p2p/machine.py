@@ -95,6 +95,16 @@ class TimeMachine:
         if tick < self._tick and (self._dirty is None or tick < self._dirty):
             self._dirty = tick
 
+    def resume_at(self, tick: int) -> None:
+        """Continue from the app's current state, taken as the state at the start of ``tick``.
+
+        The caller has loaded that state into the app (a snapshot ``tick`` whose own
+        ticks ``0 .. tick-1`` this machine never ran); the next :meth:`advance` simulates
+        ``tick`` first. Used to re-simulate a stretch of history offline.
+        """
+        self._tick = tick
+        self._dirty = None
+
     def advance(self, target_tick: int) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.
 

@@ -152,7 +152,13 @@ def run_peer(args: argparse.Namespace) -> int:
         if options.discover:
             discovery = stack.enter_context(discover_room(session, transport, now=now))
         runner = stack.enter_context(
-            PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
+            PeerRunner(
+                session,
+                transport,
+                max_tick=end_tick,
+                discovery=discovery,
+                desync_dir=options.desync_dir,
+            )
         )
         bot = RandomKeys(
             session,

@@ -24,6 +24,9 @@ A dialled peer that has not answered after :data:`NO_ANSWER_WARNING_S` is named 
 warning (and again if it later answers and then falls silent), because a peer that dials
 nobody, or a peer of another room, otherwise holds at tick 0 without a word.
 
+After each turn the runner writes the session's finished desync forensics bundles (see
+:mod:`arcade_p2p.forensics`) as files into its ``desync_dir``: the core writes no file.
+
 Times are ``time.monotonic()`` seconds, the clock the transport stamps arrivals with.
 """
 
@@ -33,6 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
@@ -53,6 +57,7 @@ NO_ANSWER_WARNING_S = 2.5
 
 MAX_SLEEP_S = 3600.0
 """Longest single sleep of :meth:`PeerRunner.run` (its deadlines may be infinite)."""
+desync_log = logging.getLogger("arcade_p2p.desync")
 
 
 class PeerRunner:
@@ -67,6 +72,11 @@ class PeerRunner:
         discovery: If given, peers of the room it finds on the LAN are dialled.
         gossip_thread: Run the network half on a background thread (see the module
             header); False keeps everything on the caller's thread.
+        desync_dir: Folder for desync forensics bundles (created when the first one is
+            written; None: bundles are dropped).
+
+    Attributes:
+        bundles_written: Paths of the bundles written so far.
     """
 
     def __init__(
@@ -77,6 +87,7 @@ class PeerRunner:
         max_tick: int | None = None,
         discovery: Discovery | None = None,
         gossip_thread: bool = True,
+        desync_dir: Path | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -85,6 +96,8 @@ class PeerRunner:
         self.gossip: GossipThread | None = None
         if gossip_thread:
             self.gossip = GossipThread(session, transport, discovery=discovery)
+        self.desync_dir = desync_dir
+        self.bundles_written: list[Path] = []
         self._finished_at: float | None = None
         self._warned: dict[object, float | None] = {}
         """Address -> the dial time of the silence already warned about."""
@@ -123,6 +136,7 @@ class PeerRunner:
                 gossip.wake()
             with gossip.lock:  # the node belongs to the gossip thread between turns
                 self._warn_unanswered(now)
+            self._write_bundles()
             return ran
         if self.discovery is not None:
             for found in self.discovery.choose(session.node.neighbours()):
@@ -134,7 +148,20 @@ class PeerRunner:
             # The session only ever learns addresses from this transport.
             transport.send(data, cast(Address, destination))
         self._warn_unanswered(now)
+        self._write_bundles()
         return session.tick - before
+
+    def _write_bundles(self) -> None:
+        """Write the session's finished desync forensics bundles into ``desync_dir``."""
+        for report, bundle in self.session.take_desync_bundles():
+            if self.desync_dir is not None:
+                self.desync_dir.mkdir(parents=True, exist_ok=True)
+                path = self.desync_dir / (
+                    f"desync-tick{report.tick}-peer{report.peer}-vs-{report.other}.bundle"
+                )
+                path.write_bytes(bundle.to_bytes())
+                self.bundles_written.append(path)
+                desync_log.warning("desync bundle written: %s (arcade-p2p replay %s)", path, path)
 
     def _warn_unanswered(self, now: float) -> None:
         for link in self.session.node.unanswered(since=now - NO_ANSWER_WARNING_S):

@@ -46,6 +46,12 @@ stamped under the guard and enter both timelines at once. Without a hand-off the
 timelines are one object and nothing is locked: :meth:`Session.pump` is unchanged for
 single-threaded drivers.
 
+After the ticks, the session's :class:`~arcade_p2p.hash_reports.HashReports` report the
+state at its settled snapshot ticks (they travel on SYNC), and its
+:class:`~arcade_p2p.desync.DesyncMonitor` raises the alarm when a neighbour's state differs
+after the same events (:attr:`Session.desync`, :attr:`Session.on_desync`); forensics
+bundles wait in :meth:`Session.take_desync_bundles` for the driver to write them.
+
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
 rule, which keeps the log increasing), and never below the previous local event's tick.
 In the default clock mode "now" is the network's tick as far as this peer knows it (the
@@ -59,7 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +73,12 @@ from typing import Any
 from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.delay import DelayController, SlackBoard
+from arcade_p2p.desync import DesyncMonitor, DesyncReport
+from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.forensics import Forensics
+from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import TimeMachine
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
@@ -264,6 +274,7 @@ class Session:
         self.machine = TimeMachine(
             app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
         )
+        self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self.node = GossipNode(
@@ -282,9 +293,12 @@ class Session:
             ),
             on_new_event=self._on_new_event,
             join=self.join,
+            reports=self.reports,
             now=now,
             slack=self.slack,
         )
+        forensics = Forensics(app, self.reports, self.node, fps=config.fps)
+        self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
         self._seq = 0
         self._emitted = 0
         self._guard: AbstractContextManager[Any] = contextlib.nullcontext()
@@ -471,7 +485,11 @@ class Session:
             target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
-        return machine.advance(target)  # never under the guard: the network half goes on
+        ran = machine.advance(target)  # never under the guard: the network half goes on
+        with self._guard:  # reports travel on SYNC; forensics fetch through the node
+            self.reports.refresh()
+            self.desyncs.poll(now=now)
+        return ran
 
     def pump_network(
         self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()
@@ -534,6 +552,27 @@ class Session:
             return self.clock.next_due_time(now)
         with self._guard:
             return self.clock.next_due_time(now)
+
+    @property
+    def desync(self) -> DesyncReport | None:
+        """The first real desync with a neighbour this session found (None: all agree).
+
+        A heads-up display can show it; :attr:`on_desync` is called for each one.
+        """
+        return self.desyncs.report
+
+    @property
+    def on_desync(self) -> Callable[[DesyncReport], None] | None:
+        """Hook called once per neighbour found in a desync (see :mod:`arcade_p2p.desync`)."""
+        return self.desyncs.on_desync
+
+    @on_desync.setter
+    def on_desync(self, hook: Callable[[DesyncReport], None] | None) -> None:
+        self.desyncs.on_desync = hook
+
+    def take_desync_bundles(self) -> list[tuple[DesyncReport, DesyncBundle]]:
+        """Forensics bundles finished since the last call; the driver writes them to files."""
+        return self.desyncs.take_bundles()
 
     def state_hash(self) -> str:
         """Digest of the simulation state after the last tick that ran (after repairing

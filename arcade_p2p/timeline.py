@@ -6,6 +6,11 @@ maps a source to ``{seq: event}``, which gives duplicate suppression, per-source
 high-water marks (the highest ``seq`` below which nothing is missing) and the list of gaps
 that anti-entropy asks neighbours for. :meth:`Timeline.insert` reports whether an event was
 new, so callers learn the earliest tick their simulation has to revisit.
+
+:meth:`Timeline.events_digest` digests the events *before* a tick, independently of the
+order they arrived in: each event hashes to a 64-bit number and the digest is the sum
+(mod 2**64) over the events. The timeline keeps the total and one sum per tick, so the
+digest before a recent tick costs one subtraction per later tick that holds events.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
+import msgpack
+
 from arcade_p2p.events import Event
 
-__all__ = ["InsertOutcome", "SourceLog", "Timeline"]
+__all__ = ["InsertOutcome", "SourceLog", "Timeline", "event_number"]
 
 
 class InsertOutcome(Enum):
@@ -112,6 +119,10 @@ class Timeline:
         self._count = 0
         self._last_tick = -1
         self._digest: bytes | None = None
+        self._ticks: list[int] = []
+        """The ticks that hold events, ascending."""
+        self._tick_sums: dict[int, int] = {}
+        self._total_sum = 0
 
     def __len__(self) -> int:
         return self._count
@@ -140,8 +151,12 @@ class Timeline:
         bucket = self._by_tick.get(event.tick)
         if bucket is None:
             self._by_tick[event.tick] = [event]
+            bisect.insort(self._ticks, event.tick)
         else:
             bisect.insort(bucket, event, key=_order_key)
+        number = event_number(event)
+        self._tick_sums[event.tick] = (self._tick_sums.get(event.tick, 0) + number) & _MASK_64
+        self._total_sum = (self._total_sum + number) & _MASK_64
         self._count += 1
         self._last_tick = max(self._last_tick, event.tick)
         self._digest = None
@@ -205,8 +220,30 @@ class Timeline:
         self._digest = h.digest()
         return self._digest
 
+    def events_digest(self, before_tick: int) -> bytes:
+        """An 8-byte digest of the set of events with ``tick < before_tick``.
+
+        Two timelines give the same digest exactly when they hold the same events before
+        that tick (barring a 64-bit collision), whatever order the events came in. The
+        state at the start of ``before_tick`` depends on those events only.
+        """
+        ticks = self._ticks
+        later = 0
+        for tick in ticks[bisect.bisect_left(ticks, before_tick) :]:
+            later += self._tick_sums[tick]
+        return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
+
 
 _EMPTY: list[Event] = []
+_MASK_64 = (1 << 64) - 1
+
+
+def event_number(event: Event) -> int:
+    """A 64-bit hash of one event's whole content (summed into :meth:`Timeline.events_digest`)."""
+    packed = msgpack.packb(
+        (event.tick, event.source, event.seq, event.name, event.payload), use_bin_type=True
+    )
+    return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "little")
 
 
 def _order_key(event: Event) -> tuple[int, int, int]:

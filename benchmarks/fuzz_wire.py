@@ -48,7 +48,7 @@ VALID = [
     for m in (
         Hello(50, 10, True),
         Events(tuple(Event(10 + i, i, i + 1, "key", ["up", i, 1.5]) for i in range(5))),
-        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False),
+        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False, ((20, bytes(16), bytes(8)),)),
         Summary(b"abcdefgh", 5, False),
         Have(((1, 2), (3, 4))),
         Want(((1, 1, 5),)),
@@ -135,6 +135,10 @@ def valid_fields(rng: random.Random, kind: int) -> list[object]:
             digest,
             count,
             rng.random() < 0.5,
+            [
+                [some_int(rng, 0, MAX_TICK), rng.randbytes(16), rng.randbytes(8)]
+                for _ in range(rng.randrange(3))
+            ],
         ]
     if kind == 4:
         return [digest, count, rng.random() < 0.5]

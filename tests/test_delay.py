@@ -150,7 +150,7 @@ def test_board_relays_only_once_someone_uses_auto_and_takes_turns() -> None:
 
 # ------------------------------------------------------------------ wire
 def sync(slack: tuple[tuple[int, int, int, int], ...] = ()) -> Sync:
-    return Sync(12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False, slack)
+    return Sync(12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False, (), slack)
 
 
 def test_sync_carries_slack_facts_and_stays_compatible() -> None:
@@ -160,10 +160,10 @@ def test_sync_carries_slack_facts_and_stays_compatible() -> None:
     plain = codec.encode(1, 2, 3, sync())
     assert codec.decode(plain).message == sync()
     assert len(plain) < len(codec.encode(1, 2, 3, sync(facts)))  # no facts, no bytes
-    ten_fields = msgpack.packb(
-        [3, 1, 2, 3, 12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False]
+    without_facts = msgpack.packb(
+        [3, 1, 2, 3, 12.0, 3, 12.0, 1, 5.0, -1.0, 0.0, b"01234567", 4, False, []]
     )
-    signed = MAGIC + bytes((VERSION,)) + ten_fields
+    signed = MAGIC + bytes((VERSION,)) + without_facts
     assert codec.decode(signed + codec.mac(signed)).message == sync()  # facts optional
 
 

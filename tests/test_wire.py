@@ -23,6 +23,8 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -37,6 +39,10 @@ SAMPLES: list[Message] = [
     Summary(b"12345678", 17, False),
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
+    Sync(1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, ((120, bytes(16), bytes(8)),)),
+    StateRequest(120, 32, 32),
+    StateChunk(120, 3, 40, bytes(1024)),
+    StateChunk(120, 0, 0, b""),
 ]
 
 
@@ -197,4 +203,35 @@ def test_a_payload_that_grows_past_the_limit_once_decoded_is_refused() -> None:
     assert small.message.events[0].payload == [1.5] * 40
     with pytest.raises(RemoteError) as err:  # 9 * 60 bytes: over it, though 5 * 60 is not
         CODEC.decode(_float32_events_datagram(60))
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [[1, bytes(15), bytes(8)], [1, bytes(16), bytes(9)], [-1, bytes(16), bytes(8)], [1, "x", b""]],
+)
+def test_bad_reports_are_malformed(item: list[object]) -> None:
+    sync = [1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, [item]]
+    body = msgpack.packb([3, 1, 1, 1, *sync], use_bin_type=True)
+    signed = b"AP" + bytes((VERSION,)) + body
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(signed + CODEC.mac(signed))
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [7, 120, 0, 0],  # asks for no chunk
+        [7, 120, 0, 33],  # more than a window
+        [8, 120, 5, 5, b""],  # index beyond the total
+        [8, 120, 0, 1, bytes(1025)],  # oversized chunk
+        [8, 120, 0, 1, "text"],
+    ],
+)
+def test_bad_state_transfer_messages_are_malformed(fields: list[object]) -> None:
+    body = msgpack.packb([fields[0], 1, 1, 1, *fields[1:]], use_bin_type=True)
+    signed = b"AP" + bytes((VERSION,)) + body
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(signed + CODEC.mac(signed))
     assert err.value.reason == "malformed"

@@ -24,6 +24,13 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   the side that lacks events sends WANT with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
+* **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
+  that this neighbour has not been sent yet (usually one: a report is made every snapshot
+  period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
+  which compares them (desync detection).
+* **State fetch.** :meth:`GossipNode.fetch_state` fetches a neighbour's snapshot at one
+  tick in chunks (see :mod:`arcade_p2p.protocol.state_fetch`); this node answers such
+  requests from its own snapshots. Desync forensics uses it.
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
   HAVEs, a HAVE with at most one WANT, a WANT with at most ``MAX_EVENTS_PER_WANT`` events
@@ -47,8 +54,10 @@ from arcade_p2p.clock import Clock, ClockReport, RttFilter
 from arcade_p2p.delay import SlackBoard, SlackFact
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
+from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
+from arcade_p2p.protocol.state_fetch import StateFetch, StateServer
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
     MAX_DATAGRAM_BYTES,
@@ -60,6 +69,8 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -125,6 +136,8 @@ class Link:
     outbox: list[Event] = field(default_factory=list)
     last_want_at: float = float("-inf")
     have_cursor: int = 0
+    reports_sent: dict[int, bytes] = field(default_factory=dict)
+    """Own reports last offered to this neighbour: ``tick -> state hash + events digest``."""
     dialled_at: float | None = None
     """When this configured link was last dialled without an answer since (None: up)."""
     last_drop: str | None = None
@@ -161,6 +174,7 @@ class GossipNode:
             attribute of the same name may be replaced later (a threaded driver does).
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
+        reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
         now: Start time.
         slack: The session's slack board, exchanged on SYNC (None: no slack facts).
     """
@@ -178,6 +192,7 @@ class GossipNode:
         settings: NodeSettings,
         on_new_event: Callable[[Event], None],
         join: JoinState,
+        reports: HashReports,
         now: float,
         slack: SlackBoard | None = None,
     ) -> None:
@@ -203,6 +218,9 @@ class GossipNode:
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
         self.join = join
+        self.reports = reports
+        self._state_server = StateServer(reports.snapshot)
+        self._fetches: dict[tuple[int, int], StateFetch] = {}
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -309,6 +327,15 @@ class GossipNode:
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
+        elif isinstance(message, StateRequest):
+            for chunk in self._state_server.answer(message):
+                self._send(address, chunk)
+        elif isinstance(message, StateChunk):
+            fetch = self._fetches.get((datagram.sender, message.tick))
+            if fetch is not None:
+                request = fetch.on_chunk(message, now=now)
+                if request is not None:
+                    self._send(address, request)
         else:
             self._on_want(link, message)
 
@@ -360,6 +387,8 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
+        if sync.reports and link.peer is not None:
+            self.reports.receive(link.peer, tuple(HashReport(*r) for r in sync.reports))
         if sync.slack and self.slack is not None:
             facts = (SlackFact(*fact) for fact in sync.slack)
             self.slack.heard(facts, now_tick=self.clock.due_tick(now))
@@ -409,6 +438,33 @@ class GossipNode:
             if budget == 0:
                 return
 
+    # ----------------------------------------------------------------- state fetch
+    def fetch_state(self, peer: int, tick: int, *, now: float) -> None:
+        """Start fetching neighbour ``peer``'s snapshot at ``tick`` (see :meth:`take_fetched`)."""
+        if (peer, tick) not in self._fetches:
+            self._fetches[(peer, tick)] = StateFetch(peer, tick, now=now)
+            self._run_fetches(now)
+
+    def take_fetched(self) -> list[StateFetch]:
+        """The fetches that ended since the last call (``blob`` is None if they failed)."""
+        ended = [fetch for fetch in self._fetches.values() if fetch.done]
+        for fetch in ended:
+            del self._fetches[(fetch.peer, fetch.tick)]
+        return ended
+
+    def _run_fetches(self, now: float) -> None:
+        for fetch in self._fetches.values():
+            request = fetch.next_request(now=now)
+            address = self._address_of(fetch.peer)
+            if request is not None and address is not None:
+                self._send(address, request)
+
+    def _address_of(self, peer: int) -> Address | None:
+        for address, link in self._links.items():
+            if link.up and link.peer == peer:
+                return address
+        return None
+
     # ----------------------------------------------------------------- output
     def has_output(self) -> bool:
         """Whether :meth:`datagrams_to_send` would return something now."""
@@ -417,6 +473,9 @@ class GossipNode:
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
+        for fetch in self._fetches.values():
+            if not fetch.done:
+                deadline = min(deadline, fetch.retry_at)
         warmup_syncs = self.settings.warmup_syncs
         for link in self._links.values():
             if link.up:
@@ -429,6 +488,8 @@ class GossipNode:
     def handle_timer(self, *, now: float) -> None:
         """Queue the periodic messages that are due and expire silent neighbours."""
         s = self.settings
+        if self._fetches:
+            self._run_fetches(now)
         for link in self._links.values():
             if link.up and now - link.last_heard > s.link_timeout_s:
                 link.up = False
@@ -528,8 +589,20 @@ class GossipNode:
             timeline.digest(),
             len(timeline),
             self.join.joining,
+            self._new_reports(link),
             slack,
         )
+
+    def _new_reports(self, link: Link) -> tuple[tuple[int, bytes, bytes], ...]:
+        """The newest own reports this neighbour has not been sent (a rollback renews some)."""
+        latest = self.reports.latest()
+        fresh = tuple(
+            (r.tick, r.state_hash, r.events_digest)
+            for r in latest
+            if link.reports_sent.get(r.tick) != r.state_hash + r.events_digest
+        )
+        link.reports_sent = {r.tick: r.state_hash + r.events_digest for r in latest}
+        return fresh
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)

@@ -45,6 +45,8 @@ __all__ = [
     "Have",
     "Hello",
     "Message",
+    "StateChunk",
+    "StateRequest",
     "Summary",
     "Sync",
     "Want",
@@ -69,10 +71,16 @@ MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
+MAX_REPORT_ITEMS = 8
+MAX_CHUNKS_PER_REQUEST = 32
+STATE_CHUNK_BYTES = 1024
+MAX_STATE_CHUNKS = 2**15
+"""Most chunks of one snapshot (32 MiB, the state decoder's default limit)."""
+STATE_HASH_BYTES = 16
 MAX_SLACK_FACTS = 16
 """Most slack facts one Sync carries (see :mod:`arcade_p2p.delay`)."""
-SYNC_FIELDS = 10
-"""Fields of a Sync without slack facts (the facts are an optional eleventh)."""
+SYNC_FIELDS = 11
+"""Fields of a Sync without slack facts (the facts are an optional twelfth)."""
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
 memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
@@ -130,6 +138,10 @@ class Sync:
         digest: The sender's anti-entropy digest (as in :class:`Summary`).
         count: How many events the sender holds.
         joining: The sender is itself still fetching the history.
+        reports: The sender's state-hash reports that are new for the receiver:
+            ``(tick, state hash, events digest)`` triples -- the hash (16 bytes) of the state
+            at the start of ``tick`` and the digest (8 bytes) of the events stamped before
+            it (see :mod:`arcade_p2p.hash_reports`).
         slack: Slack facts ``(source, seq, tick, slack)``: how early (negative: how
             late) an event arrived at the worst receiver the sender knows of (optional
             on the wire: left out when empty, so a room without ``auto`` pays nothing).
@@ -145,6 +157,7 @@ class Sync:
     digest: bytes
     count: int
     joining: bool
+    reports: tuple[tuple[int, bytes, bytes], ...] = ()
     slack: tuple[tuple[int, int, int, int], ...] = ()
 
 
@@ -186,9 +199,50 @@ class Want:
     ranges: tuple[tuple[int, int, int], ...]
 
 
-Message = Hello | Events | Sync | Summary | Have | Want
+@dataclass(frozen=True, slots=True)
+class StateRequest:
+    """A request for part of the receiver's snapshot at a tick (desync forensics).
 
-_TYPE_IDS: dict[type, int] = {Hello: 1, Events: 2, Sync: 3, Summary: 4, Have: 5, Want: 6}
+    Attributes:
+        tick: The snapshot tick.
+        first: Index of the first chunk wanted.
+        count: How many chunks, at most ``MAX_CHUNKS_PER_REQUEST``.
+    """
+
+    tick: int
+    first: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChunk:
+    """One piece of a snapshot, answering a :class:`StateRequest`.
+
+    Attributes:
+        tick: The snapshot tick.
+        index: Which chunk (0-based).
+        total: How many chunks the snapshot has (0: the sender no longer holds it).
+        data: The chunk's bytes (at most ``STATE_CHUNK_BYTES``).
+    """
+
+    tick: int
+    index: int
+    total: int
+    data: bytes
+
+
+Message = Hello | Events | Sync | Summary | Have | Want | StateRequest | StateChunk
+
+_TYPE_IDS: dict[type, int] = {
+    Hello: 1,
+    Events: 2,
+    Sync: 3,
+    Summary: 4,
+    Have: 5,
+    Want: 6,
+    StateRequest: 7,
+    StateChunk: 8,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,12 +393,17 @@ def _fields(message: Message) -> list[Any]:
             message.digest,
             message.count,
             message.joining,
+            [list(r) for r in message.reports],
             *([[list(f) for f in message.slack]] if message.slack else []),
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count, message.joining]
     if isinstance(message, Have):
         return [[list(m) for m in message.marks]]
+    if isinstance(message, StateRequest):
+        return [message.tick, message.first, message.count]
+    if isinstance(message, StateChunk):
+        return [message.tick, message.index, message.total, message.data]
     return [[list(r) for r in message.ranges]]
 
 
@@ -431,7 +490,10 @@ def _parse_sync(fields: list[Any]) -> Sync:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
     joining = _bool(fields[9], "sync.joining")
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, slack)
+    reports = _parse_reports(fields[10])
+    return Sync(
+        value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, reports, slack
+    )
 
 
 def _parse_slack(raw: Any) -> tuple[tuple[int, int, int, int], ...]:
@@ -495,6 +557,40 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
+def _parse_reports(value: Any) -> tuple[tuple[int, bytes, bytes], ...]:
+    reports = []
+    for item in _list(value, MAX_REPORT_ITEMS, "sync.reports"):
+        if not isinstance(item, list) or len(item) != 3:
+            raise RemoteError("malformed", "report")
+        tick = _int(item[0], 0, MAX_TICK, "report.tick")
+        state_hash, digest = item[1], item[2]
+        if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
+            raise RemoteError("malformed", "report.state_hash")
+        if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
+            raise RemoteError("malformed", "report.events_digest")
+        reports.append((tick, state_hash, digest))
+    return tuple(reports)
+
+
+def _parse_state_request(fields: list[Any]) -> StateRequest:
+    _arity(fields, 3, "state request")
+    tick = _int(fields[0], 0, MAX_TICK, "state_request.tick")
+    first = _int(fields[1], 0, MAX_STATE_CHUNKS, "state_request.first")
+    count = _int(fields[2], 1, MAX_CHUNKS_PER_REQUEST, "state_request.count")
+    return StateRequest(tick, first, count)
+
+
+def _parse_state_chunk(fields: list[Any]) -> StateChunk:
+    _arity(fields, 4, "state chunk")
+    tick = _int(fields[0], 0, MAX_TICK, "state_chunk.tick")
+    total = _int(fields[2], 0, MAX_STATE_CHUNKS, "state_chunk.total")
+    index = _int(fields[1], 0, max(total - 1, 0), "state_chunk.index")
+    data = fields[3]
+    if type(data) is not bytes or len(data) > STATE_CHUNK_BYTES:
+        raise RemoteError("malformed", "state_chunk.data")
+    return StateChunk(tick, index, total, data)
+
+
 _EVENTS_TYPE = _TYPE_IDS[Events]
 _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _parse_hello,
@@ -503,4 +599,6 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     4: _parse_summary,
     5: _parse_have,
     6: _parse_want,
+    7: _parse_state_request,
+    8: _parse_state_chunk,
 }

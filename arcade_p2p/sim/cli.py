@@ -65,6 +65,13 @@ _OPTIONS = (
     _Option("--fps", "fps", int, "N", "ticks per second"),
     _Option("--loss", "loss", float, "P", "probability that a datagram is lost, in [0, 1)"),
     _Option("--seed", "seed", int, "N", "seed of every random choice"),
+    _Option(
+        "--desync-peer",
+        "desync_peer",
+        int,
+        "ID",
+        "make peer ID's state silently diverge once after the warm-up (desync detection)",
+    ),
 )
 _DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult"}
 """How the help shows a default that depends on other options."""
@@ -188,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(round(fraction * PROGRESS_STEPS) - bar.n)
 
         if args.real:
+            if config.desync_peer is not None:
+                raise UsageError("--desync-peer works in the simulator only, not with --real")
             result = run_real(config, progress=progress)
         else:
             result = run_simulation(config, progress=progress)
@@ -249,6 +258,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
+        (
+            "desyncs",
+            f"{r.desyncs_detected} reported, first {_fmt(r.desync_detect_s, ' s')} "
+            "after the divergence",
+        ),
         ("traffic", f"{r.bytes_per_peer_per_s:.0f} bytes/s per peer"),
         ("wall time", f"{r.wall_seconds:.2f} s ({r.sim_ticks_per_wall_s:,.0f} ticks/s)"),
     ]

@@ -76,6 +76,8 @@ class SimConfig:
         partitions: Scheduled network splits (each heals at its end).
         key: Secret room key of every peer (None: an open room, as in the paper). It costs
             one key stretching per run; :meth:`to_dict` shows only whether one is set.
+        desync_peer: Id (slot) of a peer whose state silently diverges once, when the
+            warm-up ends, to measure desync detection (None: no divergence).
     """
 
     topology: str = "paper21"
@@ -100,6 +102,7 @@ class SimConfig:
     seed: int = 1
     partitions: tuple[Partition, ...] = ()
     key: str | None = field(default=None, repr=False)
+    desync_peer: int | None = None
 
     @property
     def auto(self) -> bool:
@@ -177,6 +180,10 @@ class SimConfig:
             (0 <= self.quiet_s < self.duration_s, "quiet period must be in [0, duration)"),
             (self.start_spread_s >= 0, "start spread must be >= 0 s"),
             (self.key is None or bool(self.key), "key must not be empty"),
+            (
+                self.desync_peer is None or 0 <= self.desync_peer < self.peers,
+                "desync peer must be a peer slot (0 .. peers-1)",
+            ),
             (1 <= self.fps <= 1000, "fps must be in 1..1000"),
             (
                 (self.churn_on_s is None) == (self.churn_off_s is None),

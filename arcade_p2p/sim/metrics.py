@@ -276,6 +276,9 @@ class SimResult:
         bytes_per_peer_per_s: Bytes sent per peer slot per second, in the window.
         wall_seconds: Real seconds the run took.
         sim_ticks_per_wall_s: Live ticks simulated (all peers) per real second.
+        desyncs_detected: Desync reports raised (one per peer and neighbour that disagree).
+        desync_detect_s: From the injected divergence (``--desync-peer``) to the first
+            report, in simulated seconds (None: nothing injected or nothing reported).
     """
 
     peers: int
@@ -308,6 +311,8 @@ class SimResult:
     bytes_per_peer_per_s: float
     wall_seconds: float
     sim_ticks_per_wall_s: float
+    desyncs_detected: int = 0
+    desync_detect_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of every figure (stable key names, JSON-ready)."""

@@ -1,0 +1,141 @@
+"""State-hash reports: the events digest, the exchange and the comparison."""
+
+from __future__ import annotations
+
+import random
+
+from pairnet import make_network
+
+from arcade_p2p.events import Event
+from arcade_p2p.hash_reports import HashReport, HashReports
+from arcade_p2p.machine import TimeMachine
+from arcade_p2p.sim.moving_rect import MovingRectApp
+from arcade_p2p.timeline import Timeline
+
+
+def _events(n: int, seed: int) -> list[Event]:
+    rng = random.Random(seed)
+    return [Event(rng.randrange(1, 200), rng.randrange(3), i + 1, "key", "up") for i in range(n)]
+
+
+def test_events_digest_depends_on_the_set_before_the_tick_not_the_order() -> None:
+    events = _events(60, 1)
+    a, b = Timeline(), Timeline()
+    for e in events:
+        a.insert(e)
+    for e in reversed(events):
+        b.insert(e)
+    for tick in (0, 1, 50, 120, 199, 500):
+        assert a.events_digest(tick) == b.events_digest(tick)
+    late = max(events, key=lambda e: e.tick)
+    c = Timeline()
+    for e in events:
+        if e is not late:
+            c.insert(e)
+    assert c.events_digest(late.tick) == a.events_digest(late.tick)  # before it: same
+    assert c.events_digest(late.tick + 1) != a.events_digest(late.tick + 1)
+
+
+def _machine(events: list[Event], upto: int) -> TimeMachine:
+    timeline = Timeline()
+    for e in events:
+        timeline.insert(e)
+    machine = TimeMachine(MovingRectApp(), timeline, snapshot_every_ticks=10)
+    machine.advance(upto)
+    return machine
+
+
+def test_equal_states_report_equal_pairs_and_no_mismatch() -> None:
+    events = _events(30, 2)
+    a = HashReports(_machine(events, 300), settle_ticks=25)
+    b = HashReports(_machine(list(reversed(events)), 305), settle_ticks=25)
+    a.refresh()
+    b.refresh()
+    assert a.latest() and b.latest()
+    b.receive(1, a.latest())
+    a.receive(2, b.latest())
+    assert a.take_mismatches() == [] and b.take_mismatches() == []
+    shared = {r.tick for r in a.latest()} & {r.tick for r in b.latest()}
+    assert shared
+    for tick in shared:
+        theirs = b.own(tick)
+        assert theirs is not None
+        assert a.reported_hashes(tick)[2] == (theirs.state_hash, theirs.events_digest)
+
+
+def test_a_peer_lacking_an_event_is_never_a_false_alarm() -> None:
+    events = [Event(100 + 10 * i, 0, i + 1, "key", d) for i, d in enumerate(["up", "down"])]
+    full = HashReports(_machine(events, 300), settle_ticks=25)
+    lacking = HashReports(_machine(events[:1], 300), settle_ticks=25)
+    full.refresh()
+    lacking.refresh()
+    own = {r.tick: r for r in full.latest()}
+    other = {r.tick: r for r in lacking.latest()}
+    assert all(own[t].state_hash != other[t].state_hash for t in own)  # states differ...
+    full.receive(9, lacking.latest())
+    lacking.receive(8, full.latest())
+    assert full.take_mismatches() == [] and lacking.take_mismatches() == []  # ...no alarm
+
+
+def test_a_real_divergence_is_reported_on_both_sides() -> None:
+    events = _events(20, 3)
+    good = _machine(events, 100)
+    bad = _machine(events, 100)
+    bad.app.state.x += 1  # type: ignore[attr-defined]
+    good.advance(300)
+    bad.advance(300)
+    a, b = HashReports(good, settle_ticks=25), HashReports(bad, settle_ticks=25)
+    a.refresh()
+    b.refresh()
+    b.receive(1, a.latest())
+    a.receive(2, b.latest())
+    found_a, found_b = a.take_mismatches(), b.take_mismatches()
+    assert found_a and found_b
+    first = found_a[0]
+    assert first.peer == 2 and first.mine.events_digest == first.theirs.events_digest
+    assert first.mine.state_hash != first.theirs.state_hash
+    assert a.take_mismatches() == []  # taken once
+
+
+def test_reports_refresh_after_a_rollback() -> None:
+    machine = _machine([], 300)
+    reports = HashReports(machine, settle_ticks=25)
+    reports.refresh()
+    before = {r.tick: r for r in reports.latest()}
+    event = Event(200, 0, 1, "key", "up")
+    machine.timeline.insert(event)
+    machine.note_event(event)
+    machine.advance(300)
+    reports.refresh()
+    after = {r.tick: r for r in reports.latest()}
+    assert before.keys() == after.keys()
+    changed = [t for t in after if t > 200]
+    assert changed
+    for t in changed:
+        assert after[t].state_hash != before[t].state_hash
+        assert after[t].events_digest != before[t].events_digest
+
+
+def test_neighbours_exchange_reports_over_the_wire_and_agree() -> None:
+    wire = make_network([(0, 1), (1, 2)])
+
+    def emit(index: int, session: object) -> None:
+        if random.Random(int(wire.now * 100) + index).random() < 0.02:
+            wire.sessions[index].emit("key", "up", now=wire.now)
+
+    wire.run(6.0, emit=emit)
+    middle = wire.sessions[1]
+    heard = {
+        peer
+        for report in middle.reports.latest()
+        for peer in middle.reports.reported_hashes(report.tick)
+    }
+    assert heard == {wire.sessions[0].peer_id, wire.sessions[2].peer_id}
+    assert all(s.reports.take_mismatches() == [] for s in wire.sessions)
+
+
+def test_report_pairs_are_kept_bounded() -> None:
+    reports = HashReports(_machine([], 10), settle_ticks=0)
+    for tick in range(0, 5000, 10):
+        reports.receive(1, (HashReport(tick, bytes(16), bytes(8)),))
+    assert len([t for t in range(0, 5000, 10) if reports.reported_hashes(t)]) == 32
