@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO
 
-from arcade_p2p.cli_support import check_delay_ms, check_positive
+from arcade_p2p.cli_support import check_delay_ms, check_positive, delay_arg, format_delay
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import default_jitter_ms
 from arcade_p2p.peer_options import DEFAULT_SETTLE_S, LINGER_S
@@ -101,7 +101,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="random key presses per minute, per peer",
     )
     parser.add_argument(
-        "--delay-ms", type=float, default=40.0, metavar="MS", help="Delta in milliseconds"
+        "--delay-ms",
+        type=delay_arg,
+        default=40.0,
+        metavar="MS",
+        help="Delta in milliseconds, or auto (each peer chooses its own)",
     )
     parser.add_argument(
         "--latency-ms",
@@ -241,7 +245,7 @@ def _peer_argv(
     argv = [
         "--id", str(peer_id), "--autopilot", str(args.seed), "--json",
         "--seconds", repr(args.seconds), "--settle", repr(args.settle),
-        "--rate", repr(args.rate), "--delay-ms", repr(args.delay_ms),
+        "--rate", repr(args.rate), "--delay-ms", str(args.delay_ms),
         "--emulate-latency-ms", repr(args.latency_ms),
         "--emulate-jitter-ms", repr(jitter_ms), "--emulate-loss", repr(args.loss),
         "--no-discover",  # the demo's mesh is explicit
@@ -278,8 +282,8 @@ def run_demo(args: argparse.Namespace) -> int:
     jitter_ms = default_jitter_ms(args.latency_ms) if args.jitter_ms is None else args.jitter_ms
     print(
         f"demo: {args.peers} peer processes over UDP on loopback; links {args.latency_ms:g}"
-        f" +/- {jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {args.delay_ms:g}"
-        f" ms; random keys for {args.seconds:g} s at {args.rate:g}/min per peer",
+        f" +/- {jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {format_delay(args.delay_ms)};"
+        f" random keys for {args.seconds:g} s at {args.rate:g}/min per peer",
         file=sys.stderr,
     )
     rng = random.Random(args.seed)

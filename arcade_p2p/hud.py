@@ -51,8 +51,7 @@ def hud_lines(session: Session, *, now: float, room: str | None = None) -> list[
     late = max(0, stats.events - stats.live_events - _pending_events(session))
     lines = [
         f"peer {session.peer_id}  room {room if room is not None else session.config.room!r}",
-        f"tick {stats.tick - 1}  delta {session.delta_ticks} ticks"
-        f" ({session.config.delay_ms:g} ms)  {_sync_state(session, now)}",
+        f"tick {stats.tick - 1}  delta {_delta_text(session)}  {_sync_state(session, now)}",
         f"events {stats.events}  late {late}  rollbacks {stats.rollbacks}"
         f" (last {last_depth} ticks)",
     ]
@@ -68,6 +67,13 @@ def hud_lines(session: Session, *, now: float, room: str | None = None) -> list[
     if desync is not None:
         lines.append(f"DESYNC at tick {desync.tick} with peer {desync.other}")
     return lines
+
+
+def _delta_text(session: Session) -> str:
+    """The Delta the next local event gets, and whether this peer chooses it (``auto``)."""
+    ticks = session.delay.delta_ticks
+    ms = ticks * 1000 / session.config.fps
+    return f"{ticks} ticks ({ms:g} ms{', auto' if session.config.auto else ''})"
 
 
 def _sync_state(session: Session, now: float) -> str:

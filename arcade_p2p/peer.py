@@ -27,7 +27,7 @@ import random
 import sys
 import time
 
-from arcade_p2p.cli_support import check_positive
+from arcade_p2p.cli_support import check_positive, format_delay
 from arcade_p2p.peer_options import (
     LINGER_S,
     add_peer_options,
@@ -174,7 +174,7 @@ def run_peer(args: argparse.Namespace) -> int:
             print(
                 f"peer {peer_id}: room {args.room!r}{' with a key' if args.key else ''},"
                 f" {args.fps} fps, delay"
-                f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
+                f" {format_delay(args.delay_ms)}, end tick {end_tick}; dialing {dialing}",
                 flush=True,
             )
         runner.run_to_end(linger_s=LINGER_S, on_wake=bot.step)

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_p2p.cli_support import check_delay_ms, check_positive
+from arcade_p2p.cli_support import check_delay_ms, check_positive, delay_arg
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import default_jitter_ms
@@ -111,10 +111,11 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
     parser.add_argument(
         "--delay-ms",
-        type=float,
+        type=delay_arg,
         default=defaults.delay_ms,
         metavar="MS",
-        help="Delta: how far ahead local input is stamped, in milliseconds (one tick or more)",
+        help="Delta: how far ahead local input is stamped, in milliseconds (one tick or "
+        "more), or auto: chosen from how late this peer's input arrives at the others",
     )
     parser.add_argument(
         "--clock",

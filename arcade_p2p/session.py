@@ -53,10 +53,12 @@ after the same events (:attr:`Session.desync`, :attr:`Session.on_desync`); foren
 bundles wait in :meth:`Session.take_desync_bundles` for the driver to write them.
 
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
-rule, which keeps the log increasing). In the default clock mode "now" is the network's
-tick as far as this peer knows it (the paper mode uses the own tick); the second term only
-counts within one second past the first, so a stray far-future event cannot stall
-everyone's input.
+rule, which keeps the log increasing), and never below the previous local event's tick.
+In the default clock mode "now" is the network's tick as far as this peer knows it (the
+paper mode uses the own tick); the second term only counts within one second past the
+first, so a stray far-future event cannot stall everyone's input. Delta is fixed, or with
+``delay_ms="auto"`` chosen by this source from the slack its events had at the others
+(:mod:`arcade_p2p.delay`); every session measures the slack of the events it receives.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from typing import Any
 
 from arcade_p2p.app import App
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
+from arcade_p2p.delay import DelayController, SlackBoard
 from arcade_p2p.desync import DesyncMonitor, DesyncReport
 from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import UsageError
@@ -82,11 +85,21 @@ from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["Session", "SessionConfig", "SessionStats"]
+__all__ = ["AUTO_DELAY", "Session", "SessionConfig", "SessionStats"]
 
 DEFAULT_FPS = 50
 DEFAULT_DELAY_MS = 500.0
+AUTO_DELAY = "auto"
+"""``delay_ms`` value that lets each source choose its own Delta (see :mod:`arcade_p2p.delay`)."""
+DEFAULT_AUTO_START_MS = 100.0
+DEFAULT_AUTO_MAX_MS = 10_000.0
+MAX_DELAY_MS = 600_000.0
+MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
+SETTLED_LAG_TICKS = 2.0
+"""A peer whose clock lags the network by more than this is still catching up: the slack
+it measures says more about its own clock than about the path (see
+:meth:`arcade_p2p.delay.SlackBoard.measure`)."""
 JOIN_TIMEOUT_S = 3.0
 """Longest a joining session holds at START waiting for the history."""
 
@@ -97,7 +110,11 @@ class SessionConfig:
 
     Attributes:
         fps: Ticks per second (all peers must agree).
-        delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
+        delay_ms: Delta, how far in the future local events are stamped, in milliseconds,
+            or ``"auto"``: each source chooses its own Delta from how late its events
+            arrive at the others (see :mod:`arcade_p2p.delay`).
+        auto_start_ms: With ``"auto"``: Delta before the first report arrives.
+        auto_max_ms: With ``"auto"``: the largest Delta a source may choose.
         clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
         key: Secret passphrase of the room (None: anyone who knows the room name can
@@ -109,25 +126,49 @@ class SessionConfig:
     """
 
     fps: int = DEFAULT_FPS
-    delay_ms: float = DEFAULT_DELAY_MS
+    delay_ms: float | str = DEFAULT_DELAY_MS
     clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
     link_timeout_s: float = 3.0
     key: str | None = field(default=None, repr=False)
+    auto_start_ms: float = DEFAULT_AUTO_START_MS
+    auto_max_ms: float = DEFAULT_AUTO_MAX_MS
+
+    @property
+    def auto(self) -> bool:
+        """Whether each source chooses its own Delta (``delay_ms == "auto"``)."""
+        return self.delay_ms == AUTO_DELAY
 
     @property
     def delta_ticks(self) -> int:
-        """Delta in ticks (at least 1)."""
-        return max(1, round(self.delay_ms * self.fps / 1000.0))
+        """Delta in ticks (at least 1); with ``"auto"``, the starting Delta."""
+        delay_ms = self.auto_start_ms if isinstance(self.delay_ms, str) else self.delay_ms
+        return self._ticks(delay_ms)
+
+    @property
+    def max_delta_ticks(self) -> int:
+        """The largest Delta in ticks: ``auto_max_ms`` with ``"auto"``, else Delta itself."""
+        return self._ticks(self.auto_max_ms) if self.auto else self.delta_ticks
+
+    def _ticks(self, delay_ms: float) -> int:
+        return max(1, round(delay_ms * self.fps / MS_PER_S))
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for values that cannot work."""
         if not isinstance(self.fps, int) or not 1 <= self.fps <= 1000:
             raise UsageError(f"fps must be an integer in 1..1000, got {self.fps!r}")
-        if not (isinstance(self.delay_ms, (int, float)) and 0 <= self.delay_ms <= 600_000):
-            raise UsageError(f"delay_ms must be in 0..600000, got {self.delay_ms!r}")
+        if not (self.auto or _is_delay(self.delay_ms)):
+            raise UsageError(
+                f"delay_ms must be a number in 0..{MAX_DELAY_MS:g} or {AUTO_DELAY!r}, "
+                f"got {self.delay_ms!r}"
+            )
+        for name in ("auto_start_ms", "auto_max_ms"):
+            if not _is_delay(getattr(self, name)):
+                raise UsageError(f"{name} must be in 0..{MAX_DELAY_MS:g}")
+        if self.auto_max_ms < self.auto_start_ms:
+            raise UsageError("auto_max_ms must be >= auto_start_ms")
         if self.snapshot_every_ticks < 1:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
@@ -136,6 +177,15 @@ class SessionConfig:
             raise UsageError("key must be a non-empty string or None")
         if not isinstance(self.clock, ClockMode):
             raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
+
+
+def _is_delay(value: object) -> bool:
+    """Whether ``value`` is a number of milliseconds a Delta may be."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_DELAY_MS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +206,10 @@ class SessionStats:
         bytes_in: Bytes received.
         bytes_out: Bytes sent.
         dropped: Dropped datagrams by reason.
+        delta_ticks: The Delta (in ticks) the next local event gets.
+        delta_ticks_total: Sum of the Delta of every local event (ticks).
+        deliveries: Events of other sources received (not while joining).
+        late_deliveries: Of those, the ones that arrived after their tick had run.
     """
 
     tick: int
@@ -171,6 +225,10 @@ class SessionStats:
     bytes_in: int
     bytes_out: int
     dropped: dict[str, int] = field(default_factory=dict)
+    delta_ticks: int = 0
+    delta_ticks_total: int = 0
+    deliveries: int = 0
+    late_deliveries: int = 0
 
 
 class Session:
@@ -202,6 +260,14 @@ class Session:
         self.config = config
         self.peer_id = peer_id
         self.delta_ticks = config.delta_ticks
+        """Delta in ticks: fixed, or the starting value of an automatic one."""
+        self.delay = DelayController(config.delta_ticks, config.max_delta_ticks, now=now)
+        self.slack = SlackBoard(peer_id, relay=config.auto)
+        self.delta_ticks_total = 0
+        self.deliveries = 0
+        self.late_deliveries = 0
+        self._now = now
+        """The time of the datagrams being taken in (slack is measured against the clock)."""
         rng = rng or random.Random(peer_id)
         clock_settings = ClockSettings.for_mode(config.clock, self.delta_ticks)
         self.timeline = Timeline()
@@ -225,10 +291,11 @@ class Session:
                 link_timeout_s=config.link_timeout_s,
                 warmup_syncs=clock_settings.warmup_syncs,
             ),
-            on_new_event=self.machine.note_event,
+            on_new_event=self._on_new_event,
             join=self.join,
             reports=self.reports,
             now=now,
+            slack=self.slack,
         )
         forensics = Forensics(app, self.reports, self.node, fps=config.fps)
         self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
@@ -260,7 +327,7 @@ class Session:
         for event in self.timeline.all_events():
             applied.insert(event)
         self.machine.timeline = applied
-        self.node.on_new_event = self._arrivals.append
+        self.node.on_new_event = self._on_arrival
         self._guard = guard
         self._split = True
 
@@ -279,6 +346,11 @@ class Session:
     def app(self) -> App:
         """The application driven by this session."""
         return self.machine.app
+
+    @property
+    def events_emitted(self) -> int:
+        """How many events this session emitted."""
+        return self._emitted
 
     @property
     def tick(self) -> int:
@@ -318,20 +390,48 @@ class Session:
         payload = canonical_payload(name, payload)
         present = self.machine.tick
         with self._guard:
-            tick = self.clock.stamp_base(now) + self.delta_ticks
+            delay = self.delay
+            if self.config.auto:
+                facts, spreads = self.slack.take_own()
+                delay.on_facts(facts, spreads, now=now)
+            base = self.clock.stamp_base(now)
+            delta = delay.delta_ticks
+            earliest = present
             last = self.timeline.last_tick
-            if tick <= last <= tick + self.config.fps:
-                tick = last + 1
-            tick = max(tick, present)
+            if base + delta <= last <= base + delta + self.config.fps:
+                earliest = max(earliest, last + 1)
             own = self.timeline.source_log(self.peer_id)
             self._seq = max(self._seq, own.highest if own else 0) + 1
+            tick = delay.stamp(self._seq, base, earliest)
             event = Event(tick, self.peer_id, self._seq, name, payload)
             self.timeline.insert(event)
             self.node.broadcast(event)
         if self._split:
             self.machine.timeline.insert(event)
         self._emitted += 1
+        self.delta_ticks_total += delta
         return event
+
+    def _on_new_event(self, event: Event) -> None:
+        """An event new to this peer arrived: note it for the machine, measure its slack."""
+        self.machine.note_event(event)
+        self._measure(event)
+
+    def _on_arrival(self, event: Event) -> None:
+        """The same after a hand-off: the tick half takes the event later (network side)."""
+        self._arrivals.append(event)
+        self._measure(event)
+
+    def _measure(self, event: Event) -> None:
+        """The slack of a new event against the next tick to simulate (network side)."""
+        if self.join.joining:  # a fetched history is late by nature; it says nothing
+            return
+        settled = self.clock.lag_ticks(self._now) <= SETTLED_LAG_TICKS
+        slack = self.slack.measure(
+            event.source, event.seq, event.tick, self.machine.tick, settled=settled
+        )
+        self.deliveries += 1
+        self.late_deliveries += slack < 0
 
     def pump(
         self,
@@ -416,6 +516,7 @@ class Session:
     def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
         """Receive the datagrams, then run the due protocol timers; whether either happened."""
         node = self.node
+        self._now = now
         took = False
         for data, address in datagrams:
             node.receive_datagram(data, address, now=now)
@@ -499,4 +600,8 @@ class Session:
                 bytes_in=n.bytes_in,
                 bytes_out=n.bytes_out,
                 dropped=dict(self.node.dropped),
+                delta_ticks=self.delay.delta_ticks,
+                delta_ticks_total=self.delta_ticks_total,
+                deliveries=self.deliveries,
+                late_deliveries=self.late_deliveries,
             )

@@ -82,7 +82,7 @@ from arcade_p2p.peer_options import (
 )
 from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
-from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.session import AUTO_DELAY, Session, SessionConfig
 from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
@@ -91,8 +91,9 @@ __all__ = ["SharedView", "SymmetricWindow"]
 
 HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
-DEFAULT_DELAY_MS = 100.0
-"""Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
+DEFAULT_START_DELAY_MS = 100.0
+"""Delta of a game's first inputs; then each peer chooses its own (``auto``): on a LAN
+local input shows one or two ticks after the key press."""
 AUTOPILOT_METHOD = "autopilot"
 """Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
 frame with ``--autopilot SEED``, after the real input and before the pump, once START has
@@ -253,8 +254,9 @@ class SymmetricWindow(arcade.Window):
 
     WIDTH_PX = 800
     HEIGHT_PX = 600
-    CONFIG = SessionConfig(delay_ms=DEFAULT_DELAY_MS)
-    """The game's session settings; the command line overrides fps, Delta, clock and room.
+    CONFIG = SessionConfig(delay_ms=AUTO_DELAY, auto_start_ms=DEFAULT_START_DELAY_MS)
+    """The game's session settings (Delta: ``auto``, starting at 100 ms); the command line
+    overrides fps, Delta, clock and room.
     Every peer of a room must use the same (a pymunk game also depends on the snapshot
     period, because the live run continues from each snapshot)."""
 

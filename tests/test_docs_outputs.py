@@ -86,6 +86,8 @@ def test_wire_table_lists_fields_in_wire_order(message: wire.Message) -> None:
     data = wire.WireCodec("room").encode(7, 8, 9, message)
     body = msgpack.unpackb(data[len(wire.MAGIC) + 1 : -wire.MAC_BYTES], raw=False)
     values = [_as_msgpack(getattr(message, f.name)) for f in dataclasses.fields(message)]
+    if isinstance(message, wire.Sync) and not message.slack:
+        values.pop()  # the optional last field is left out when empty
     assert body[4:] == values
     assert wire.WireCodec("room").decode(data).message == message
 

@@ -14,6 +14,10 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   one it came from; queues are packed into datagrams of at most 1200 bytes.
 * **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
   last SYNC it sent us, from which both sides measure round-trip times.
+* **Slack.** SYNC also carries the slack facts of the session's
+  :class:`~arcade_p2p.delay.SlackBoard` (how late events arrived, per source), and the
+  facts a neighbour sends go to that board: this is how a source with an automatic
+  Delta hears how late its events are, however many hops away.
 * **Anti-entropy.** Every SYNC carries a digest of the per-source high-water marks (a
   separate SUMMARY carries it when anti-entropy must run more often than SYNC). A
   neighbour whose digest differs answers with HAVE (its marks, in chunks);
@@ -47,6 +51,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
+from arcade_p2p.delay import SlackBoard, SlackFact
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import HashReport, HashReports
@@ -171,6 +176,7 @@ class GossipNode:
             and reports when a settled neighbour's history matches).
         reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
         now: Start time.
+        slack: The session's slack board, exchanged on SYNC (None: no slack facts).
     """
 
     def __init__(
@@ -188,8 +194,10 @@ class GossipNode:
         join: JoinState,
         reports: HashReports,
         now: float,
+        slack: SlackBoard | None = None,
     ) -> None:
         self.source = source
+        self.slack = slack
         self.fps = fps
         self.snapshot_every_ticks = snapshot_every_ticks
         self.codec = codec
@@ -381,6 +389,9 @@ class GossipNode:
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
         if sync.reports and link.peer is not None:
             self.reports.receive(link.peer, tuple(HashReport(*r) for r in sync.reports))
+        if sync.slack and self.slack is not None:
+            facts = (SlackFact(*fact) for fact in sync.slack)
+            self.slack.heard(facts, now_tick=self.clock.due_tick(now))
         self._compare_histories(link.address, sync.digest, sync.joining)
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
@@ -563,6 +574,10 @@ class GossipNode:
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
         report = self.clock.report(now)
         timeline = self.timeline
+        slack: tuple[tuple[int, int, int, int], ...] = ()
+        if self.slack is not None:
+            facts = self.slack.report(now_tick=self.clock.due_tick(now))
+            slack = tuple((f.source, f.seq, f.tick, f.slack) for f in facts)
         return Sync(
             report.value,
             report.origin,
@@ -575,6 +590,7 @@ class GossipNode:
             len(timeline),
             self.join.joining,
             self._new_reports(link),
+            slack,
         )
 
     def _new_reports(self, link: Link) -> tuple[tuple[int, bytes, bytes], ...]:

@@ -77,6 +77,10 @@ STATE_CHUNK_BYTES = 1024
 MAX_STATE_CHUNKS = 2**15
 """Most chunks of one snapshot (32 MiB, the state decoder's default limit)."""
 STATE_HASH_BYTES = 16
+MAX_SLACK_FACTS = 16
+"""Most slack facts one Sync carries (see :mod:`arcade_p2p.delay`)."""
+SYNC_FIELDS = 11
+"""Fields of a Sync without slack facts (the facts are an optional twelfth)."""
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
 memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
@@ -138,6 +142,9 @@ class Sync:
             ``(tick, state hash, events digest)`` triples -- the hash (16 bytes) of the state
             at the start of ``tick`` and the digest (8 bytes) of the events stamped before
             it (see :mod:`arcade_p2p.hash_reports`).
+        slack: Slack facts ``(source, seq, tick, slack)``: how early (negative: how
+            late) an event arrived at the worst receiver the sender knows of (optional
+            on the wire: left out when empty, so a room without ``auto`` pays nothing).
     """
 
     value: float
@@ -151,6 +158,7 @@ class Sync:
     count: int
     joining: bool
     reports: tuple[tuple[int, bytes, bytes], ...] = ()
+    slack: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +394,7 @@ def _fields(message: Message) -> list[Any]:
             message.count,
             message.joining,
             [list(r) for r in message.reports],
+            *([[list(f) for f in message.slack]] if message.slack else []),
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count, message.joining]
@@ -467,7 +476,9 @@ def _parse_events(fields: list[Any], measure_payloads: bool = True) -> Events:
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 11, "sync")
+    if len(fields) != SYNC_FIELDS + 1:  # the slack facts are optional
+        _arity(fields, SYNC_FIELDS, "sync")
+    slack = _parse_slack(fields[SYNC_FIELDS]) if len(fields) > SYNC_FIELDS else ()
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -480,7 +491,22 @@ def _parse_sync(fields: list[Any]) -> Sync:
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
     joining = _bool(fields[9], "sync.joining")
     reports = _parse_reports(fields[10])
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, reports)
+    return Sync(
+        value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, reports, slack
+    )
+
+
+def _parse_slack(raw: Any) -> tuple[tuple[int, int, int, int], ...]:
+    facts = []
+    for item in _list(raw, MAX_SLACK_FACTS, "sync.slack"):
+        if not isinstance(item, list) or len(item) != 4:
+            raise RemoteError("malformed", "slack fact")
+        source = _int(item[0], 0, MAX_SOURCE_ID, "slack.source")
+        seq = _int(item[1], 1, MAX_SEQ, "slack.seq")
+        tick = _int(item[2], 0, MAX_TICK, "slack.tick")
+        slack = _int(item[3], -MAX_TICK, MAX_TICK, "slack.slack")
+        facts.append((source, seq, tick, slack))
+    return tuple(facts)
 
 
 def _clock_value(raw: Any, what: str) -> float:

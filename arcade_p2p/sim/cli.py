@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from arcade_p2p.cli_support import check_delay_ms
+from arcade_p2p.cli_support import check_delay_ms, delay_arg
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
@@ -51,7 +51,14 @@ _OPTIONS = (
     _Option("--jitter-ms", "jitter_ms", float, "MS", "standard deviation of that latency"),
     _Option("--net-rate", "rate_per_min", float, "PER_MIN", "events per minute, network-wide"),
     _Option("--mult", "mult", float, "MULT", "Delta multiplier: Delta = L x 5 x mult"),
-    _Option("--delay-ms", "delay_ms", float, "MS", "Delta in milliseconds (overrides --mult)"),
+    _Option(
+        "--delay-ms",
+        "delay_ms",
+        delay_arg,
+        "MS",
+        "Delta in milliseconds (overrides --mult), or auto: each source chooses its own, "
+        "starting from L x 5 x mult",
+    ),
     _Option("--duration", "duration_s", float, "S", "simulated seconds"),
     _Option("--warmup", "warmup_s", float, "S", "seconds left out of the metrics at the start"),
     _Option("--quiet", "quiet_s", float, "S", "no new events during the last S seconds"),
@@ -227,7 +234,8 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             f"{config.rate_per_min:g}/min network-wide"
             f" ({config.rate_per_min / r.peers:.3g}/min per peer)",
         ),
-        ("Delta", f"{_delta(config, r.delta_ms)} ({config.clock} clock, {config.fps} fps)"),
+        ("Delta", f"{_delta(config, r)} ({config.clock} clock, {config.fps} fps)"),
+        ("late events", f"{r.late_events_pct:.3f} % of deliveries"),
         ("duration", f"{config.duration_s:g} s, warm-up {config.warmup_s:g} s, seed {config.seed}"),
         ("churn", churn),
         ("", ""),
@@ -262,8 +270,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
     return "\n".join(f"{name:<{width}}  {value}" if name else "" for name, value in rows)
 
 
-def _delta(config: SimConfig, delta_ms: float) -> str:
+def _delta(config: SimConfig, result: SimResult) -> str:
     """Delta as run: a value below one tick is reported as the one tick it becomes."""
+    delta_ms = result.delta_ms
+    if result.delta_auto:
+        return f"auto, mean {_fmt(result.delta_ms_mean, ' ms', 1)} (started at {delta_ms:g} ms)"
     tick_ms = 1000.0 / config.fps
     if round(delta_ms / tick_ms) >= 1:
         return f"{delta_ms:g} ms"

@@ -44,6 +44,7 @@ def main() -> int:
     config = SessionConfig(
         fps=spec["fps"],
         delay_ms=spec["delay_ms"],
+        auto_start_ms=spec["auto_start_ms"],
         clock=ClockMode(spec["clock"]),
         room=spec["room"],
         key=spec["key"],
@@ -106,6 +107,10 @@ class _Recorder:
                 stats.rollback_ticks,
                 stats.rollbacks,
                 stats.bytes_out,
+                stats.events_emitted,
+                stats.delta_ticks_total,
+                stats.deliveries,
+                stats.late_deliveries,
             ]
         )
 

@@ -55,7 +55,7 @@ from arcade_p2p.app import App
 from arcade_p2p.clock import ClockSettings
 from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
-from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.session import Session
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.links import Link, Links
 from arcade_p2p.sim.metrics import (
@@ -179,9 +179,7 @@ class _Simulation:
         for partition in config.partitions:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
-        self.session_config = SessionConfig(
-            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock, key=config.key
-        )
+        self.session_config = config.session_config()
         self.session_config.validate()
         self.links = Links(self.topology.edges, config.link_model(), config.seed)
         self.slots = [
@@ -474,11 +472,19 @@ class _Simulation:
                 orphaned += held == 0
         depths = window.rollback_depths
         lags = self.pace.lags
+        tick_ms = 1000.0 / config.fps
         window_s = config.duration_s - config.warmup_s
         return SimResult(
             peers=self.topology.peers,
             sim_seconds=config.duration_s,
             delta_ms=config.delta_ms,
+            delta_auto=config.auto,
+            delta_ms_mean=(
+                tick_ms * window.delta_ticks_total / window.events_emitted
+                if window.events_emitted
+                else None
+            ),
+            late_events_pct=100.0 * window.late_deliveries / max(window.deliveries, 1),
             events_total=len(self.emitted),
             events_lost=lost,
             events_orphaned=orphaned,
