@@ -6,8 +6,9 @@ A game needs only this package and :mod:`arcade_p2p.physics`::
 
 The core (events, timeline, time machine, clock, protocol, session) is sans-io: it reads
 no clock and touches no socket, so the same code runs over real UDP and inside the
-virtual-time simulator. ``SymmetricWindow`` (defined in :mod:`arcade_p2p.window`) is
-loaded lazily, on first use, so that headless users never import arcade.
+virtual-time simulator. ``SymmetricWindow`` and ``SharedView`` (defined in
+:mod:`arcade_p2p.window`) are loaded lazily, on first use, so that headless users never
+import arcade.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from arcade_p2p.events import Event
 from arcade_p2p.session import Session, SessionConfig, SessionStats
 
 if TYPE_CHECKING:
-    from arcade_p2p.window import SymmetricWindow
+    from arcade_p2p.window import SharedView, SymmetricWindow
 
 __all__ = [
     "App",
@@ -32,6 +33,7 @@ __all__ = [
     "Session",
     "SessionConfig",
     "SessionStats",
+    "SharedView",
     "StateApp",
     "SymmetricWindow",
     "UsageError",
@@ -42,9 +44,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """Load ``SymmetricWindow`` (and with it arcade) only when it is asked for."""
-    if name == "SymmetricWindow":
-        from arcade_p2p.window import SymmetricWindow
+    """Load ``SymmetricWindow`` and ``SharedView`` (and arcade) only when asked for."""
+    if name in ("SharedView", "SymmetricWindow"):
+        from arcade_p2p import window
 
-        return SymmetricWindow
+        return getattr(window, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,8 @@ SUBCOMMAND_MODULES = {
     "check": "arcade_p2p.check.cli",
     "demo": "arcade_p2p.demo",
     "peer": "arcade_p2p.peer",
+    "play": "arcade_p2p.play",
+    "replay": "arcade_p2p.desync_replay",
     "sim": "arcade_p2p.sim.cli",
     "sweep": "arcade_p2p.sim.sweep",
 }

@@ -23,11 +23,15 @@ __all__ = [
     "DefaultsHelpFormatter",
     "check_delay_ms",
     "check_positive",
+    "delay_arg",
+    "format_delay",
 ]
 
 EXIT_USAGE = 2
 """Exit code of a command-line mistake (as argparse uses)."""
 MS_PER_S = 1000.0
+AUTO = "auto"
+"""The ``--delay-ms`` word for a Delta each source chooses itself."""
 
 
 class CommandLineError(UsageError):
@@ -90,13 +94,35 @@ def check_positive(flag: str, value: float | None, *, allow_zero: bool = False) 
         raise UsageError(f"{flag} must be a finite number {bound}, got {value!r}")
 
 
-def check_delay_ms(delay_ms: float, fps: int, *, flag: str = "--delay-ms") -> None:
-    """Refuse a Delta below one tick, which would silently become one tick.
+def delay_arg(text: str) -> float | str:
+    """Argparse type of ``--delay-ms``: a number of milliseconds or ``auto``.
+
+    Raises:
+        ValueError: Neither (argparse turns it into a one-line usage error).
+    """
+    if text.strip().lower() == AUTO:
+        return AUTO
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+delay_arg.__name__ = "Delta (milliseconds or auto)"  # how argparse names it in errors
+
+
+def format_delay(delay_ms: float | str) -> str:
+    """A Delta for people: ``100 ms`` or ``auto``."""
+    return delay_ms if isinstance(delay_ms, str) else f"{delay_ms:g} ms"
+
+
+def check_delay_ms(delay_ms: float | str, fps: int, *, flag: str = "--delay-ms") -> None:
+    """Refuse a Delta below one tick, which would silently become one tick (``auto`` passes).
 
     Raises:
         UsageError: ``delay_ms`` is shorter than one tick at ``fps``.
     """
-    if fps < 1 or round(delay_ms * fps / MS_PER_S) >= 1:
+    if isinstance(delay_ms, str) or fps < 1 or round(delay_ms * fps / MS_PER_S) >= 1:
         return  # a bad fps is refused elsewhere
     tick_ms = MS_PER_S / fps
     raise UsageError(

@@ -15,18 +15,22 @@ and only if every peer ended with the same state hash.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import queue
 import random
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import IO
 
-from arcade_p2p.cli_support import check_delay_ms, check_positive
+from arcade_p2p.cli_support import check_delay_ms, check_positive, delay_arg, format_delay
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import default_jitter_ms
 from arcade_p2p.peer_options import DEFAULT_SETTLE_S, LINGER_S
@@ -46,6 +50,8 @@ PROGRESS_INTERVAL_S = 1.0
 PROGRESS_WIDTH = 72
 LISTENING_PREFIX = "listening on "
 HASH_DISPLAY_CHARS = 12
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process gets when its parent dies."""
 ERROR_LINES_KEPT = 20
 """Last stderr lines of a peer kept to explain its failure."""
 
@@ -95,7 +101,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="random key presses per minute, per peer",
     )
     parser.add_argument(
-        "--delay-ms", type=float, default=40.0, metavar="MS", help="Delta in milliseconds"
+        "--delay-ms",
+        type=delay_arg,
+        default=40.0,
+        metavar="MS",
+        help="Delta in milliseconds, or auto (each peer chooses its own)",
     )
     parser.add_argument(
         "--latency-ms",
@@ -125,24 +135,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 class PeerProcess:
-    """An ``arcade-p2p peer --json`` child process.
+    """A peer child process run with ``--json`` (``arcade-p2p peer`` unless told otherwise).
 
     Its stdout holds only its JSON report; a reader thread drains its stderr, hands over
     the ``listening on`` line and keeps the last lines to explain a failure.
 
     Args:
-        index: Position among the demo's peers (0-based, for messages).
-        argv: Arguments after ``arcade-p2p peer``.
+        index: Position among the peers (0-based, for messages).
+        argv: Arguments after the command.
+        command: The command that starts a peer.
+        own_group: Start the process in a session (and process group) of its own, so that
+            a Ctrl-C in the terminal reaches only the parent, which then stops it; on Linux
+            the process also gets SIGTERM if the parent dies without stopping it.
     """
 
-    def __init__(self, index: int, argv: list[str]) -> None:
+    def __init__(
+        self,
+        index: int,
+        argv: list[str],
+        *,
+        command: Sequence[str] = PEER_COMMAND,
+        own_group: bool = False,
+    ) -> None:
         self.index = index
         self.process = subprocess.Popen(
-            [*PEER_COMMAND, *argv],
+            [*command, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=own_group,
+            preexec_fn=_terminate_with_parent if own_group and sys.platform == "linux" else None,
         )
         self._errors: deque[str] = deque(maxlen=ERROR_LINES_KEPT)
         self._listening: queue.Queue[str] = queue.Queue()
@@ -190,8 +213,17 @@ class PeerProcess:
         except ValueError:
             return None
 
-    def stop(self) -> None:
-        """Kill the process if it is still running and release its pipes."""
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Stop the process if it is still running and release its pipes.
+
+        Args:
+            grace_s: Seconds it may take to quit after SIGTERM before it is killed
+                (0: killed at once).
+        """
+        if self.process.poll() is None and grace_s > 0:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace_s)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -201,13 +233,19 @@ class PeerProcess:
             self.process.stderr.close()
 
 
+def _terminate_with_parent() -> None:
+    """In a Linux child before exec: receive SIGTERM when the parent process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _peer_argv(
     args: argparse.Namespace, peer_id: int, jitter_ms: float, dial: list[str]
 ) -> list[str]:
     argv = [
         "--id", str(peer_id), "--autopilot", str(args.seed), "--json",
         "--seconds", repr(args.seconds), "--settle", repr(args.settle),
-        "--rate", repr(args.rate), "--delay-ms", repr(args.delay_ms),
+        "--rate", repr(args.rate), "--delay-ms", str(args.delay_ms),
         "--emulate-latency-ms", repr(args.latency_ms),
         "--emulate-jitter-ms", repr(jitter_ms), "--emulate-loss", repr(args.loss),
         "--no-discover",  # the demo's mesh is explicit
@@ -244,8 +282,8 @@ def run_demo(args: argparse.Namespace) -> int:
     jitter_ms = default_jitter_ms(args.latency_ms) if args.jitter_ms is None else args.jitter_ms
     print(
         f"demo: {args.peers} peer processes over UDP on loopback; links {args.latency_ms:g}"
-        f" +/- {jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {args.delay_ms:g}"
-        f" ms; random keys for {args.seconds:g} s at {args.rate:g}/min per peer",
+        f" +/- {jitter_ms:g} ms one way, {args.loss:.0%} loss; delta {format_delay(args.delay_ms)};"
+        f" random keys for {args.seconds:g} s at {args.rate:g}/min per peer",
         file=sys.stderr,
     )
     rng = random.Random(args.seed)

@@ -12,8 +12,9 @@ report for ``T`` then carries both the new hash and the new digest).
 :meth:`HashReports.refresh` recomputes the reports of the newest
 :data:`REPORTS_PER_MESSAGE` snapshot ticks that are at least ``settle_ticks`` old (only
 when the machine has moved on or rolled back; a snapshot is hashed once, cached by
-identity). The gossip node sends :meth:`HashReports.latest` to every neighbour with each
-SYNC and hands what neighbours send to :meth:`HashReports.receive`. Whenever a peer's
+identity). The gossip node puts those of :meth:`HashReports.latest` that a neighbour has
+not been sent yet on each SYNC to it, and hands what neighbours send to
+:meth:`HashReports.receive`. Whenever a peer's
 report and this peer's own report for one tick carry the same events digest but
 different state hashes, the two peers simulated the same events into different states: a
 real desync, queued as a :class:`Mismatch` for :meth:`HashReports.take_mismatches`. A
@@ -40,10 +41,12 @@ __all__ = [
     "HashReport",
     "HashReports",
     "Mismatch",
+    "snapshot_hash",
 ]
 
 REPORTS_PER_MESSAGE = 4
-"""How many of its newest settled ticks a peer reports in each message."""
+"""How many of its newest settled ticks a peer keeps reports ready for (at most this many
+go on one SYNC; usually one is new)."""
 KEPT_TICKS = 32
 """How many ticks of reports are kept per peer (own and each neighbour's)."""
 KEPT_PEERS = 256
@@ -101,8 +104,8 @@ class HashReports:
         self._own: dict[int, HashReport] = {}
         self._latest: tuple[HashReport, ...] = ()
         self._peers: OrderedDict[int, dict[int, HashReport]] = OrderedDict()
-        self._hashed: dict[int, tuple[bytes, bytes]] = {}
-        """tick -> (snapshot blob, its hash): a blob is hashed once."""
+        self._made: dict[int, tuple[bytes, HashReport]] = {}
+        """tick -> (snapshot blob, the report made from it): a blob is reported once."""
         self._refreshed_at: tuple[int, int] = (-1, -1)
         self._mismatches: list[Mismatch] = []
 
@@ -121,26 +124,35 @@ class HashReports:
         self._refreshed_at = key
         timeline = machine.timeline
         fresh: list[HashReport] = []
-        hashed: dict[int, tuple[bytes, bytes]] = {}
+        made: dict[int, tuple[bytes, HashReport]] = {}
         for tick in range(newest, max(0, newest - REPORTS_PER_MESSAGE * every), -every):
-            found = machine.snapshots.at_or_before(tick)
-            if found is None or found[0] != tick:
+            blob = self.snapshot(tick)
+            if blob is None:
                 continue
-            blob = found[1]
-            cached = self._hashed.get(tick)
-            digest = cached[1] if cached is not None and cached[0] is blob else _hash(blob)
-            hashed[tick] = (blob, digest)
-            report = HashReport(tick, digest, timeline.events_digest(tick))
+            cached = self._made.get(tick)
+            if cached is not None and cached[0] is blob:
+                # The same snapshot object: no rollback rewrote it, so no event before
+                # ``tick`` arrived since (one would have): the report stands, compared.
+                report = cached[1]
+            else:
+                report = HashReport(tick, snapshot_hash(blob), timeline.events_digest(tick))
+                self._own[tick] = report
+                self._compare_all(report)
+            made[tick] = (blob, report)
             fresh.append(report)
-            self._own[tick] = report
-            self._compare_all(report)
-        self._hashed = hashed
+        self._made = made
         self._latest = tuple(fresh)
         _trim(self._own)
 
     def latest(self) -> tuple[HashReport, ...]:
         """The newest own reports, newest first (what goes to neighbours)."""
         return self._latest
+
+    def snapshot(self, tick: int) -> bytes | None:
+        """This peer's snapshot blob at exactly ``tick`` (what its report for ``tick`` hashes,
+        if the state at that tick has not changed since), or None if it is not kept."""
+        found = self.machine.snapshots.at_or_before(tick)
+        return found[1] if found is not None and found[0] == tick else None
 
     def own(self, tick: int) -> HashReport | None:
         """This peer's report for ``tick``, if it made one."""
@@ -171,8 +183,25 @@ class HashReports:
             if (report := stored.get(tick)) is not None
         }
 
+    def history(self, peer: int | None = None) -> dict[int, HashReport]:
+        """The kept reports of neighbour ``peer`` (None: this peer's own), by tick."""
+        stored = self._own if peer is None else self._peers.get(peer, {})
+        return dict(stored)
+
+    def last_agreed(self, peer: int, before_tick: int) -> int | None:
+        """The newest tick before ``before_tick`` where ``peer``'s report equals the own one."""
+        stored = self._peers.get(peer, {})
+        agreed = [
+            tick
+            for tick, theirs in stored.items()
+            if tick < before_tick and self._own.get(tick) == theirs
+        ]
+        return max(agreed, default=None)
+
     def take_mismatches(self) -> list[Mismatch]:
         """The desyncs found since the last call (each comparison that failed, once)."""
+        if not self._mismatches:
+            return _NONE
         found, self._mismatches = self._mismatches, []
         return found
 
@@ -188,11 +217,14 @@ class HashReports:
             self._mismatches.append(Mismatch(mine.tick, peer, mine, theirs))
 
 
-def _hash(blob: bytes) -> bytes:
+_NONE: list[Mismatch] = []
+
+
+def snapshot_hash(blob: bytes) -> bytes:
+    """The state hash of a saved state, as reported (:func:`arcade_p2p.app.state_hash` in hex)."""
     return hashlib.blake2b(blob, digest_size=STATE_HASH_BYTES).digest()
 
 
 def _trim(reports: dict[int, HashReport]) -> None:
-    if len(reports) > KEPT_TICKS:
-        for tick in sorted(reports)[: len(reports) - KEPT_TICKS]:
-            del reports[tick]
+    while len(reports) > KEPT_TICKS:
+        del reports[min(reports)]

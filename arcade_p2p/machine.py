@@ -214,6 +214,16 @@ class TimeMachine:
         """The tick of the snapshot the machine started from (None: it runs from START)."""
         return None if self._base is None else self._base[0].tick
 
+    def resume_at(self, tick: int) -> None:
+        """Continue from the app's current state, taken as the state at the start of ``tick``.
+
+        The caller has loaded that state into the app (a snapshot ``tick`` whose own
+        ticks ``0 .. tick-1`` this machine never ran); the next :meth:`advance` simulates
+        ``tick`` first. Used to re-simulate a stretch of history offline.
+        """
+        self._tick = tick
+        self._dirty = None
+
     def advance(self, target_tick: int) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.
 

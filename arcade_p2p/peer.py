@@ -27,7 +27,7 @@ import random
 import sys
 import time
 
-from arcade_p2p.cli_support import check_positive
+from arcade_p2p.cli_support import check_positive, format_delay
 from arcade_p2p.peer_options import (
     LINGER_S,
     add_peer_options,
@@ -151,7 +151,15 @@ def run_peer(args: argparse.Namespace) -> int:
         discovery = None
         if options.discover:
             discovery = stack.enter_context(discover_room(session, transport, now=now))
-        runner = PeerRunner(session, transport, max_tick=end_tick, discovery=discovery)
+        runner = stack.enter_context(
+            PeerRunner(
+                session,
+                transport,
+                max_tick=end_tick,
+                discovery=discovery,
+                desync_dir=options.desync_dir,
+            )
+        )
         bot = RandomKeys(
             session,
             rate_per_min=args.rate,
@@ -166,7 +174,7 @@ def run_peer(args: argparse.Namespace) -> int:
             print(
                 f"peer {peer_id}: room {args.room!r}{' with a key' if args.key else ''},"
                 f" {args.fps} fps, delay"
-                f" {args.delay_ms:g} ms, end tick {end_tick}; dialing {dialing}",
+                f" {format_delay(args.delay_ms)}, end tick {end_tick}; dialing {dialing}",
                 flush=True,
             )
         runner.run_to_end(linger_s=LINGER_S, on_wake=bot.step)

@@ -17,8 +17,9 @@ import dataclasses
 import random
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
-from arcade_p2p.cli_support import check_delay_ms, check_positive
+from arcade_p2p.cli_support import check_delay_ms, check_positive, delay_arg
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import default_jitter_ms
@@ -26,6 +27,7 @@ from arcade_p2p.session import SessionConfig
 from arcade_p2p.transport import Address, LinkEmulation, LinkModel, parse_address
 
 __all__ = [
+    "DEFAULT_DESYNC_DIR",
     "DEFAULT_SETTLE_S",
     "LINGER_S",
     "PeerOptions",
@@ -43,6 +45,8 @@ DEFAULT_SETTLE_S = 3.0
 LINGER_S = 1.0
 """Seconds a peer keeps networking after reaching its last tick, repairing late events and
 answering the others' pulls, before it stops."""
+DEFAULT_DESYNC_DIR = "arcade-p2p-desyncs"
+"""Where desync forensics bundles go unless ``--desync-dir`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class PeerOptions:
         config: Session settings.
         emulation: User-space link emulation of arriving datagrams, if any.
         discover: Whether to find peers of the room on the LAN (``--no-discover``: no).
+        desync_dir: Folder where desync forensics bundles are written.
     """
 
     peer_id: int
@@ -66,6 +71,7 @@ class PeerOptions:
     config: SessionConfig
     emulation: LinkEmulation | None
     discover: bool = True
+    desync_dir: Path = Path(DEFAULT_DESYNC_DIR)
 
 
 def random_peer_id() -> int:
@@ -105,10 +111,11 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     parser.add_argument("--fps", type=int, default=defaults.fps, help="ticks per second")
     parser.add_argument(
         "--delay-ms",
-        type=float,
+        type=delay_arg,
         default=defaults.delay_ms,
         metavar="MS",
-        help="Delta: how far ahead local input is stamped, in milliseconds (one tick or more)",
+        help="Delta: how far ahead local input is stamped, in milliseconds (one tick or "
+        "more), or auto: chosen from how late this peer's input arrives at the others",
     )
     parser.add_argument(
         "--clock",
@@ -144,6 +151,12 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
         default=0.0,
         metavar="P",
         help="emulate links: probability that a datagram this peer receives arrives twice",
+    )
+    parser.add_argument(
+        "--desync-dir",
+        default=DEFAULT_DESYNC_DIR,
+        metavar="DIR",
+        help="folder for desync forensics bundles (see 'arcade-p2p replay')",
     )
 
 
@@ -250,7 +263,14 @@ def peer_options(
         emulation = LinkEmulation(link, seed=peer_id if seed is None else seed)
     peers = [parse_address(text) for text in args.peer]
     return PeerOptions(
-        peer_id, args.host, args.port, peers, config, emulation, discover=not args.no_discover
+        peer_id,
+        args.host,
+        args.port,
+        peers,
+        config,
+        emulation,
+        discover=not args.no_discover,
+        desync_dir=Path(args.desync_dir),
     )
 
 

@@ -27,24 +27,57 @@ half never runs a tick (it only notes new events for the tick half), so a driver
 the network half on its own thread and the ticks on the game's thread, each waking at its
 own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
+**Hand-off** (:meth:`Session.hand_off`). A driver that does so gives the session a guard
+(a lock; the core never imports threading) and the session splits its state in two:
+
+* the *network side* -- the gossip node, its timeline (:attr:`Session.timeline`: every
+  event this peer knows, what relaying and anti-entropy answer from), the clock and the
+  join state -- is only touched under the guard;
+* the *simulation side* -- the time machine, the app and the machine's own timeline
+  (:attr:`TimeMachine.timeline <arcade_p2p.machine.TimeMachine.timeline>`: the events the
+  simulation has been given) -- belongs to the thread that runs the tick half.
+
+Events new to the node are appended to a list under the guard; the tick half takes the
+list (under the guard, a few microseconds) and inserts its events into the machine's
+timeline before it runs any tick, then simulates *without* the guard. So the simulation
+only sees the timeline change between two ticks, and however long the ticks (a rollback)
+or the game's frame take, the network half never waits for them. Local events are
+stamped under the guard and enter both timelines at once. Without a hand-off the two
+timelines are one object and nothing is locked: :meth:`Session.pump` is unchanged for
+single-threaded drivers.
+
+After the ticks, the session's :class:`~arcade_p2p.hash_reports.HashReports` report the
+state at its settled snapshot ticks (they travel on SYNC), and its
+:class:`~arcade_p2p.desync.DesyncMonitor` raises the alarm when a neighbour's state differs
+after the same events (:attr:`Session.desync`, :attr:`Session.on_desync`); forensics
+bundles wait in :meth:`Session.take_desync_bundles` for the driver to write them.
+
 Local events are stamped ``max(now + Delta, last known event tick + 1)`` (the paper's
-rule, which keeps the log increasing). In the default clock mode "now" is the network's
-tick as far as this peer knows it (the paper mode uses the own tick); the second term only
-counts within one second past the first, so a stray far-future event cannot stall
-everyone's input.
+rule, which keeps the log increasing), and never below the previous local event's tick.
+In the default clock mode "now" is the network's tick as far as this peer knows it (the
+paper mode uses the own tick); the second term only counts within one second past the
+first, so a stray far-future event cannot stall everyone's input. Delta is fixed, or with
+``delay_ms="auto"`` chosen by this source from the slack its events had at the others
+(:mod:`arcade_p2p.delay`); every session measures the slack of the events it receives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from arcade_p2p.app import App, StateApp
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
+from arcade_p2p.delay import DelayController, SlackBoard
+from arcade_p2p.desync import DesyncMonitor, DesyncReport
+from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import Coverage, TimeMachine
@@ -53,11 +86,21 @@ from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["Session", "SessionConfig", "SessionStats"]
+__all__ = ["AUTO_DELAY", "Session", "SessionConfig", "SessionStats"]
 
 DEFAULT_FPS = 50
 DEFAULT_DELAY_MS = 500.0
+AUTO_DELAY = "auto"
+"""``delay_ms`` value that lets each source choose its own Delta (see :mod:`arcade_p2p.delay`)."""
+DEFAULT_AUTO_START_MS = 100.0
+DEFAULT_AUTO_MAX_MS = 10_000.0
+MAX_DELAY_MS = 600_000.0
+MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
+SETTLED_LAG_TICKS = 2.0
+"""A peer whose clock lags the network by more than this is still catching up: the slack
+it measures says more about its own clock than about the path (see
+:meth:`arcade_p2p.delay.SlackBoard.measure`)."""
 JOIN_TIMEOUT_S = 3.0
 """Longest a joining session holds at START waiting for the history."""
 
@@ -68,7 +111,11 @@ class SessionConfig:
 
     Attributes:
         fps: Ticks per second (all peers must agree).
-        delay_ms: Delta, how far in the future local events are stamped, in milliseconds.
+        delay_ms: Delta, how far in the future local events are stamped, in milliseconds,
+            or ``"auto"``: each source chooses its own Delta from how late its events
+            arrive at the others (see :mod:`arcade_p2p.delay`).
+        auto_start_ms: With ``"auto"``: Delta before the first report arrives.
+        auto_max_ms: With ``"auto"``: the largest Delta a source may choose.
         clock: Clock synchronisation rule (``ClockMode.from_name("paper")`` converts a name).
         room: Room name; the MAC key of every datagram is derived from it.
         key: Secret passphrase of the room (None: anyone who knows the room name can
@@ -80,25 +127,49 @@ class SessionConfig:
     """
 
     fps: int = DEFAULT_FPS
-    delay_ms: float = DEFAULT_DELAY_MS
+    delay_ms: float | str = DEFAULT_DELAY_MS
     clock: ClockMode = ClockMode.DEFAULT
     room: str = DEFAULT_ROOM
     snapshot_every_ticks: int = 10
     summary_interval_s: float = 0.5
     link_timeout_s: float = 3.0
     key: str | None = field(default=None, repr=False)
+    auto_start_ms: float = DEFAULT_AUTO_START_MS
+    auto_max_ms: float = DEFAULT_AUTO_MAX_MS
+
+    @property
+    def auto(self) -> bool:
+        """Whether each source chooses its own Delta (``delay_ms == "auto"``)."""
+        return self.delay_ms == AUTO_DELAY
 
     @property
     def delta_ticks(self) -> int:
-        """Delta in ticks (at least 1)."""
-        return max(1, round(self.delay_ms * self.fps / 1000.0))
+        """Delta in ticks (at least 1); with ``"auto"``, the starting Delta."""
+        delay_ms = self.auto_start_ms if isinstance(self.delay_ms, str) else self.delay_ms
+        return self._ticks(delay_ms)
+
+    @property
+    def max_delta_ticks(self) -> int:
+        """The largest Delta in ticks: ``auto_max_ms`` with ``"auto"``, else Delta itself."""
+        return self._ticks(self.auto_max_ms) if self.auto else self.delta_ticks
+
+    def _ticks(self, delay_ms: float) -> int:
+        return max(1, round(delay_ms * self.fps / MS_PER_S))
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for values that cannot work."""
         if not isinstance(self.fps, int) or not 1 <= self.fps <= 1000:
             raise UsageError(f"fps must be an integer in 1..1000, got {self.fps!r}")
-        if not (isinstance(self.delay_ms, (int, float)) and 0 <= self.delay_ms <= 600_000):
-            raise UsageError(f"delay_ms must be in 0..600000, got {self.delay_ms!r}")
+        if not (self.auto or _is_delay(self.delay_ms)):
+            raise UsageError(
+                f"delay_ms must be a number in 0..{MAX_DELAY_MS:g} or {AUTO_DELAY!r}, "
+                f"got {self.delay_ms!r}"
+            )
+        for name in ("auto_start_ms", "auto_max_ms"):
+            if not _is_delay(getattr(self, name)):
+                raise UsageError(f"{name} must be in 0..{MAX_DELAY_MS:g}")
+        if self.auto_max_ms < self.auto_start_ms:
+            raise UsageError("auto_max_ms must be >= auto_start_ms")
         if self.snapshot_every_ticks < 1:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
@@ -107,6 +178,15 @@ class SessionConfig:
             raise UsageError("key must be a non-empty string or None")
         if not isinstance(self.clock, ClockMode):
             raise UsageError(f"clock must be a ClockMode, got {self.clock!r}")
+
+
+def _is_delay(value: object) -> bool:
+    """Whether ``value`` is a number of milliseconds a Delta may be."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_DELAY_MS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +207,10 @@ class SessionStats:
         bytes_in: Bytes received.
         bytes_out: Bytes sent.
         dropped: Dropped datagrams by reason.
+        delta_ticks: The Delta (in ticks) the next local event gets.
+        delta_ticks_total: Sum of the Delta of every local event (ticks).
+        deliveries: Events of other sources received (not while joining).
+        late_deliveries: Of those, the ones that arrived after their tick had run.
     """
 
     tick: int
@@ -142,6 +226,10 @@ class SessionStats:
     bytes_in: int
     bytes_out: int
     dropped: dict[str, int] = field(default_factory=dict)
+    delta_ticks: int = 0
+    delta_ticks_total: int = 0
+    deliveries: int = 0
+    late_deliveries: int = 0
 
 
 class Session:
@@ -173,6 +261,14 @@ class Session:
         self.config = config
         self.peer_id = peer_id
         self.delta_ticks = config.delta_ticks
+        """Delta in ticks: fixed, or the starting value of an automatic one."""
+        self.delay = DelayController(config.delta_ticks, config.max_delta_ticks, now=now)
+        self.slack = SlackBoard(peer_id, relay=config.auto)
+        self.delta_ticks_total = 0
+        self.deliveries = 0
+        self.late_deliveries = 0
+        self._now = now
+        """The time of the datagrams being taken in (slack is measured against the clock)."""
         rng = rng or random.Random(peer_id)
         clock_settings = ClockSettings.for_mode(config.clock, self.delta_ticks)
         self.timeline = Timeline()
@@ -182,6 +278,7 @@ class Session:
         self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
+        self._snapshots = _SnapshotHost(self)
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
@@ -196,22 +293,72 @@ class Session:
                 link_timeout_s=config.link_timeout_s,
                 warmup_syncs=clock_settings.warmup_syncs,
             ),
-            on_new_event=self.machine.note_event,
+            on_new_event=self._on_new_event,
             join=self.join,
             reports=self.reports,
-            snapshots=_SnapshotHost(self),
+            snapshots=self._snapshots,
             now=now,
+            slack=self.slack,
         )
         transfer = self.node.transfer
         assert transfer is not None  # the session always hands the node a snapshot host
-        self.join.snapshot_pending = lambda: transfer.fetching
+        self.join.snapshot_pending = lambda: (
+            transfer.fetching or self._snapshots.received is not None
+        )
+        forensics = Forensics(app, self.reports, self.node, fps=config.fps)
+        self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
         self._seq = 0
         self._emitted = 0
+        self._guard: AbstractContextManager[Any] = contextlib.nullcontext()
+        self._split = False
+        self._arrivals: list[Event] = []
+        """Events new to the node that the tick half has not taken yet (hand-off only)."""
+
+    def hand_off(self, guard: AbstractContextManager[Any]) -> None:
+        """Split the session for a driver that runs the two halves on two threads.
+
+        After this call the network side (node, :attr:`timeline`, clock, join state) is
+        touched only while ``guard`` is held, the machine reads its own timeline, and
+        events new to the node reach it through a list that :meth:`pump_ticks` takes
+        under the guard (see the module header). Every method takes the guard itself,
+        for as short as it can: call them without holding it.
+
+        Args:
+            guard: A non-reentrant lock shared by the driver's threads (``threading.Lock``).
+
+        Raises:
+            UsageError: The session was handed off already.
+        """
+        if self._split:
+            raise UsageError("the session was handed off already")
+        applied = Timeline()
+        for event in self.timeline.all_events():
+            applied.insert(event)
+        self.machine.timeline = applied
+        self.node.on_new_event = self._on_arrival
+        self._guard = guard
+        self._split = True
+
+    def _take_arrivals(self) -> None:
+        """Give the machine the events the node took in since the last call (hand-off)."""
+        with self._guard:
+            arrivals = self._arrivals.copy()
+            self._arrivals.clear()
+        insert = self.machine.timeline.insert
+        note = self.machine.note_event
+        for event in arrivals:
+            insert(event)
+            note(event)
 
     @property
     def app(self) -> App:
         """The application driven by this session."""
         return self.machine.app
+
+    @property
+    def events_emitted(self) -> int:
+        """How many events this session emitted."""
+        return self._emitted
 
     @property
     def tick(self) -> int:
@@ -224,8 +371,10 @@ class Session:
         A session that has not simulated past START when it first dials someone is
         *joining*: see :attr:`joining`.
         """
-        self.join.dialled(tick=self.machine.tick, now=now)
-        self.node.add_peer(address, now=now)
+        tick = self.machine.tick
+        with self._guard:
+            self.join.dialled(tick=tick, now=now)
+            self.node.add_peer(address, now=now)
 
     @property
     def joining(self) -> bool:
@@ -247,18 +396,50 @@ class Session:
             UsageError: The name or payload cannot be sent.
         """
         payload = canonical_payload(name, payload)
-        tick = self.clock.stamp_base(now) + self.delta_ticks
-        last = self.timeline.last_tick
-        if tick <= last <= tick + self.config.fps:
-            tick = last + 1
-        tick = max(tick, self.machine.tick)
-        own = self.timeline.source_log(self.peer_id)
-        self._seq = max(self._seq, own.highest if own else 0) + 1
-        event = Event(tick, self.peer_id, self._seq, name, payload)
-        self.timeline.insert(event)
-        self.node.broadcast(event)
+        present = self.machine.tick
+        with self._guard:
+            delay = self.delay
+            if self.config.auto:
+                facts, spreads = self.slack.take_own()
+                delay.on_facts(facts, spreads, now=now)
+            base = self.clock.stamp_base(now)
+            delta = delay.delta_ticks
+            earliest = present
+            last = self.timeline.last_tick
+            if base + delta <= last <= base + delta + self.config.fps:
+                earliest = max(earliest, last + 1)
+            own = self.timeline.source_log(self.peer_id)
+            self._seq = max(self._seq, own.highest if own else 0) + 1
+            tick = delay.stamp(self._seq, base, earliest)
+            event = Event(tick, self.peer_id, self._seq, name, payload)
+            self.timeline.insert(event)
+            self.node.broadcast(event)
+        if self._split:
+            self.machine.timeline.insert(event)
         self._emitted += 1
+        self.delta_ticks_total += delta
         return event
+
+    def _on_new_event(self, event: Event) -> None:
+        """An event new to this peer arrived: note it for the machine, measure its slack."""
+        self.machine.note_event(event)
+        self._measure(event)
+
+    def _on_arrival(self, event: Event) -> None:
+        """The same after a hand-off: the tick half takes the event later (network side)."""
+        self._arrivals.append(event)
+        self._measure(event)
+
+    def _measure(self, event: Event) -> None:
+        """The slack of a new event against the next tick to simulate (network side)."""
+        if self.join.joining:  # a fetched history is late by nature; it says nothing
+            return
+        settled = self.clock.lag_ticks(self._now) <= SETTLED_LAG_TICKS
+        slack = self.slack.measure(
+            event.source, event.seq, event.tick, self.machine.tick, settled=settled
+        )
+        self.deliveries += 1
+        self.late_deliveries += slack < 0
 
     def pump(
         self,
@@ -279,6 +460,11 @@ class Session:
         Returns:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
+        if self._split:
+            self.pump_ticks(now=now, max_tick=max_tick)
+            out = self.pump_network(now=now, datagrams=datagrams)
+            self.pump_ticks(now=now, max_tick=max_tick)
+            return out
         self.pump_ticks(now=now, max_tick=max_tick)
         if self._take_in(now, datagrams):  # else the second pass would be a no-op
             self.pump_ticks(now=now, max_tick=max_tick)
@@ -299,11 +485,26 @@ class Session:
             How many live ticks ran.
         """
         machine = self.machine
-        target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        if self._split:
+            self._take_arrivals()
+            with self._guard:
+                received = self._snapshots.take_received()
+                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        else:
+            received = self._snapshots.take_received()
+            target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        if received is not None:  # a verified snapshot: start from it, then ask again
+            coverage, blob, state = received
+            machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
+            with self._guard:
+                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
-        ran = machine.advance(target)
-        self.reports.refresh()
+        ran = machine.advance(target)  # never under the guard: the network half goes on
+        with self._guard:  # reports travel on SYNC; forensics fetch through the node
+            self.reports.refresh()
+            self._snapshots.publish_offer()
+            self.desyncs.poll(now=now)
         return ran
 
     def pump_network(
@@ -319,12 +520,19 @@ class Session:
         Returns:
             Datagrams the driver must send now, as ``(data, address)`` pairs.
         """
-        self._take_in(now, datagrams)
-        return self.node.datagrams_to_send(now=now)
+        with self._guard:
+            self._take_in(now, datagrams)
+            return self.node.datagrams_to_send(now=now)
+
+    def has_output(self) -> bool:
+        """Whether the network half has datagrams to send now (after a local event)."""
+        with self._guard:
+            return self.node.has_output()
 
     def _take_in(self, now: float, datagrams: Iterable[tuple[bytes, Hashable]]) -> bool:
         """Receive the datagrams, then run the due protocol timers; whether either happened."""
         node = self.node
+        self._now = now
         took = False
         for data, address in datagrams:
             node.receive_datagram(data, address, now=now)
@@ -342,82 +550,117 @@ class Session:
             now: The driver's current time.
             max_tick: The driver's ``max_tick``; once it has run, ticks no longer wake.
         """
-        wakeup = self.node.get_timer()
+        wakeup = self.network_timer()
         if max_tick is None or self.machine.tick <= max_tick:
-            wakeup = min(wakeup, self.clock.next_due_time(now))
+            wakeup = min(wakeup, self.next_tick_time(now))
         return wakeup
 
     def network_timer(self) -> float:
         """When the network half next has work without a datagram arriving (absolute)."""
-        return self.node.get_timer()
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.node.get_timer()
+        with self._guard:
+            return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
-        return self.clock.next_due_time(now)
+        if not self._split:  # called every tick: skip the no-op guard
+            return self.clock.next_due_time(now)
+        with self._guard:
+            return self.clock.next_due_time(now)
+
+    @property
+    def desync(self) -> DesyncReport | None:
+        """The first real desync with a neighbour this session found (None: all agree).
+
+        A heads-up display can show it; :attr:`on_desync` is called for each one.
+        """
+        return self.desyncs.report
+
+    @property
+    def on_desync(self) -> Callable[[DesyncReport], None] | None:
+        """Hook called once per neighbour found in a desync (see :mod:`arcade_p2p.desync`)."""
+        return self.desyncs.on_desync
+
+    @on_desync.setter
+    def on_desync(self, hook: Callable[[DesyncReport], None] | None) -> None:
+        self.desyncs.on_desync = hook
+
+    def take_desync_bundles(self) -> list[tuple[DesyncReport, DesyncBundle]]:
+        """Forensics bundles finished since the last call; the driver writes them to files."""
+        return self.desyncs.take_bundles()
 
     def state_hash(self) -> str:
-        """Digest of the simulation state after the last tick that ran."""
+        """Digest of the simulation state after the last tick that ran (after repairing
+        the events that arrived late, including, with a hand-off, those not yet taken)."""
+        if self._split:
+            self._take_arrivals()
         return self.machine.state_hash()
 
     def stats(self) -> SessionStats:
         """Current counters."""
         m = self.machine.stats
-        n = self.node.stats
-        return SessionStats(
-            tick=self.machine.tick,
-            neighbours=len(self.node.neighbours()),
-            events=len(self.timeline),
-            events_emitted=self._emitted,
-            live_events=m.live_events,
-            rollbacks=m.rollbacks,
-            rollback_ticks=m.rollback_ticks,
-            resim_ticks=m.resim_ticks,
-            live_ticks=m.live_ticks,
-            catch_ups=self.clock.catch_ups,
-            bytes_in=n.bytes_in,
-            bytes_out=n.bytes_out,
-            dropped=dict(self.node.dropped),
-        )
+        with self._guard:
+            n = self.node.stats
+            return SessionStats(
+                tick=self.machine.tick,
+                neighbours=len(self.node.neighbours()),
+                events=len(self.timeline),
+                events_emitted=self._emitted,
+                live_events=m.live_events,
+                rollbacks=m.rollbacks,
+                rollback_ticks=m.rollback_ticks,
+                resim_ticks=m.resim_ticks,
+                live_ticks=m.live_ticks,
+                catch_ups=self.clock.catch_ups,
+                bytes_in=n.bytes_in,
+                bytes_out=n.bytes_out,
+                dropped=dict(self.node.dropped),
+                delta_ticks=self.delay.delta_ticks,
+                delta_ticks_total=self.delta_ticks_total,
+                deliveries=self.deliveries,
+                late_deliveries=self.late_deliveries,
+            )
 
 
 class _SnapshotHost:
     """The session's side of the snapshot transfer (see :mod:`arcade_p2p.protocol.transfer`).
 
-    A session wants a snapshot while it is joining and has not simulated past START, if
-    its app can load a state from another process (a :class:`~arcade_p2p.app.StateApp`).
-    It offers the snapshot of its second newest reported settled tick (other peers have
-    most likely reported that tick too, so the joiner can verify it at once), or else one
-    at least Delta plus a snapshot period in the past; a joining session offers none.
+    The transfer runs on the network side (under the hand-off guard); the machine belongs
+    to the tick half. So the two meet only through two values kept here, both read and
+    written under the guard:
+
+    * :attr:`offer` -- published by the tick half whenever its state-hash reports change:
+      the snapshot of the second newest reported settled tick (other peers have most
+      likely reported that tick too, so a joiner can verify it at once), with its
+      coverage and the digest of the events before it. A joining session offers none.
+    * :attr:`received` -- a verified snapshot, decoded by the game's restricted decoder on
+      the network side, waiting for the tick half to start the machine from it.
+
+    A session wants a snapshot while it is joining, has not simulated past START and has
+    none waiting, if its app can load a state from another process (a
+    :class:`~arcade_p2p.app.StateApp`).
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.offer: tuple[Coverage, bytes, bytes] | None = None
+        self.received: tuple[Coverage, bytes, Any] | None = None
+        self._offered_from: tuple[object, ...] | None = None
 
     def wants_snapshot(self) -> bool:
         session = self.session
         machine = session.machine
         return (
             session.join.joining
+            and self.received is None
             and machine.tick <= 1
             and machine.base_tick is None
             and isinstance(machine.app, StateApp)
         )
 
     def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
-        session = self.session
-        if session.join.joining:
-            return None
-        latest = session.reports.latest()
-        machine = session.machine
-        if latest:  # the second newest: the other peers have most likely reported it too
-            tick = latest[min(1, len(latest) - 1)].tick
-        else:
-            tick = machine.tick - session.delta_ticks - machine.snapshots.every_ticks
-        found = machine.settled_snapshot(tick)
-        if found is None:
-            return None
-        coverage, blob = found
-        return coverage, blob, session.timeline.events_digest(coverage.tick)
+        return None if self.session.join.joining else self.offer
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         reported = self.session.reports.reported_hashes(tick)
@@ -431,7 +674,32 @@ class _SnapshotHost:
         return Verdict.MISMATCH if others else Verdict.UNKNOWN
 
     def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
-        machine = self.session.machine
-        app = machine.app
+        app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
-        machine.start_from(coverage, blob, load=app.load_remote_state)
+        self.received = (coverage, blob, app.codec.decode(blob))  # RemoteError: refused
+
+    # ------------------------------------------------------------ tick half (guarded)
+    def publish_offer(self) -> None:
+        """Renew :attr:`offer` if the reports changed since (tick half, under the guard)."""
+        latest = self.session.reports.latest()
+        if not latest or latest == self._offered_from:
+            return
+        self._offered_from = latest
+        machine = self.session.machine
+        found = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
+        if found is None:
+            self.offer = None
+            return
+        coverage, blob = found
+        self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+
+    def take_received(self) -> tuple[Coverage, bytes, Any] | None:
+        """The verified snapshot waiting to be started from, once (under the guard)."""
+        received, self.received = self.received, None
+        return received
+
+
+def _set_state(app: App, state: Any) -> None:
+    """Put a state decoded from a received snapshot into the app (a StateApp)."""
+    assert isinstance(app, StateApp)  # only a StateApp asks for snapshots
+    app.state = state

@@ -4,10 +4,12 @@ How this works: a game subclasses :class:`SymmetricWindow` and writes ordinary A
 code. The window owns a :class:`~arcade_p2p.session.Session` (behind a private adapter
 that presents the window to the time machine as an :class:`~arcade_p2p.app.App`), a
 :class:`~arcade_p2p.transport.UdpTransport` and a :class:`~arcade_p2p.runner.PeerRunner`.
-Every frame it pumps the runner with the current time -- the session's one driver step,
-:meth:`Session.pump <arcade_p2p.session.Session.pump>`, which runs the ticks that are due
-(and any rollback) and exchanges datagrams -- then draws once. So the simulation hooks are
-called only by the time machine:
+Every frame it pumps the runner with the current time -- the ticks that are due (and any
+rollback), :meth:`Session.pump_ticks <arcade_p2p.session.Session.pump_ticks>` -- then draws
+once. Datagrams are exchanged by the runner's gossip thread meanwhile, so a long frame
+never delays what passes through this peer (``gossip_thread=False`` puts the whole driver
+step, :meth:`Session.pump <arcade_p2p.session.Session.pump>`, back in the frame). So the
+simulation hooks are called only by the time machine:
 
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
@@ -20,6 +22,14 @@ seed (``--autopilot SEED``), the game's optional ``autopilot(rng)`` hook is call
 per real-time frame, just after the real input, to play by itself through the same
 handlers (see :data:`AUTOPILOT_METHOD`).
 
+Arcade's views work the Arcade way. A :class:`SharedView` holds the simulation hooks
+instead of the window: once attached (:meth:`SymmetricWindow.attach_view`, or the first
+:meth:`~arcade.Window.show_view` of it, before the first frame) the time machine calls
+*its* ``on_start``/``on_update``/``on_event``, from tick 0, whichever view is shown. Any
+other :class:`arcade.View` is local to this peer (a menu, a lobby, a pause screen): while
+it is shown it gets ``on_update`` (real elapsed time) and ``on_draw`` every frame, and
+the shared simulation keeps running underneath, because the other peers go on.
+
 Arcade itself also calls ``on_update`` every frame. To keep that call away from the
 simulation, :meth:`SymmetricWindow.__init_subclass__` wraps the ``on_update`` a subclass
 defines: called by the time machine it runs the subclass's code; called by Arcade it
@@ -29,9 +39,10 @@ or datagram), because a headless ``arcade.run()`` is an unpaced busy loop; ``arc
 still works thanks to the wrapper. Tests step frames directly with
 :meth:`SymmetricWindow.step_frame`.
 
-This is the only module that imports :mod:`arcade`. Headless mode must be chosen before
-that import; :meth:`SymmetricWindow.main` re-executes the process with
-``ARCADE_HEADLESS=1`` when ``--headless`` is given too late.
+This module (with :mod:`arcade_p2p.drawing`, a helper for ``on_draw``) is the only one
+that imports :mod:`arcade`. Headless mode must be chosen before that import;
+:meth:`SymmetricWindow.main` re-executes the process with ``ARCADE_HEADLESS=1`` when
+``--headless`` is given too late.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import arcade
@@ -52,9 +64,13 @@ import pyglet.window
 
 from arcade_p2p.app import StateApp
 from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
+from arcade_p2p.coalesce import Coalescer
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.hud import HUD_TOGGLE_KEY, Hud, hud_lines
 from arcade_p2p.peer_options import (
+    DEFAULT_DESYNC_DIR,
     LINGER_S,
     add_autopilot_option,
     add_peer_options,
@@ -66,19 +82,18 @@ from arcade_p2p.peer_options import (
 )
 from arcade_p2p.peer_report import peer_report
 from arcade_p2p.runner import PeerRunner, discover_room
-from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.session import AUTO_DELAY, Session, SessionConfig
+from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
-__all__ = ["SymmetricWindow"]
+__all__ = ["SharedView", "SymmetricWindow"]
 
 HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
-DEFAULT_DELAY_MS = 100.0
-"""Delta of games: local input shows 0.1 s after the key press (enough on a LAN)."""
-INFO_FONT_SIZE_PT = 10
-INFO_MARGIN_PX = 6
-INFO_COLOR = arcade.color.WHITE_SMOKE
+DEFAULT_START_DELAY_MS = 100.0
+"""Delta of a game's first inputs; then each peer chooses its own (``auto``): on a LAN
+local input shows one or two ticks after the key press."""
 AUTOPILOT_METHOD = "autopilot"
 """Optional game hook ``autopilot(self, rng: random.Random)``: called once per real-time
 frame with ``--autopilot SEED``, after the real input and before the pump, once START has
@@ -100,6 +115,7 @@ AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
 AUTOPILOT_QUIET_S = 1.0
 """With ``max_tick``, the autopilot stops once its input would be stamped less than this
 before ``max_tick``, so that its last events reach every peer before the agreed tick."""
+SIMULATION_HOOKS = ("on_start", "on_update", "on_event")
 
 
 class _WindowApp(StateApp):
@@ -129,20 +145,20 @@ class _WindowApp(StateApp):
         self.window.state = value
 
     def declaring_class(self) -> type:
-        """The window's class declares what its state may contain."""
-        return type(self.window)
+        """The class with the hooks (the shared view's or the window's) declares the state."""
+        return type(self.window.simulation)
 
     def start(self) -> None:
-        """START: the window's ``on_start``."""
-        self._call(self.window.on_start)
+        """START: ``on_start`` of the shared view, or else of the window."""
+        self._call(self.window.simulation.on_start)
 
     def tick(self) -> None:
-        """TICK: the window's ``on_update`` with the fixed step."""
-        self._call(self.window.on_update, self.delta_time)
+        """TICK: ``on_update`` with the fixed step."""
+        self._call(self.window.simulation.on_update, self.delta_time)
 
     def event(self, event: Event) -> None:
-        """An event at its tick: the window's ``on_event``."""
-        self._call(self.window.on_event, event)
+        """An event at its tick: ``on_event``."""
+        self._call(self.window.simulation.on_event, event)
 
     def _call(self, hook: Callable[..., Any], *args: Any) -> None:
         self.simulating = True
@@ -167,6 +183,32 @@ def _tick_step(
     return on_update
 
 
+def _view_tick_step(
+    step: Callable[[SharedView, float], None],
+) -> Callable[[SharedView, float], None]:
+    """Wrap a shared view's ``on_update``: only the time machine runs it.
+
+    Called by Arcade's own loop it does nothing, and Arcade goes on to the window's
+    ``on_update``, which pumps the session.
+    """
+
+    @functools.wraps(step)
+    def on_update(self: SharedView, delta_time: float) -> None:
+        window = self.window
+        if isinstance(window, SymmetricWindow) and window._app.simulating:
+            step(self, delta_time)
+
+    return on_update
+
+
+def _refuse_fixed_update(cls: type) -> None:
+    if "on_fixed_update" in cls.__dict__:
+        raise UsageError(
+            f"{cls.__name__}.on_fixed_update would never be called: "
+            "on_update already is the fixed step of the shared simulation"
+        )
+
+
 class SymmetricWindow(arcade.Window):
     """An Arcade window that shares its simulation with every peer of a room.
 
@@ -185,7 +227,8 @@ class SymmetricWindow(arcade.Window):
         port: UDP port to bind (0: any free port; see :attr:`address`).
         peers: Addresses of peers to dial, as ``(ip, port)``.
         max_tick: If given, never simulate past this tick.
-        show_info: Draw a small line of session figures over the game.
+        show_info: Start with the heads-up display of session figures shown (F3 toggles
+            it; it shows a desync too, once one is found).
         emulation: Optional emulated latency/loss on received datagrams.
         discover: Find peers of the room on the LAN and dial them (the command line
             turns it on unless ``--no-discover``); joining a running room found this way
@@ -193,12 +236,16 @@ class SymmetricWindow(arcade.Window):
         now: ``time.monotonic()`` at which tick 0 is due (default: now).
         autopilot: If given, the seed of the autopilot (see :data:`AUTOPILOT_METHOD`;
             None: no autopilot).
+        gossip_thread: Relay, answer and run the protocol timers on a background thread,
+            so that a long frame never delays them (False: everything on the game's
+            thread, once per frame; tests that step time by hand use it).
+        desync_dir: Folder where desync forensics bundles are written (None: not written).
         **window_options: Passed on to :class:`arcade.Window`.
 
     Attributes:
         session: This peer's :class:`~arcade_p2p.session.Session` (``peer_id``,
             ``stats()``, ``state_hash()``, ``timeline``); read it outside the simulation.
-        show_info: Whether the session figures are drawn.
+        show_info: Whether the heads-up display is shown (F3 toggles it).
 
     Raises:
         UsageError: A setting is invalid or the UDP address cannot be bound (the window
@@ -207,8 +254,9 @@ class SymmetricWindow(arcade.Window):
 
     WIDTH_PX = 800
     HEIGHT_PX = 600
-    CONFIG = SessionConfig(delay_ms=DEFAULT_DELAY_MS)
-    """The game's session settings; the command line overrides fps, Delta, clock and room.
+    CONFIG = SessionConfig(delay_ms=AUTO_DELAY, auto_start_ms=DEFAULT_START_DELAY_MS)
+    """The game's session settings (Delta: ``auto``, starting at 100 ms); the command line
+    overrides fps, Delta, clock and room.
     Every peer of a room must use the same (a pymunk game also depends on the snapshot
     period, because the live run continues from each snapshot)."""
 
@@ -228,11 +276,7 @@ class SymmetricWindow(arcade.Window):
                 (``on_update`` already is the fixed step).
         """
         super().__init_subclass__(**kwargs)
-        if "on_fixed_update" in cls.__dict__:
-            raise UsageError(
-                f"{cls.__name__}.on_fixed_update would never be called: "
-                "on_update already is the fixed step of the shared simulation"
-            )
+        _refuse_fixed_update(cls)
         if "on_update" in cls.__dict__:
             cls.on_update = _tick_step(cls.__dict__["on_update"])  # type: ignore[method-assign,assignment]
 
@@ -253,6 +297,8 @@ class SymmetricWindow(arcade.Window):
         discover: bool = False,
         now: float | None = None,
         autopilot: int | None = None,
+        gossip_thread: bool = True,
+        desync_dir: str | Path | None = DEFAULT_DESYNC_DIR,
         **window_options: Any,
     ) -> None:
         config = config or self.CONFIG
@@ -263,9 +309,12 @@ class SymmetricWindow(arcade.Window):
             title or type(self).__name__,
             **window_options,
         )
-        self.show_info = show_info
+        self._hud = Hud(visible=show_info)
+        self.push_handlers(on_key_press=self._hud_key)
         self._app = _WindowApp(self, 1.0 / config.fps)
-        self._info_text: arcade.Text | None = None
+        self._shared_view: SharedView | None = None
+        self._coalesced: list[tuple[str, Coalescer[Any]]] = []
+        self._last_frame_at: float | None = None
         with contextlib.ExitStack() as undo_if_failed:
             undo_if_failed.callback(super().close)
             self._transport = UdpTransport(host, port, emulation=emulation)
@@ -284,8 +333,14 @@ class SymmetricWindow(arcade.Window):
         self._now = self._next_frame_at = origin
         for address in peers:
             self.session.add_peer(address, now=origin)
+        self.session.on_desync = self.on_desync
         self._runner = PeerRunner(
-            self.session, self._transport, max_tick=max_tick, discovery=self._discovery
+            self.session,
+            self._transport,
+            max_tick=max_tick,
+            discovery=self._discovery,
+            gossip_thread=gossip_thread,
+            desync_dir=None if desync_dir is None else Path(desync_dir),
         )
         self._autopilot_rng = (
             None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
@@ -327,6 +382,93 @@ class SymmetricWindow(arcade.Window):
             self.on_key_release(self._autopilot_key, 0)
             self._autopilot_key = None
 
+    def on_desync(self, report: DesyncReport) -> None:
+        """A neighbour simulated the same events into a different state (a real desync).
+
+        Called once per disagreeing neighbour, outside the simulation, after the WARNING
+        log line. Override it to react (the session figures drawn with ``show_info``
+        already show it; ``self.session.desync`` holds the first report). A forensics
+        bundle follows in ``desync_dir`` once the neighbour's state has been fetched;
+        ``arcade-p2p replay BUNDLE`` replays it.
+
+        Args:
+            report: What disagrees: the tick, both peers and both state hashes.
+        """
+
+    # ------------------------------------------------------------ views
+    @property
+    def simulation(self) -> SymmetricWindow | SharedView:
+        """Whose simulation hooks the time machine calls: the shared view, or the window."""
+        return self._shared_view if self._shared_view is not None else self
+
+    def attach_view(self, view: SharedView) -> None:
+        """Make ``view`` run the shared simulation from tick 0, without showing it.
+
+        Call it in ``__init__`` (before the first frame), then show a local view first
+        (a menu, a lobby) and the shared view later; the simulation runs all along.
+
+        Args:
+            view: The game's one shared view.
+
+        Raises:
+            UsageError: The window already has another shared view, the first frame has
+                run, or the window defines simulation hooks of its own.
+        """
+        if view is self._shared_view:
+            return
+        if self._shared_view is not None:
+            raise UsageError(
+                f"{type(self).__name__} already runs the simulation of a "
+                f"{type(self._shared_view).__name__}; a window has one shared view (show "
+                "that same instance again, and use plain arcade.View for local screens)"
+            )
+        if self.session.tick > 0:
+            raise UsageError(
+                f"{type(view).__name__} was attached after the first frame; attach the "
+                "shared view in the window's __init__ (self.attach_view(view)) so that "
+                "every peer runs its on_start at tick 0"
+            )
+        own = sorted(
+            hook
+            for cls in type(self).__mro__
+            if issubclass(cls, SymmetricWindow) and cls is not SymmetricWindow
+            for hook in SIMULATION_HOOKS
+            if hook in cls.__dict__
+        )
+        if own:
+            raise UsageError(
+                f"{type(self).__name__} defines {', '.join(own)} and shares "
+                f"{type(view).__name__}: write the simulation hooks in one place, the view"
+            )
+        view.window = self
+        self._shared_view = view
+
+    def show_view(self, new_view: arcade.View) -> None:
+        """Show a view: a :class:`SharedView` is attached first (see :meth:`attach_view`).
+
+        Any other view is local to this peer: it gets ``on_update`` with the real elapsed
+        time and ``on_draw`` every frame while the simulation runs on underneath.
+
+        Args:
+            new_view: The view to show.
+
+        Raises:
+            UsageError: ``new_view`` is a shared view that cannot be attached, or a plain
+                view with simulation hooks (``on_start``, ``on_event``) that would never
+                be called.
+        """
+        if isinstance(new_view, SharedView):
+            self.attach_view(new_view)
+        else:
+            hooks = [hook for hook in ("on_start", "on_event") if hasattr(new_view, hook)]
+            if hooks:
+                raise UsageError(
+                    f"{type(new_view).__name__} defines {' and '.join(hooks)} but is a plain "
+                    "arcade.View, which is local to this peer and never simulated: subclass "
+                    "arcade_p2p.SharedView for the shared game"
+                )
+        super().show_view(new_view)
+
     # ------------------------------------------------------------ local side
     @property
     def address(self) -> Address:
@@ -337,6 +479,15 @@ class SymmetricWindow(arcade.Window):
     def finished(self) -> bool:
         """Whether ``max_tick`` is set and has been simulated."""
         return self._runner.finished
+
+    @property
+    def show_info(self) -> bool:
+        """Whether the heads-up display is shown (F3 toggles it)."""
+        return self._hud.visible
+
+    @show_info.setter
+    def show_info(self, value: bool) -> None:
+        self._hud.visible = value
 
     def broadcast(self, name: str, payload: Any = None) -> Event:
         """Send an event to every peer, this one included; it applies at its stamped tick.
@@ -359,7 +510,25 @@ class SymmetricWindow(arcade.Window):
                 "must not emit events (it runs again on rollback). Broadcast from input "
                 "handlers instead."
             )
-        return self.session.emit(name, payload, now=self._now)
+        return self._runner.emit(name, payload, now=self._now)
+
+    def coalesce(self, name: str, rate_hz: float) -> Coalescer[Any]:
+        """An input stream broadcast as ``name`` events, at most ``rate_hz`` per second.
+
+        Offer values from an input handler (``aim.offer([x, y])`` in ``on_mouse_motion``);
+        every frame the window broadcasts the newest value offered, when the rate allows
+        and it changed since the last one sent.
+
+        Args:
+            name: Event name of the broadcasts.
+            rate_hz: Most events per second.
+
+        Returns:
+            The :class:`~arcade_p2p.coalesce.Coalescer` to offer values to.
+        """
+        coalescer: Coalescer[Any] = Coalescer(rate_hz)
+        self._coalesced.append((name, coalescer))
+        return coalescer
 
     def step_frame(self, now: float) -> int:
         """One real-time frame: handle input, pump the session at ``now``, draw, present.
@@ -378,9 +547,12 @@ class SymmetricWindow(arcade.Window):
         self._drive_autopilot()
         ran = self._pump(now)
         self._next_frame_at = self.session.next_tick_time(now)
-        self.on_draw()
-        if self.show_info:
-            self._draw_info()
+        self._update_local_view(now)
+        view = self.current_view
+        if view is None or not view.on_draw():  # as in Arcade: the view, then the window
+            self.on_draw()
+        if self._hud.visible:
+            self._hud.draw(hud_lines(self.session, now=now), window_height=self.height)
         self.flip()
         return ran
 
@@ -408,10 +580,21 @@ class SymmetricWindow(arcade.Window):
                 self._pump(now)
             if not self.closed:
                 wakeup = min(self._runner.next_wakeup(now), self._next_frame_at, deadline)
-                self._transport.wait(wakeup - time.monotonic())
+                self._runner.wait(wakeup - time.monotonic())
+
+    def save_screenshot(self, path: str) -> None:
+        """Draw the current state once more (without the heads-up display) and save it.
+
+        Args:
+            path: Where the image goes; the format follows the suffix (``.png``).
+        """
+        self._make_current()
+        self.on_draw()
+        arcade.get_image(0, 0, *self.get_framebuffer_size()).save(path)
 
     def close(self) -> None:
-        """Close the window, its UDP socket and LAN discovery."""
+        """Close the window, its gossip thread, UDP socket and LAN discovery."""
+        self._runner.close()
         if self._discovery is not None:
             self._discovery.close()
         self._transport.close()
@@ -432,8 +615,20 @@ class SymmetricWindow(arcade.Window):
         else:
             self._random_keys(self._autopilot_rng)
 
+    def _update_local_view(self, now: float) -> None:
+        """Give a shown local view its real-time ``on_update`` (a shared view's is a tick)."""
+        elapsed = self._app.delta_time if self._last_frame_at is None else now - self._last_frame_at
+        self._last_frame_at = now
+        view = self.current_view
+        if view is not None and not isinstance(view, SharedView):
+            view.on_update(elapsed)
+
     def _pump(self, now: float) -> int:
         self._now = now
+        for name, coalescer in self._coalesced:
+            send, value = coalescer.release(now=now)
+            if send:
+                self.broadcast(name, value)
         return self._runner.pump(now)
 
     def _make_current(self) -> None:
@@ -446,18 +641,12 @@ class SymmetricWindow(arcade.Window):
             self.switch_to()
             arcade.set_window(self)
 
-    def _draw_info(self) -> None:
-        stats = self.session.stats()
-        text = (
-            f"tick {stats.tick}  peers {stats.neighbours}  events {stats.events}  "
-            f"rollbacks {stats.rollbacks} ({stats.rollback_ticks} ticks)"
-        )
-        if self._info_text is None:
-            self._info_text = arcade.Text(
-                text, INFO_MARGIN_PX, INFO_MARGIN_PX, INFO_COLOR, INFO_FONT_SIZE_PT
-            )
-        self._info_text.text = text
-        self._info_text.draw()
+    def _hud_key(self, symbol: int, modifiers: int) -> bool:
+        """Pushed key handler: F3 toggles the heads-up display; other keys go on."""
+        if symbol == HUD_TOGGLE_KEY:
+            self._hud.toggle()
+            return True  # handled: the game never sees F3
+        return False
 
     # ------------------------------------------------------------ command line
     @classmethod
@@ -477,6 +666,7 @@ class SymmetricWindow(arcade.Window):
             args = parser.parse_args(argv)
             _choose_display(args.headless, may_restart=argv is None)
             max_tick = run_max_tick(args)
+            tile = _tile(args.tile)
             for flag, size in (("--width", args.width), ("--height", args.height)):
                 if size < 1:
                     raise UsageError(f"{flag} must be a number of pixels >= 1, got {size}")
@@ -495,6 +685,7 @@ class SymmetricWindow(arcade.Window):
                     emulation=options.emulation,
                     discover=options.discover,
                     autopilot=args.autopilot,
+                    desync_dir=options.desync_dir,
                 )
             except Exception as exc:
                 if isinstance(exc, _no_display_errors()):
@@ -504,7 +695,96 @@ class SymmetricWindow(arcade.Window):
             line = str(exc) if isinstance(exc, CommandLineError) else f"{parser.prog}: error: {exc}"
             print(line, file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        if tile is not None and not arcade.headless:
+            screen = window.display.get_default_screen()
+            size = (screen.width, screen.height)
+            window.set_location(*tile_position(*tile, screen=size, window=window.get_size()))
         _run_and_report(window, args, max_tick)
+
+
+class SharedView(arcade.View):
+    """An Arcade view whose hooks are the shared simulation of a :class:`SymmetricWindow`.
+
+    Write it like the window's hooks: ``on_start`` sets ``self.state``, ``on_update`` is
+    the fixed step (never Arcade's frame update), ``on_event`` applies a broadcast event;
+    ``on_draw`` and the input handlers are ordinary view methods that run in real time
+    while the view is shown. ``self.state`` is the window's state, and the time machine
+    calls these hooks whether or not the view is shown (other peers go on playing while
+    this one looks at a menu). Attach it with :meth:`SymmetricWindow.attach_view` or by
+    showing it before the first frame.
+
+    Attributes:
+        STATE_MODULES: Modules besides the view's own whose classes ``state`` may contain.
+        STATE_FUNCTIONS: Module-level functions ``state`` refers to.
+    """
+
+    STATE_MODULES: tuple[str, ...] = ()
+    STATE_FUNCTIONS: tuple[Callable[..., Any], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make ``on_update`` the fixed step only (see :class:`SymmetricWindow`).
+
+        Raises:
+            UsageError: The class defines ``on_fixed_update``, which is never called.
+        """
+        super().__init_subclass__(**kwargs)
+        _refuse_fixed_update(cls)
+        if "on_update" in cls.__dict__:
+            cls.on_update = _view_tick_step(cls.__dict__["on_update"])  # type: ignore[method-assign,assignment]
+
+    @property
+    def shared_window(self) -> SymmetricWindow:
+        """The :class:`SymmetricWindow` whose simulation this view runs.
+
+        Raises:
+            UsageError: The view is on a plain :class:`arcade.Window`.
+        """
+        if not isinstance(self.window, SymmetricWindow):
+            raise UsageError(
+                f"{type(self).__name__} is a SharedView: show it on a SymmetricWindow "
+                f"(it is on a {type(self.window).__name__})"
+            )
+        return self.window
+
+    @property
+    def state(self) -> Any:
+        """The whole simulation state (the window's ``state``); set it in ``on_start``."""
+        return self.shared_window.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.shared_window.state = value
+
+    @property
+    def session(self) -> Session:
+        """The window's :class:`~arcade_p2p.session.Session` (read it outside the hooks)."""
+        return self.shared_window.session
+
+    def broadcast(self, name: str, payload: Any = None) -> Event:
+        """Send an event to every peer, this one included (see
+        :meth:`SymmetricWindow.broadcast`).
+
+        Args:
+            name: Event name.
+            payload: msgpack-able data.
+
+        Returns:
+            The stamped event.
+
+        Raises:
+            UsageError: Called from a simulation hook, or the event cannot be sent.
+        """
+        return self.shared_window.broadcast(name, payload)
+
+    def on_start(self) -> None:
+        """START (tick 0): set ``self.state`` to the initial state, deterministically."""
+
+    def on_update(self, delta_time: float) -> bool | None:
+        """TICK: advance ``self.state`` by one fixed step of ``delta_time == 1 / fps``."""
+        return None
+
+    def on_event(self, event: Event) -> None:
+        """Apply a broadcast event to ``self.state``, at its tick."""
 
 
 NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"
@@ -549,6 +829,8 @@ def _run_and_report(
         print(f"peer {window.session.peer_id}, room {args.room!r}", flush=True)
     try:
         window.run(linger_s=None if max_tick is None else LINGER_S)
+        if args.screenshot is not None and not window.closed:
+            window.save_screenshot(args.screenshot)
         if args.json:
             report = peer_report(
                 window.session,
@@ -569,6 +851,22 @@ def _run_and_report(
     finally:
         if not window.closed:
             window.close()
+
+
+def _tile(text: str | None) -> tuple[int, int] | None:
+    """``--tile INDEX/COUNT`` parsed (None when not given).
+
+    Raises:
+        UsageError: The value is not ``INDEX/COUNT`` with ``0 <= INDEX < COUNT``.
+    """
+    if text is None:
+        return None
+    try:
+        return parse_tile(text)
+    except ValueError:
+        raise UsageError(
+            f"--tile must be INDEX/COUNT with 0 <= INDEX < COUNT, got {text!r}"
+        ) from None
 
 
 def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
@@ -593,7 +891,20 @@ def _argument_parser(cls: type[SymmetricWindow]) -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no display (offscreen rendering)")
     add_run_options(parser, seconds=None)
     parser.add_argument(
-        "--info", action="store_true", help="show tick, peers and rollbacks on screen"
+        "--info", action="store_true", help="start with the heads-up display shown (F3 toggles)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        default=None,
+        help="save the final frame as PNG (default: none)",
+    )
+    parser.add_argument(
+        "--tile",
+        metavar="INDEX/COUNT",
+        default=None,
+        help="place the window in cell INDEX (0-based) of COUNT windows tiling the screen "
+        "(default: where the window system puts it)",
     )
     parser.add_argument(
         "--json",

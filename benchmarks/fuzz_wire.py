@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hmac
 import json
 import random
 import re
@@ -32,6 +31,7 @@ from arcade_p2p.protocol.wire import (
     MAX_FPS,
     MAX_HAVE_ITEMS,
     MAX_RANGE_ITEMS,
+    VERSION,
     Events,
     Have,
     Hello,
@@ -39,18 +39,16 @@ from arcade_p2p.protocol.wire import (
     Sync,
     Want,
     WireCodec,
-    room_key,
 )
 
 ROOM = "fuzz"
 CODEC = WireCodec(ROOM)
-KEY = room_key(ROOM)
 VALID = [
     CODEC.encode(1, 2, 3, m)
     for m in (
         Hello(50, 10, True),
         Events(tuple(Event(10 + i, i, i + 1, "key", ["up", i, 1.5]) for i in range(5))),
-        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False),
+        Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False, ((20, bytes(16), bytes(8)),)),
         Summary(b"abcdefgh", 5, False),
         Have(((1, 2), (3, 4))),
         Want(((1, 1, 5),)),
@@ -59,8 +57,8 @@ VALID = [
 
 
 def sign(body: bytes) -> bytes:
-    signed = b"AP\x01" + body
-    return signed + hmac.digest(KEY, signed, "sha256")[:MAC_BYTES]
+    signed = b"AP" + bytes((VERSION,)) + body
+    return signed + CODEC.mac(signed)
 
 
 def random_value(rng: random.Random, depth: int = 0) -> object:
@@ -137,6 +135,10 @@ def valid_fields(rng: random.Random, kind: int) -> list[object]:
             digest,
             count,
             rng.random() < 0.5,
+            [
+                [some_int(rng, 0, MAX_TICK), rng.randbytes(16), rng.randbytes(8)]
+                for _ in range(rng.randrange(3))
+            ],
         ]
     if kind == 4:
         return [digest, count, rng.random() < 0.5]

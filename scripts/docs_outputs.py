@@ -253,6 +253,64 @@ def make_wire_messages() -> str:
     return _markdown(_table(["type", "message", "fields, in wire order"], rows))
 
 
+DESYNC_RUNS = (
+    (),
+    ("--loss", "0.2", "--churn", "40:20", "--duration", "180", "--seed", "3"),
+    ("--desync-peer", "5", "--seed", "2"),
+)
+"""The simulator runs of desync detection's goals (the desync guide)."""
+
+
+def make_desync_sim() -> str:
+    """Desync alarms in the default cell, under loss and churn, and with one diverging peer."""
+    rows = []
+    for args in DESYNC_RUNS:
+        r = run_sim_json(args)
+        rows.append(
+            [
+                f"`{' '.join(('arcade-p2p sim --json', *args))}`",
+                str(r["desyncs_detected"]),
+                _seconds(r["desync_detect_s"], 3),
+                str(r["converged"]).lower(),
+                str(r["recoveries"]),
+                f"{r['bytes_per_peer_per_s']:.0f}",
+            ]
+        )
+    header = [
+        "command",
+        "desyncs_detected",
+        "desync_detect_s",
+        "converged",
+        "returns",
+        "bytes_per_peer_per_s",
+    ]
+    return _markdown(_table(header, rows))
+
+
+DESYNC_OUT = "arcade-p2p-desyncs"
+"""Where the desync example writes its bundles (relative to the repository root)."""
+
+
+def make_desync_udp() -> str:
+    """Three real peers over UDP, one diverges; then the replay of one neighbour's bundle."""
+    out = ROOT / DESYNC_OUT
+    for old in out.glob("*.bundle") if out.is_dir() else ():
+        old.unlink()
+    done = subprocess.run(
+        [sys.executable, "benchmarks/desync_udp.py", "--out", DESYNC_OUT, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    figures = json.loads(done.stdout)
+    bundle = next(b for b in figures["bundles"] if "-peer101-vs-" in b)
+    shown = {k: v for k, v in figures.items() if k not in ("bundles", "bundle_bytes")}
+    lines = [f"$ python benchmarks/desync_udp.py --out {DESYNC_OUT} --json", json.dumps(shown)]
+    lines += [f"$ arcade-p2p replay {bundle}", run_cli(["replay", bundle]).rstrip()]
+    return "\n".join(lines) + "\n"
+
+
 OUTPUTS: tuple[Output, ...] = (
     Output("sim_default.txt", ("arcade-p2p sim",), True, make_sim_default),
     Output("demo.txt", ("arcade-p2p demo --headless",), False, make_demo, real_time=True),
@@ -295,6 +353,22 @@ OUTPUTS: tuple[Output, ...] = (
         ),
         False,
         make_churn,
+    ),
+    Output(
+        "desync_sim.md",
+        tuple(" ".join(("arcade-p2p sim --json", *args)) for args in DESYNC_RUNS),
+        False,
+        make_desync_sim,
+    ),
+    Output(
+        "desync_udp.txt",
+        (
+            f"python benchmarks/desync_udp.py --out {DESYNC_OUT} --json",
+            "arcade-p2p replay BUNDLE",
+        ),
+        False,
+        make_desync_udp,
+        real_time=True,
     ),
 )
 

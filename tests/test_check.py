@@ -43,6 +43,10 @@ TRAPS = {
     "event_random": ("rollback", ["state.damage[0]", "module-level random generator was used"]),
     "wall_clock": ("rollback", ["state.started_at", "looks like a reading of time.time()"]),
     "outside_state": ("rollback", ["state.distance", "self.combo lives outside self.state"]),
+    "view_outside_state": (
+        "rollback",
+        ["state.distance", "self.game_view.combo lives outside self.state"],
+    ),
     "draw_float": ("rollback", ["state.size", "self.glow is changed by on_draw"]),
     "sleeping_body": ("error", ["sleeping bodies break rollback determinism"]),
     "lambda_handler": ("error", ["state.space.handlers[(1, 2)]['begin'] is a lambda"]),

@@ -20,25 +20,44 @@ echo "$*" >> "$CALLS"
 if [[ "$*" == "-m $FAIL_ON"* ]]; then exit 3; fi
 exit 0
 """
+FAKE_APT_GET = """#!/usr/bin/env bash
+echo "apt-get $*" >> "$CALLS"
+exit 0
+"""
+TOOLS_THE_SCRIPT_RUNS = ("bash", "dirname", "id")
 
 
-def run_ci(tmp_path: Path, fail_on: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def run_ci(
+    tmp_path: Path, fail_on: str, *, without_x_tools: bool = False
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run a copy of the CI script with a stand-in python (and apt-get).
+
+    Args:
+        tmp_path: Where the copy and the stand-ins go.
+        fail_on: The python module whose run fails.
+        without_x_tools: Run with only the stand-ins and the few tools the script uses on
+            ``PATH`` (so Xvfb and xdotool are missing); otherwise the apt step is skipped.
+    """
     (tmp_path / ".ci").mkdir()
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "python"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(0o755)
+    for name, text in (("python", FAKE_PYTHON), ("apt-get", FAKE_APT_GET)):
+        fake = bin_dir / name
+        fake.write_text(text)
+        fake.chmod(0o755)
     calls = tmp_path / "calls.txt"
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "CALLS": str(calls),
-        "FAIL_ON": fail_on,
-    }
+    env = {**os.environ, "CALLS": str(calls), "FAIL_ON": fail_on, "CI_SKIP_APT": "1"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    if without_x_tools:
+        for tool in TOOLS_THE_SCRIPT_RUNS:
+            found = shutil.which(tool)
+            assert found is not None
+            (bin_dir / tool).symlink_to(found)
+        env["PATH"] = str(bin_dir)
+        env["CI_SKIP_APT"] = ""
     done = subprocess.run(
-        ["bash", str(tmp_path / ".ci" / "run")],
+        [shutil.which("bash") or "/bin/bash", str(tmp_path / ".ci" / "run")],
         capture_output=True,
         text=True,
         env=env,
@@ -69,3 +88,13 @@ def test_when_every_step_passes_ci_runs_lint_types_and_docs(tmp_path: Path) -> N
     modules = [call.split()[1] for call in calls]
     assert modules[:2] == ["pip", "pytest"]
     assert {"ruff", "mypy", "mkdocs"} <= set(modules[2:])
+
+
+def test_ci_installs_xvfb_and_xdotool_when_missing_before_the_tests(tmp_path: Path) -> None:
+    done, calls = run_ci(tmp_path, "nothing", without_x_tools=True)
+    assert done.returncode == 0, done.stderr
+    assert calls[:3] == [
+        "apt-get update -q",
+        "apt-get install -y -q xvfb xdotool",
+        "-m pip install -e .[dev]",
+    ]

@@ -18,7 +18,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
-@pytest.mark.parametrize("name", ["check", "sim", "sweep", "demo", "peer"])
+@pytest.mark.parametrize("name", ["check", "sim", "sweep", "demo", "peer", "play", "replay"])
 def test_every_option_is_in_the_cli_reference(name: str) -> None:
     text = CLI_DOC.read_text()
     assert f"`arcade-p2p {name}" in text

@@ -55,7 +55,7 @@ def test_version() -> None:
     assert done.stdout.strip() == f"arcade-p2p {__version__}"
 
 
-@pytest.mark.parametrize("name", ["sim", "sweep", "demo", "peer", "check", "game"])
+@pytest.mark.parametrize("name", ["sim", "sweep", "demo", "peer", "check", "play", "game"])
 def test_every_help_shows_defaults_real_metavars_and_choices(name: str) -> None:
     parser = parsers()[name]
     formatter = DefaultsHelpFormatter(parser.prog)

@@ -30,6 +30,7 @@ from arcade_p2p.demo import PeerProcess
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.protocol.beacon import (
+    BEACON_VERSION,
     Beacon,
     Neighbourhood,
     decode_beacon,
@@ -97,7 +98,7 @@ def test_beacon_decoder_decodes_or_raises_the_remote_error(data: bytes) -> None:
 def test_signed_beacons_with_bad_fields_are_malformed() -> None:
     room = WireCodec("alpha")
     for body in ([1, 0, True], [1, 70_000, True], [-1, 5, True], [1, 5, 1], [1, 5]):
-        signed = b"AB\x01" + msgpack.packb(body)
+        signed = b"AB" + bytes((BEACON_VERSION,)) + msgpack.packb(body)
         with pytest.raises(RemoteError) as bad:
             decode_beacon(room, signed + room.mac(signed))
         assert bad.value.reason == "malformed", body

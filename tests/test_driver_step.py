@@ -121,7 +121,7 @@ def test_the_udp_runner_and_the_bare_step_meet_a_due_tick_alike() -> None:
             while a_transport.stats().datagrams_received < received + len(to_a):
                 assert time.monotonic() < deadline
                 a_transport.wait(deadline - time.monotonic())
-            PeerRunner(a, a_transport).pump(now)
+            PeerRunner(a, a_transport, gossip_thread=False).pump(now)
 
         bare, udp = meet(bare_step), meet(udp_runner)
         assert udp == bare

@@ -150,7 +150,7 @@ def test_runner_pumps_two_sessions_over_udp_to_the_same_state() -> None:
 def test_runner_run_stops_when_told_and_calls_its_hook() -> None:
     with UdpTransport() as transport:
         session = Session(MovingRectApp(), peer_id=5, now=time.monotonic())
-        runner = PeerRunner(session, transport, max_tick=10)
+        runner = PeerRunner(session, transport, max_tick=10, gossip_thread=False)
         wakes: list[float] = []
 
         def hook(now: float) -> float:

@@ -23,6 +23,7 @@ from typing import Any
 
 import arcade
 import pytest
+from test_window import frames
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
@@ -61,18 +62,6 @@ def windows() -> Iterator[Callable[..., Any]]:
     yield make
     for window in opened:
         window.close()
-
-
-def frames(windows: list[Any], count: int, inputs: dict[int, Callable[[], object]]) -> float:
-    """Step every window through ``count`` frames; ``inputs[k]`` runs after frame ``k``."""
-    now = 0.0
-    for frame in range(count):
-        now = (frame + 0.5) / FPS
-        for window in windows:
-            window.step_frame(now)
-        if frame in inputs:
-            inputs[frame]()
-    return now
 
 
 def settle(windows: list[Any], now: float) -> None:

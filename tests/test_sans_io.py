@@ -12,8 +12,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "arcade_p2p"
 CORE_MODULES = [
     "app.py",
     "clock.py",
+    "coalesce.py",
+    "desync.py",
+    "desync_bundle.py",
     "errors.py",
     "events.py",
+    "forensics.py",
+    "geometry.py",
+    "hash_reports.py",
     "joining.py",
     "link_model.py",
     "machine.py",
@@ -25,6 +31,7 @@ CORE_MODULES = [
     "protocol/beacon.py",
     "protocol/node.py",
     "protocol/replay.py",
+    "protocol/state_fetch.py",
     "protocol/wire.py",
 ]
 FORBIDDEN = {"socket", "threading", "time", "arcade", "pyglet", "asyncio", "selectors"}

@@ -9,7 +9,7 @@ import pytest
 from pairnet import converge_while_lossy, make_network, settle_and_compare
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.protocol.wire import Events, Hello, WireCodec
+from arcade_p2p.protocol.wire import VERSION, Events, Hello, WireCodec
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
 
@@ -127,7 +127,7 @@ def test_garbage_wrong_room_and_wrong_config_are_dropped_and_counted() -> None:
     victim = wire.sessions[0]
     before = victim.state_hash(), victim.tick
     victim.pump(now=wire.now, datagrams=[(b"\x00garbage and more garbage bytes", "x")])
-    victim.pump(now=wire.now, datagrams=[(b"AP\x01" + bytes(30), "x")])
+    victim.pump(now=wire.now, datagrams=[(b"AP" + bytes((VERSION,)) + bytes(30), "x")])
     outsider = WireCodec("another-room").encode(9, 1, 1, Hello(50, 10, True))
     victim.pump(now=wire.now, datagrams=[(outsider, "x")])
     wrong_fps = WireCodec("lobby").encode(9, 1, 1, Hello(60, 10, True))

@@ -19,7 +19,7 @@ from pairnet import Wire, make_network, settle_and_compare
 from test_physics import BallsApp, build_world
 
 from arcade_p2p.errors import RemoteError
-from arcade_p2p.protocol.transfer import snapshot_hash
+from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
     Hello,

@@ -16,16 +16,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import arcade
+import PIL.Image
 import pytest
 
 from arcade_p2p.app import state_hash
 from arcade_p2p.clock import ClockMode
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.hud import HUD_TOGGLE_KEY, hud_lines
 from arcade_p2p.machine import TimeMachine
+from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.timeline import Timeline
@@ -74,11 +79,16 @@ class Counter(SymmetricWindow):
 
 @pytest.fixture
 def windows() -> Iterator[Callable[..., Any]]:
-    """A factory of windows (on a virtual clock starting at 0) that closes them all."""
+    """A factory of windows (on a virtual clock starting at 0) that closes them all.
+
+    They run the whole driver step in the frame (no gossip thread): a background thread
+    would network on the real clock, not on the frames' virtual one.
+    """
     opened: list[SymmetricWindow] = []
 
     def make(cls: type[SymmetricWindow], **kwargs: Any) -> Any:
         kwargs.setdefault("now", 0.0)
+        kwargs.setdefault("gossip_thread", False)
         window = cls(**kwargs)
         opened.append(window)
         return window
@@ -257,3 +267,117 @@ def test_command_line_goes_headless_and_reports(tmp_path: Any) -> None:
     model = TimeMachine(MovingRectApp(), Timeline())
     model.advance(10)
     assert lines[-1].startswith(f"tick 10 state {state_hash(model.app)} ")
+
+
+class Watchful(Counter):
+    """Records the desync reports its ``on_desync`` hook gets."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.desyncs: list[DesyncReport] = []
+
+    def on_desync(self, report: DesyncReport) -> None:
+        self.desyncs.append(report)
+
+
+def test_a_window_hears_of_a_desync_and_writes_a_bundle(
+    windows: Callable[..., Any], tmp_path: Path
+) -> None:
+    a = windows(Watchful, config=INSTANT, show_info=True, desync_dir=tmp_path)
+    b = windows(Watchful, config=INSTANT, peers=[a.address], desync_dir=None)
+    now = frames([a, b], 100, {20: lambda: a.on_key_press(arcade.key.A, 0)})
+    assert a.desyncs == [] and a.session.desync is None
+    b.state["ticks"] += 1000  # b's simulation silently leaves the shared history
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while not (a.desyncs and list(tmp_path.iterdir())):
+        assert time.monotonic() < deadline, "no desync reported"
+        now += 1 / FPS
+        for window in (a, b):
+            window.step_frame(now)
+    assert [r.other for r in a.desyncs] == [b.session.peer_id]
+    assert a.session.desync == a.desyncs[0]
+    report = a.desyncs[0]
+    shown = hud_lines(a.session, now=now)[-1]
+    assert shown == f"DESYNC at tick {report.tick} with peer {report.other}"
+    (bundle,) = tmp_path.iterdir()
+    assert bundle.name.startswith(f"desync-tick{a.desyncs[0].tick}-")
+
+
+def test_command_line_stops_at_the_agreed_tick_reports_json_and_saves_the_frame(
+    tmp_path: Any,
+) -> None:
+    shot = tmp_path / "final.png"
+    command = [sys.executable, "-m", "sample_games.moving_rect", "--headless", "--fps", "25"]
+    done = subprocess.run(
+        [*command, "--seconds", "0.2", "--settle", "0.2", "--json", "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = PeerReport.from_json(done.stdout.splitlines()[-1])
+    model = TimeMachine(MovingRectApp(), Timeline())
+    model.advance(10)  # 0.2 + 0.2 s at 25 fps
+    assert report.final_tick == report.end_tick == 10
+    assert report.state_hash == state_hash(model.app)
+    image = PIL.Image.open(shot)
+    rect = model.app.state
+    assert image.size == (MovingRect.WIDTH_PX, MovingRect.HEIGHT_PX)
+    assert image.getpixel((rect.x, MovingRect.HEIGHT_PX - rect.y))[:3] == tuple(RECT_COLOR)[:3]
+
+
+def test_f3_toggles_the_heads_up_display_without_touching_the_simulation(
+    windows: Callable[..., Any],
+) -> None:
+    a = windows(Counter, config=INSTANT, max_tick=60)
+    b = windows(Counter, config=INSTANT, max_tick=60, peers=[a.address])
+    f3 = lambda: a.dispatch_event("on_key_press", HUD_TOGGLE_KEY, 0)  # noqa: E731
+    inputs = {
+        3: f3,
+        5: lambda: a.dispatch_event("on_key_press", arcade.key.A, 0),
+        9: f3,
+        12: lambda: b.on_key_press(arcade.key.B, 0),
+        20: f3,
+    }
+    settle([a, b], frames([a, b], 40, inputs), events=2)
+    assert a.show_info and not b.show_info  # toggled three times: shown
+    assert a.session.state_hash() == b.session.state_hash()
+    assert [key[2] for key in a.state["keys"]] == [arcade.key.A, arcade.key.B]  # F3 never
+    hidden = a.session.state_hash()
+    a.step_frame(10.0)
+    shown_image = arcade.get_image(0, a.height - 40, a.width, 40)  # top-left text
+    a.show_info = False
+    a.step_frame(10.0)
+    hidden_image = arcade.get_image(0, a.height - 40, a.width, 40)
+    assert shown_image.tobytes() != hidden_image.tobytes()  # the display is drawn on top
+    assert a.session.state_hash() == hidden
+
+
+def test_hud_lines_show_the_room_its_neighbours_and_the_counters(
+    windows: Callable[..., Any],
+) -> None:
+    a = windows(Counter, config=INSTANT, max_tick=40)
+    b = windows(Counter, config=INSTANT, max_tick=40, peers=[a.address])
+    now = frames([a, b], 30, {4: lambda: b.on_key_press(arcade.key.C, 0)})
+    settle([a, b], now, events=1)
+    link = next(link for link in a.session.node.links if link.up)
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while link.rtt.min_rtt_s is None:  # a round trip of clock syncs gives the first sample
+        assert time.monotonic() < deadline
+        now += 1 / FPS
+        for window in (a, b):
+            window.step_frame(now)
+    lines = hud_lines(a.session, now=now)
+    text = "\n".join(lines)
+    assert lines[0] == f"peer {a.session.peer_id}  room {INSTANT.room!r}"
+    stats, depths = a.session.stats(), a.session.machine.rollback_depths
+    late = 1 - stats.live_events  # b's event reached a after its tick (Delta is one tick)
+    assert stats.rollbacks == len(depths) >= late
+    assert "tick 40 " in text and "in step" in text
+    last = depths[-1] if depths else 0
+    assert f"events 1  late {late}  rollbacks {stats.rollbacks} (last {last} ticks)" in text
+    host, port = b.address
+    neighbour = next(line for line in lines if f"{host}:{port}" in line)
+    rtt_ms = link.rtt.min_rtt_s * 1000
+    assert neighbour.endswith(f"peer {b.session.peer_id}  rtt {rtt_ms:.1f} ms")
+    assert not any(line.startswith("DESYNC") for line in lines)

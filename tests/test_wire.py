@@ -21,14 +21,16 @@ from arcade_p2p.protocol.wire import (
     MAX_DATAGRAM_BYTES,
     MAX_SNAPSHOT_BYTES,
     SNAP_CHUNK_BYTES,
+    VERSION,
     Events,
     Have,
     Hello,
     Message,
-    Reports,
     SnapChunk,
     SnapOffer,
     SnapRequest,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -43,7 +45,10 @@ SAMPLES: list[Message] = [
     Summary(b"12345678", 17, False),
     Have(((1, 5), (2**62, 9))),
     Want(((1, 2, 4), (7, 1, 1))),
-    Reports(((120, bytes(range(16)), b"abcdefgh"), (110, bytes(16), bytes(8)))),
+    Sync(1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, ((120, bytes(16), bytes(8)),)),
+    StateRequest(120, 32, 32),
+    StateChunk(120, 3, 40, bytes(1024)),
+    StateChunk(120, 0, 0, b""),
     SnapRequest(0, ()),
     SnapRequest(120, tuple(range(0, MAX_CHUNK_INDEXES * 3, 3))),
     SnapOffer(120, bytes(range(16)), b"abcdefgh", MAX_SNAPSHOT_BYTES),
@@ -79,7 +84,7 @@ def test_wrong_room_tampered_and_truncated_fail_the_mac() -> None:
         (b"", "truncated"),
         (b"XX" + bytes(40), "bad_magic"),
         (b"AP\x09" + bytes(40), "bad_version"),
-        (b"AP\x01" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
+        (b"AP\x02" + bytes(MAX_DATAGRAM_BYTES), "oversized"),
     ],
 )
 def test_header_errors(data: bytes, reason: str) -> None:
@@ -90,12 +95,8 @@ def test_header_errors(data: bytes, reason: str) -> None:
 
 def _signed(body: object) -> bytes:
     """A correctly authenticated datagram around an arbitrary msgpack body."""
-    import hmac
-
-    from arcade_p2p.protocol.wire import MAC_BYTES, room_key
-
-    signed = b"AP\x01" + msgpack.packb(body, use_bin_type=True)
-    return signed + hmac.digest(room_key("lobby"), signed, "sha256")[:MAC_BYTES]
+    signed = b"AP" + bytes((VERSION,)) + msgpack.packb(body, use_bin_type=True)
+    return signed + CODEC.mac(signed)
 
 
 @pytest.mark.parametrize(
@@ -195,13 +196,52 @@ def test_the_fuzzer_s_structured_messages_reach_every_field_check() -> None:
     assert structured["decoded"] > 0 and "unknown_type" in structured
 
 
+def _float32_events_datagram(count: int) -> bytes:
+    """An Events datagram whose payload is ``count`` msgpack float32 values (5 bytes each
+    on the wire, 9 once decoded and packed again as Python floats)."""
+    payload = b"\xdc" + count.to_bytes(2, "big") + b"\xca\x3f\xc0\x00\x00" * count  # 1.5
+    head = msgpack.packb([2, 1, 1, 1], use_bin_type=True)[1:]  # items without the header
+    event = b"\x95" + msgpack.packb(1, use_bin_type=True) * 2 + b"\x01\xa1k" + payload
+    body = b"\x95" + head + b"\x91" + event
+    signed = b"AP" + bytes((VERSION,)) + body
+    return signed + CODEC.mac(signed)
+
+
+def test_a_payload_that_grows_past_the_limit_once_decoded_is_refused() -> None:
+    small = CODEC.decode(_float32_events_datagram(40))  # 9 * 40 bytes: within the limit
+    assert isinstance(small.message, Events)
+    assert small.message.events[0].payload == [1.5] * 40
+    with pytest.raises(RemoteError) as err:  # 9 * 60 bytes: over it, though 5 * 60 is not
+        CODEC.decode(_float32_events_datagram(60))
+    assert err.value.reason == "malformed"
+
+
 @pytest.mark.parametrize(
     "item",
     [[1, bytes(15), bytes(8)], [1, bytes(16), bytes(9)], [-1, bytes(16), bytes(8)], [1, "x", b""]],
 )
 def test_bad_reports_are_malformed(item: list[object]) -> None:
-    body = msgpack.packb([7, 1, 1, 1, [item]], use_bin_type=True)
-    signed = b"AP\x01" + body
+    sync = [1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, [item]]
+    body = msgpack.packb([3, 1, 1, 1, *sync], use_bin_type=True)
+    signed = b"AP" + bytes((VERSION,)) + body
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(signed + CODEC.mac(signed))
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [7, 120, 0, 0],  # asks for no chunk
+        [7, 120, 0, 33],  # more than a window
+        [8, 120, 5, 5, b""],  # index beyond the total
+        [8, 120, 0, 1, bytes(1025)],  # oversized chunk
+        [8, 120, 0, 1, "text"],
+    ],
+)
+def test_bad_state_transfer_messages_are_malformed(fields: list[object]) -> None:
+    body = msgpack.packb([fields[0], 1, 1, 1, *fields[1:]], use_bin_type=True)
+    signed = b"AP" + bytes((VERSION,)) + body
     with pytest.raises(RemoteError) as err:
         CODEC.decode(signed + CODEC.mac(signed))
     assert err.value.reason == "malformed"

@@ -85,10 +85,13 @@ class CheckedPeer:
         self.fps = config.fps
         if self.is_window:
             try:
-                self.game = cls(now=0.0, peer_id=peer_id, config=config)
+                # No gossip thread: the checker's time is virtual, and it hands events to
+                # the session itself.
+                self.game = cls(now=0.0, peer_id=peer_id, config=config, gossip_thread=False)
             except TypeError as exc:
                 raise UsageError(
-                    f"cannot open {cls.__qualname__}(now=..., peer_id=..., config=...): {exc}; "
+                    f"cannot open {cls.__qualname__}(now=..., peer_id=..., config=..., "
+                    f"gossip_thread=...): {exc}; "
                     "a game's __init__ must pass keyword arguments on to SymmetricWindow"
                 ) from exc
             self.session = self.game.session
@@ -158,30 +161,45 @@ class CheckedPeer:
         self.session.machine.mark_dirty(self.session.tick - depth)
 
     def game_attributes(self) -> dict[str, Any]:
-        """The game's own plain-data attributes outside ``state`` (where traps hide)."""
-        return {
-            name: value
-            for name, value in vars(self.game).items()
-            if not name.startswith("_")
-            and name not in WINDOW_ATTRIBUTES
-            and isinstance(value, PLAIN_DATA)
-        }
+        """The game's own plain-data attributes outside ``state`` (where traps hide).
+
+        A window's shared view counts as the game too: its attributes are named by the
+        window attribute that holds the view (``game_view.combo``).
+        """
+        found = _plain_attributes(self.game, "")
+        view = self._shared_view()
+        if view is not None:
+            names = (n for n, v in vars(self.game).items() if v is view and n[0] != "_")
+            holder = next(names, "simulation")
+            found.update(_plain_attributes(view, f"{holder}."))
+        return found
 
     def watch_draw(self) -> None:
         """Record in :attr:`drawn_attributes` the game attributes ``on_draw`` changes."""
         if not self.is_window:
             return
-        draw = self.game.on_draw
+        for drawer in (self.game, self._shared_view()):
+            if drawer is not None:
+                self._watch(drawer)
 
-        def on_draw() -> None:
+    def _watch(self, drawer: Any) -> None:
+        draw = drawer.on_draw
+
+        def on_draw() -> Any:
             before = snapshot(self.game_attributes())
-            draw()
+            handled = draw()
             self.drawn_attributes.update(
                 diff.path.removeprefix("self.")
                 for diff in changed(before, self.game_attributes(), "self")
             )
+            return handled
 
-        vars(self.game)["on_draw"] = on_draw  # step_frame calls self.on_draw()
+        vars(drawer)["on_draw"] = on_draw  # step_frame calls (view.)on_draw()
+
+    def _shared_view(self) -> Any:
+        """The window's shared view, if its simulation hooks are a view's."""
+        simulation = getattr(self.game, "simulation", self.game) if self.is_window else None
+        return None if simulation is None or simulation is self.game else simulation
 
     def close(self) -> None:
         """Close the window (and its socket), if any."""
@@ -206,6 +224,16 @@ class CheckedPeer:
         fresh = [log.events[seq] for seq in range(self._seen_seq + 1, log.highest + 1)]
         self._seen_seq = log.highest
         return fresh
+
+
+def _plain_attributes(owner: Any, prefix: str) -> dict[str, Any]:
+    return {
+        prefix + name: value
+        for name, value in vars(owner).items()
+        if not name.startswith("_")
+        and name not in WINDOW_ATTRIBUTES
+        and isinstance(value, PLAIN_DATA)
+    }
 
 
 def snapshot(values: dict[str, Any]) -> dict[str, Any]:

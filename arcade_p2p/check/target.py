@@ -42,11 +42,13 @@ def _is_game(value: Any) -> bool:
     )
 
 
-def load_target(spec: str) -> type:
+def load_target(spec: str, *, headless: bool = True) -> type:
     """The game class named by ``MODULE[:CLASS]``.
 
     Args:
         spec: For example ``sample_games.physics_balls`` or ``my_game:MyGame``.
+        headless: Make Arcade headless if it has not been imported yet (False: leave
+            that to the environment, for real windows).
 
     Returns:
         A :class:`~arcade_p2p.window.SymmetricWindow` or :class:`~arcade_p2p.app.StateApp`
@@ -56,7 +58,8 @@ def load_target(spec: str) -> type:
         UsageError: The module cannot be imported, or no single game class is found.
     """
     module_name, _, class_name = spec.partition(":")
-    ensure_headless()
+    if headless:
+        ensure_headless()
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # like python -m: games in the current folder import
     try:

@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 BEACON_MAGIC = b"AB"
-BEACON_VERSION = 1
+BEACON_VERSION = 2
+"""2: the room MAC is keyed BLAKE2b (wire version 2)."""
 HEADER_BYTES = len(BEACON_MAGIC) + 1
 MAX_BEACON_BYTES = 64
 """Largest beacon accepted (a valid one has at most 36 bytes)."""

@@ -14,6 +14,10 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   one it came from; queues are packed into datagrams of at most 1200 bytes.
 * **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
   last SYNC it sent us, from which both sides measure round-trip times.
+* **Slack.** SYNC also carries the slack facts of the session's
+  :class:`~arcade_p2p.delay.SlackBoard` (how late events arrived, per source), and the
+  facts a neighbour sends go to that board: this is how a source with an automatic
+  Delta hears how late its events are, however many hops away.
 * **Anti-entropy.** Every SYNC carries a digest of the per-source high-water marks (a
   separate SUMMARY carries it when anti-entropy must run more often than SYNC). A
   neighbour whose digest differs answers with HAVE (its marks, in chunks);
@@ -26,9 +30,13 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   marks are remembered), not at the next digest: a gap of thousands of events closes in
   a few round trips. A round whose answers were lost is asked again after
   ``want_retry_s(rtt)``.
-* **State-hash reports.** With each SYNC a neighbour also gets this peer's newest
-  state-hash reports (REPORTS, when there are any); reports that arrive go to the
-  :class:`~arcade_p2p.hash_reports.HashReports`, which compares them (desync detection).
+* **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
+  that this neighbour has not been sent yet (usually one: a report is made every snapshot
+  period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
+  which compares them (desync detection).
+* **State fetch.** :meth:`GossipNode.fetch_state` fetches a neighbour's snapshot at one
+  tick in chunks (see :mod:`arcade_p2p.protocol.state_fetch`); this node answers such
+  requests from its own snapshots. Desync forensics uses it.
 * **Snapshots.** SNAP_REQUEST, SNAP_OFFER and SNAP_CHUNK go to the node's
   :class:`~arcade_p2p.protocol.transfer.SnapshotTransfer`, which fetches a snapshot for a
   joining session and serves this session's settled snapshots to joiners, paced.
@@ -54,11 +62,13 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
+from arcade_p2p.delay import SlackBoard, SlackFact
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
+from arcade_p2p.protocol.state_fetch import StateFetch, StateServer
 from arcade_p2p.protocol.transfer import SnapshotHost, SnapshotTransfer
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
@@ -71,10 +81,11 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
-    Reports,
     SnapChunk,
     SnapOffer,
     SnapRequest,
+    StateChunk,
+    StateRequest,
     Summary,
     Sync,
     Want,
@@ -155,6 +166,8 @@ class Link:
     """When the current round is given up and asked again."""
     settled: bool = False
     """The neighbour said it is not itself joining (it can serve history and snapshots)."""
+    reports_sent: dict[int, bytes] = field(default_factory=dict)
+    """Own reports last offered to this neighbour: ``tick -> state hash + events digest``."""
     dialled_at: float | None = None
     """When this configured link was last dialled without an answer since (None: up)."""
     last_drop: str | None = None
@@ -187,13 +200,15 @@ class GossipNode:
         clock: The peer's clock (fed by SYNC).
         rng: Seeded randomness (epoch, timer phases).
         settings: Protocol timing.
-        on_new_event: Called for every event new to this node (local ones excluded).
+        on_new_event: Called for every event new to this node (local ones excluded); the
+            attribute of the same name may be replaced later (a threaded driver does).
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
         reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
         snapshots: The session side of the snapshot transfer (None: this node neither
             fetches nor serves snapshots).
         now: Start time.
+        slack: The session's slack board, exchanged on SYNC (None: no slack facts).
     """
 
     def __init__(
@@ -212,8 +227,10 @@ class GossipNode:
         reports: HashReports,
         snapshots: SnapshotHost | None = None,
         now: float,
+        slack: SlackBoard | None = None,
     ) -> None:
         self.source = source
+        self.slack = slack
         self.fps = fps
         self.snapshot_every_ticks = snapshot_every_ticks
         self.codec = codec
@@ -223,7 +240,7 @@ class GossipNode:
         self.epoch = rng.getrandbits(32)
         self.stats = NodeStats()
         self.dropped: Counter[str] = Counter()
-        self._on_new_event = on_new_event
+        self.on_new_event = on_new_event
         self._counter = 0
         self._links: dict[Address, Link] = {}
         self._replay = ReplayFilter()
@@ -247,6 +264,8 @@ class GossipNode:
                 rtt_s=self._min_rtt_s,
             )
         )
+        self._state_server = StateServer(reports.snapshot)
+        self._fetches: dict[tuple[int, int], StateFetch] = {}
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
         # more often than SYNC (the paper clock mode syncs once a second).
         self._summaries = settings.summary_interval_s < settings.sync_interval_s
@@ -339,7 +358,9 @@ class GossipNode:
                 )
             if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
                 self._send(address, self._hello(reply=False))
-            self._link_up(self._link(address), datagram.sender, now)
+            link = self._link(address)
+            self._link_up(link, datagram.sender, now)
+            link.reports_sent.clear()  # it may have dropped what came before: send all again
             return
         if link is None or not link.up or link.peer != datagram.sender:
             self._send(address, self._hello(reply=True))
@@ -358,10 +379,15 @@ class GossipNode:
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
-        elif isinstance(message, Reports):
-            self.reports.receive(datagram.sender, tuple(HashReport(*r) for r in message.reports))
-            if self.transfer is not None and self.transfer.fetching:
-                self.transfer.handle_timer(now=now)  # a report may verify a snapshot
+        elif isinstance(message, StateRequest):
+            for chunk in self._state_server.answer(message):
+                self._send(address, chunk)
+        elif isinstance(message, StateChunk):
+            fetch = self._fetches.get((datagram.sender, message.tick))
+            if fetch is not None:
+                request = fetch.on_chunk(message, now=now)
+                if request is not None:
+                    self._send(address, request)
         elif isinstance(message, Want):
             self._on_want(link, message)
         else:
@@ -419,7 +445,7 @@ class GossipNode:
             outcome = self.timeline.insert(event)
             if outcome is InsertOutcome.NEW:
                 self.stats.events_new += 1
-                self._on_new_event(event)
+                self.on_new_event(event)
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
@@ -439,9 +465,14 @@ class GossipNode:
         link.echo_received_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
+        if sync.reports and link.peer is not None:
+            self.reports.receive(link.peer, tuple(HashReport(*r) for r in sync.reports))
+        if sync.slack and self.slack is not None:
+            facts = (SlackFact(*fact) for fact in sync.slack)
+            self.slack.heard(facts, now_tick=self.clock.due_tick(now))
         link.settled = not sync.joining
-        if self.transfer is not None and not self.transfer.fetching:
-            self.transfer.handle_timer(now=now)  # a settled neighbour can serve a snapshot
+        if self.transfer is not None:
+            self.transfer.handle_timer(now=now)  # a settled neighbour or a report may serve
         self._compare_histories(link.address, sync.digest, sync.joining)
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
@@ -503,14 +534,51 @@ class GossipNode:
             if budget == 0:
                 return
 
+    # ----------------------------------------------------------------- state fetch
+    def fetch_state(self, peer: int, tick: int, *, now: float) -> None:
+        """Start fetching neighbour ``peer``'s snapshot at ``tick`` (see :meth:`take_fetched`)."""
+        if (peer, tick) not in self._fetches:
+            self._fetches[(peer, tick)] = StateFetch(peer, tick, now=now)
+            self._run_fetches(now)
+
+    def take_fetched(self) -> list[StateFetch]:
+        """The fetches that ended since the last call (``blob`` is None if they failed)."""
+        ended = [fetch for fetch in self._fetches.values() if fetch.done]
+        for fetch in ended:
+            del self._fetches[(fetch.peer, fetch.tick)]
+        return ended
+
+    def _run_fetches(self, now: float) -> None:
+        for fetch in self._fetches.values():
+            request = fetch.next_request(now=now)
+            address = self._address_of(fetch.peer)
+            if request is not None and address is not None:
+                self._send(address, request)
+
+    def _address_of(self, peer: int) -> Address | None:
+        for address, link in self._links.items():
+            if link.up and link.peer == peer:
+                return address
+        return None
+
     # ----------------------------------------------------------------- output
+    def has_output(self) -> bool:
+        """Whether :meth:`datagrams_to_send` would return something now."""
+        return bool(self._queue or self._pending)
+
     def get_timer(self) -> float:
         """The time at which :meth:`handle_timer` next has work."""
         deadline = min(self._next_sync, self._next_summary)
-        if any(self._warming(link) for link in self._links.values()):
-            deadline = min(deadline, self._next_warmup)
-        if any(link.configured and not link.up for link in self._links.values()):
-            deadline = min(deadline, self._next_hello)
+        for fetch in self._fetches.values():
+            if not fetch.done:
+                deadline = min(deadline, fetch.retry_at)
+        warmup_syncs = self.settings.warmup_syncs
+        for link in self._links.values():
+            if link.up:
+                if link.syncs_sent < warmup_syncs:  # warming up
+                    deadline = min(deadline, self._next_warmup)
+            elif link.configured:  # dialled and not answering
+                deadline = min(deadline, self._next_hello)
         if self.transfer is not None:
             deadline = min(deadline, self.transfer.timer())
         return deadline
@@ -518,6 +586,8 @@ class GossipNode:
     def handle_timer(self, *, now: float) -> None:
         """Queue the periodic messages that are due and expire silent neighbours."""
         s = self.settings
+        if self._fetches:
+            self._run_fetches(now)
         for link in self._links.values():
             if link.up and now - link.last_heard > s.link_timeout_s:
                 link.up = False
@@ -533,13 +603,9 @@ class GossipNode:
                     self._send(link.address, self._hello(reply=True))
         if now >= self._next_sync:
             self._next_sync = max(self._next_sync + s.sync_interval_s, now)
-            latest = self.reports.latest()
-            reports = Reports(tuple((r.tick, r.state_hash, r.events_digest) for r in latest))
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, self._sync_for(link, now))
-                    if latest:
-                        self._send(link.address, reports)
         elif now >= self._next_warmup:
             for link in self._links.values():
                 if self._warming(link):
@@ -557,9 +623,11 @@ class GossipNode:
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
         """Encode and return everything queued since the last call."""
-        out: list[tuple[bytes, Address]] = []
         if self.transfer is not None:
             self._queue.extend(self.transfer.paced_chunks(now=now))
+        if not self._queue and not self._pending:
+            return []  # most ticks: nothing to send
+        out: list[tuple[bytes, Address]] = []
         for address, message in self._queue:
             out.append((self._encode(message), address))
         self._queue.clear()
@@ -574,6 +642,8 @@ class GossipNode:
         return out
 
     def _pack_events(self, events: list[Event]) -> list[bytes]:
+        if len(events) == 1:  # the common case at game rates: nothing to measure
+            return [self._encode(Events((events[0],)))]
         budget = MAX_DATAGRAM_BYTES - EVENTS_OVERHEAD_BYTES - MAC_BYTES
         packed: list[bytes] = []
         batch: list[Event] = []
@@ -606,6 +676,10 @@ class GossipNode:
         hold = now - link.echo_received_at if echo >= 0.0 else 0.0
         report = self.clock.report(now)
         timeline = self.timeline
+        slack: tuple[tuple[int, int, int, int], ...] = ()
+        if self.slack is not None:
+            facts = self.slack.report(now_tick=self.clock.due_tick(now))
+            slack = tuple((f.source, f.seq, f.tick, f.slack) for f in facts)
         return Sync(
             report.value,
             report.origin,
@@ -617,7 +691,23 @@ class GossipNode:
             timeline.digest(),
             len(timeline),
             self.join.joining,
+            self._new_reports(link),
+            slack,
         )
+
+    def _new_reports(self, link: Link) -> tuple[tuple[int, bytes, bytes], ...]:
+        """The newest own reports this neighbour has not been sent (a rollback renews some);
+        all of them to a joining neighbour, which verifies a snapshot against them."""
+        latest = self.reports.latest()
+        if not link.settled:  # a lost SYNC must not leave its snapshot unverifiable
+            link.reports_sent = {}
+        fresh = tuple(
+            (r.tick, r.state_hash, r.events_digest)
+            for r in latest
+            if link.reports_sent.get(r.tick) != r.state_hash + r.events_digest
+        )
+        link.reports_sent = {r.tick: r.state_hash + r.events_digest for r in latest}
+        return fresh
 
     def _hello(self, *, reply: bool) -> Hello:
         return Hello(self.fps, self.snapshot_every_ticks, reply)

@@ -37,7 +37,6 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
@@ -49,6 +48,7 @@ import msgpack
 
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import MAX_SOURCE_ID
+from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
 from arcade_p2p.protocol.wire import (
     DIGEST_BYTES,
@@ -73,7 +73,6 @@ __all__ = [
     "SnapshotTransfer",
     "TransferStats",
     "Verdict",
-    "snapshot_hash",
 ]
 
 log = logging.getLogger("arcade_p2p.protocol")
@@ -100,11 +99,6 @@ MAX_COVERAGE_ITEMS = 1 << 16
 """Most entries (source marks and single seqs) a snapshot's coverage may hold."""
 NO_HASH = bytes(STATE_HASH_BYTES)
 NO_DIGEST = bytes(DIGEST_BYTES)
-
-
-def snapshot_hash(blob: bytes) -> bytes:
-    """The hash of a saved state, as state-hash reports carry it."""
-    return hashlib.blake2b(blob, digest_size=STATE_HASH_BYTES).digest()
 
 
 class Verdict(Enum):

@@ -1,23 +1,24 @@
 """Wire format: versioned, validated, authenticated datagrams.
 
-How this works: a datagram is ``MAGIC (2 bytes) | VERSION (1 byte) | body | MAC (16 bytes)``.
-The body is one msgpack array ``[type, sender, epoch, counter, *fields]``: ``sender`` is the
-sending session's id, ``epoch`` a random number drawn when that session started and
-``counter`` counts its datagrams (the receiver uses both to drop replays). The MAC is
-HMAC-SHA256, truncated to 16 bytes, over everything before it: a datagram from another
-room, a tampered one and a truncated one all fail the MAC. The MAC key is derived from the
-room name alone (anyone who knows the name can join) or, for a room with a secret key,
-stretched from the passphrase with scrypt salted by the room name (see :func:`room_key`);
-the passphrase itself never goes on the wire. Decoding validates every field's type, range
-and size and raises :class:`~arcade_p2p.errors.RemoteError` -- and only that -- for anything
-unacceptable.
+How this works: a datagram is ``MAGIC (2 bytes) | VERSION (1 byte) | body | MAC (16
+bytes)``. The body is one msgpack array ``[type, sender, epoch, counter, *fields]``:
+``sender`` is the sending session's id, ``epoch`` a random number drawn when that session
+started and ``counter`` counts its datagrams (the receiver uses both to drop replays). The
+MAC is keyed BLAKE2b with a 16-byte digest (version 2; version 1 used HMAC-SHA256 truncated
+to 16 bytes, which costs two hash passes and a key schedule per datagram) over everything
+before it: a datagram from another room, a tampered one and a truncated one all fail the
+MAC. The MAC key is derived from the room name alone (anyone who knows the name can join)
+or, for a room with a secret key, stretched from the passphrase with scrypt salted by the
+room name (see :func:`room_key`); the passphrase itself never goes on the wire. Decoding
+validates every field's type, range and size and raises
+:class:`~arcade_p2p.errors.RemoteError` -- and only that -- for anything unacceptable.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
+import hmac  # constant-time comparison
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,10 +45,11 @@ __all__ = [
     "Have",
     "Hello",
     "Message",
-    "Reports",
     "SnapChunk",
     "SnapOffer",
     "SnapRequest",
+    "StateChunk",
+    "StateRequest",
     "Summary",
     "Sync",
     "Want",
@@ -56,7 +58,9 @@ __all__ = [
 ]
 
 MAGIC = b"AP"
-VERSION = 1
+VERSION = 2
+"""Wire version; 2: keyed BLAKE2b MAC (1: HMAC-SHA256). Peers of other versions are
+dropped (``bad_version``)."""
 MAC_BYTES = 16
 MAX_DATAGRAM_BYTES = 1200
 """Largest datagram sent or accepted (fits a typical path MTU)."""
@@ -79,14 +83,26 @@ MAX_CHUNK_INDEXES = 64
 """Most chunk indexes one SNAP_REQUEST asks for."""
 MAX_SNAPSHOT_CHUNKS = -(-MAX_SNAPSHOT_BYTES // SNAP_CHUNK_BYTES)
 """Chunks of the largest snapshot."""
-"""Most chunk indexes one SNAP_REQUEST asks for."""
+MAX_CHUNKS_PER_REQUEST = 32
+STATE_CHUNK_BYTES = 1024
+MAX_STATE_CHUNKS = 2**15
+"""Most chunks of one snapshot (32 MiB, the state decoder's default limit)."""
 STATE_HASH_BYTES = 16
+MAX_SLACK_FACTS = 16
+"""Most slack facts one Sync carries (see :mod:`arcade_p2p.delay`)."""
+SYNC_FIELDS = 11
+"""Fields of a Sync without slack facts (the facts are an optional twelfth)."""
 KDF_SCRYPT_N = 2**14
 """scrypt cost parameters of a room key (RFC 7914's interactive-login choice: 16 MiB of
 memory, a few hundredths of a second once per session; a guess costs an attacker as much)."""
 KDF_SCRYPT_R = 8
 KDF_SCRYPT_P = 1
 MAC_KEY_BYTES = 32
+PAYLOAD_GROWTH_LIMIT = 9 / 5
+"""Most a decoded payload can grow when packed again: only msgpack's float32 does (5 bytes
+on the wire, 9 as a Python float). So a datagram shorter than ``MAX_PAYLOAD_BYTES`` divided
+by it cannot carry a payload over the limit, and the decoder skips measuring them."""
+UNMEASURED_DATAGRAM_BYTES = int(MAX_PAYLOAD_BYTES / PAYLOAD_GROWTH_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,13 @@ class Sync:
         digest: The sender's anti-entropy digest (as in :class:`Summary`).
         count: How many events the sender holds.
         joining: The sender is itself still fetching the history.
+        reports: The sender's state-hash reports that are new for the receiver:
+            ``(tick, state hash, events digest)`` triples -- the hash (16 bytes) of the state
+            at the start of ``tick`` and the digest (8 bytes) of the events stamped before
+            it (see :mod:`arcade_p2p.hash_reports`).
+        slack: Slack facts ``(source, seq, tick, slack)``: how early (negative: how
+            late) an event arrived at the worst receiver the sender knows of (optional
+            on the wire: left out when empty, so a room without ``auto`` pays nothing).
     """
 
     value: float
@@ -145,6 +168,8 @@ class Sync:
     digest: bytes
     count: int
     joining: bool
+    reports: tuple[tuple[int, bytes, bytes], ...] = ()
+    slack: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,16 +211,35 @@ class Want:
 
 
 @dataclass(frozen=True, slots=True)
-class Reports:
-    """The sender's state-hash reports for its newest settled snapshot ticks.
+class StateRequest:
+    """A request for part of the receiver's snapshot at a tick (desync forensics).
 
     Attributes:
-        reports: ``(tick, state hash, events digest)`` triples: the hash (16 bytes) of the
-            state at the start of ``tick`` and the digest (8 bytes) of the events stamped
-            before it (see :mod:`arcade_p2p.hash_reports`).
+        tick: The snapshot tick.
+        first: Index of the first chunk wanted.
+        count: How many chunks, at most ``MAX_CHUNKS_PER_REQUEST``.
     """
 
-    reports: tuple[tuple[int, bytes, bytes], ...]
+    tick: int
+    first: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChunk:
+    """One piece of a snapshot, answering a :class:`StateRequest`.
+
+    Attributes:
+        tick: The snapshot tick.
+        index: Which chunk (0-based).
+        total: How many chunks the snapshot has (0: the sender no longer holds it).
+        data: The chunk's bytes (at most ``STATE_CHUNK_BYTES``).
+    """
+
+    tick: int
+    index: int
+    total: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +262,10 @@ class SnapOffer:
 
     Attributes:
         tick: The snapshot tick ``T`` (0: no snapshot to offer).
-        state_hash: Hash of the state at the start of ``T`` (as in :class:`Reports`).
+        state_hash: Hash of the state at the start of ``T`` (as in a
+            :class:`~arcade_p2p.hash_reports.HashReport`).
         events_digest: Digest of the sender's events stamped before ``T`` (as in
-            :class:`Reports`): other peers' reports are comparable only where it agrees.
+            state-hash reports): other peers' reports are comparable only where it agrees.
         size: Bytes of the snapshot payload (coverage and state), cut into chunks of
             :data:`SNAP_CHUNK_BYTES`.
     """
@@ -247,7 +292,17 @@ class SnapChunk:
 
 
 Message = (
-    Hello | Events | Sync | Summary | Have | Want | Reports | SnapRequest | SnapOffer | SnapChunk
+    Hello
+    | Events
+    | Sync
+    | Summary
+    | Have
+    | Want
+    | StateRequest
+    | StateChunk
+    | SnapRequest
+    | SnapOffer
+    | SnapChunk
 )
 
 _TYPE_IDS: dict[type, int] = {
@@ -257,10 +312,11 @@ _TYPE_IDS: dict[type, int] = {
     Summary: 4,
     Have: 5,
     Want: 6,
-    Reports: 7,
-    SnapRequest: 8,
-    SnapOffer: 9,
-    SnapChunk: 10,
+    StateRequest: 7,
+    StateChunk: 8,
+    SnapRequest: 9,
+    SnapOffer: 10,
+    SnapChunk: 11,
 }
 
 
@@ -326,11 +382,14 @@ class WireCodec:
             raise UsageError("room must be a non-empty string")
         if key is not None and (not isinstance(key, str) or not key):
             raise UsageError("key must be a non-empty string or None")
-        self._key = room_key(room, key)
+        self._keyed = hashlib.blake2b(key=room_key(room, key), digest_size=MAC_BYTES)
 
     def mac(self, signed: bytes) -> bytes:
-        """The room's :data:`MAC_BYTES`-byte MAC of ``signed`` (also used by LAN beacons)."""
-        return hmac.digest(self._key, signed, "sha256")[:MAC_BYTES]
+        """The room's :data:`MAC_BYTES`-byte MAC of ``signed`` (also used by LAN beacons):
+        BLAKE2b keyed with the room key."""
+        h = self._keyed.copy()
+        h.update(signed)
+        return h.digest()
 
     def mac_matches(self, signed: bytes, mac: bytes) -> bool:
         """Whether ``mac`` is the room's MAC of ``signed`` (compared in constant time)."""
@@ -385,7 +444,7 @@ class WireCodec:
             )
         except Exception as exc:  # msgpack raises many types for bad input
             raise RemoteError("malformed", f"msgpack: {type(exc).__name__}") from None
-        return _parse(body)
+        return _parse(body, measure_payloads=len(data) > UNMEASURED_DATAGRAM_BYTES)
 
 
 def _event_fields(event: Event) -> list[Any]:
@@ -409,13 +468,17 @@ def _fields(message: Message) -> list[Any]:
             message.digest,
             message.count,
             message.joining,
+            [list(r) for r in message.reports],
+            *([[list(f) for f in message.slack]] if message.slack else []),
         ]
     if isinstance(message, Summary):
         return [message.digest, message.count, message.joining]
     if isinstance(message, Have):
         return [[list(m) for m in message.marks]]
-    if isinstance(message, Reports):
-        return [[list(r) for r in message.reports]]
+    if isinstance(message, StateRequest):
+        return [message.tick, message.first, message.count]
+    if isinstance(message, StateChunk):
+        return [message.tick, message.index, message.total, message.data]
     if isinstance(message, SnapRequest):
         return [message.tick, list(message.chunks)]
     if isinstance(message, SnapOffer):
@@ -425,13 +488,15 @@ def _fields(message: Message) -> list[Any]:
     return [[list(r) for r in message.ranges]]
 
 
-def _parse(body: Any) -> Datagram:
+def _parse(body: Any, *, measure_payloads: bool) -> Datagram:
     if not isinstance(body, list) or len(body) < 4:
         raise RemoteError("malformed", "body is not a list of >= 4 items")
     kind, sender, epoch, counter, *fields = body
     sender = _int(sender, 0, MAX_SOURCE_ID, "sender")
     epoch = _int(epoch, 0, MAX_EPOCH, "epoch")
     counter = _int(counter, 0, MAX_COUNTER, "counter")
+    if kind == _EVENTS_TYPE and type(kind) is int:
+        return Datagram(sender, epoch, counter, _parse_events(fields, measure_payloads))
     parser = _PARSERS.get(kind) if type(kind) is int else None
     if parser is None:
         raise RemoteError("unknown_type", repr(kind)[:40])
@@ -470,7 +535,7 @@ def _parse_hello(fields: list[Any]) -> Hello:
     return Hello(fps, period, _bool(fields[2], "hello.reply"))
 
 
-def _parse_event(item: Any) -> Event:
+def _parse_event(item: Any, measure_payload: bool) -> Event:
     if not isinstance(item, list) or len(item) != 5:
         raise RemoteError("malformed", "event is not a list of 5 items")
     tick = _int(item[0], 0, MAX_TICK, "event.tick")
@@ -480,19 +545,21 @@ def _parse_event(item: Any) -> Event:
     if type(name) is not str or not name or len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES:
         raise RemoteError("malformed", "event.name")
     payload = item[4]
-    if len(msgpack.packb(payload, use_bin_type=True)) > MAX_PAYLOAD_BYTES:
+    if measure_payload and len(msgpack.packb(payload, use_bin_type=True)) > MAX_PAYLOAD_BYTES:
         raise RemoteError("malformed", "event.payload too large")
     return Event(tick, source, seq, name, payload)
 
 
-def _parse_events(fields: list[Any]) -> Events:
+def _parse_events(fields: list[Any], measure_payloads: bool = True) -> Events:
     _arity(fields, 1, "events")
     items = _list(fields[0], MAX_DATAGRAM_BYTES, "events")
-    return Events(tuple(_parse_event(item) for item in items))
+    return Events(tuple(_parse_event(item, measure_payloads) for item in items))
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
-    _arity(fields, 10, "sync")
+    if len(fields) != SYNC_FIELDS + 1:  # the slack facts are optional
+        _arity(fields, SYNC_FIELDS, "sync")
+    slack = _parse_slack(fields[SYNC_FIELDS]) if len(fields) > SYNC_FIELDS else ()
     value = _clock_value(fields[0], "sync.value")
     origin = _int(fields[1], 0, MAX_SOURCE_ID, "sync.origin")
     stamp = _clock_value(fields[2], "sync.stamp")
@@ -504,7 +571,23 @@ def _parse_sync(fields: list[Any]) -> Sync:
         raise RemoteError("malformed", "sync.echo_hold_s is negative")
     digest, count = _digest_and_count(fields[7], fields[8], "sync")
     joining = _bool(fields[9], "sync.joining")
-    return Sync(value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining)
+    reports = _parse_reports(fields[10])
+    return Sync(
+        value, origin, stamp, hops, sent_at, echo, hold, digest, count, joining, reports, slack
+    )
+
+
+def _parse_slack(raw: Any) -> tuple[tuple[int, int, int, int], ...]:
+    facts = []
+    for item in _list(raw, MAX_SLACK_FACTS, "sync.slack"):
+        if not isinstance(item, list) or len(item) != 4:
+            raise RemoteError("malformed", "slack fact")
+        source = _int(item[0], 0, MAX_SOURCE_ID, "slack.source")
+        seq = _int(item[1], 1, MAX_SEQ, "slack.seq")
+        tick = _int(item[2], 0, MAX_TICK, "slack.tick")
+        slack = _int(item[3], -MAX_TICK, MAX_TICK, "slack.slack")
+        facts.append((source, seq, tick, slack))
+    return tuple(facts)
 
 
 def _clock_value(raw: Any, what: str) -> float:
@@ -555,10 +638,9 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
-def _parse_reports(fields: list[Any]) -> Reports:
-    _arity(fields, 1, "reports")
+def _parse_reports(value: Any) -> tuple[tuple[int, bytes, bytes], ...]:
     reports = []
-    for item in _list(fields[0], MAX_REPORT_ITEMS, "reports"):
+    for item in _list(value, MAX_REPORT_ITEMS, "sync.reports"):
         if not isinstance(item, list) or len(item) != 3:
             raise RemoteError("malformed", "report")
         tick = _int(item[0], 0, MAX_TICK, "report.tick")
@@ -568,7 +650,7 @@ def _parse_reports(fields: list[Any]) -> Reports:
         if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
             raise RemoteError("malformed", "report.events_digest")
         reports.append((tick, state_hash, digest))
-    return Reports(tuple(reports))
+    return tuple(reports)
 
 
 def _parse_snap_request(fields: list[Any]) -> SnapRequest:
@@ -601,6 +683,26 @@ def _parse_snap_chunk(fields: list[Any]) -> SnapChunk:
     return SnapChunk(tick, index, data)
 
 
+def _parse_state_request(fields: list[Any]) -> StateRequest:
+    _arity(fields, 3, "state request")
+    tick = _int(fields[0], 0, MAX_TICK, "state_request.tick")
+    first = _int(fields[1], 0, MAX_STATE_CHUNKS, "state_request.first")
+    count = _int(fields[2], 1, MAX_CHUNKS_PER_REQUEST, "state_request.count")
+    return StateRequest(tick, first, count)
+
+
+def _parse_state_chunk(fields: list[Any]) -> StateChunk:
+    _arity(fields, 4, "state chunk")
+    tick = _int(fields[0], 0, MAX_TICK, "state_chunk.tick")
+    total = _int(fields[2], 0, MAX_STATE_CHUNKS, "state_chunk.total")
+    index = _int(fields[1], 0, max(total - 1, 0), "state_chunk.index")
+    data = fields[3]
+    if type(data) is not bytes or len(data) > STATE_CHUNK_BYTES:
+        raise RemoteError("malformed", "state_chunk.data")
+    return StateChunk(tick, index, total, data)
+
+
+_EVENTS_TYPE = _TYPE_IDS[Events]
 _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _parse_hello,
     2: _parse_events,
@@ -608,8 +710,9 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     4: _parse_summary,
     5: _parse_have,
     6: _parse_want,
-    7: _parse_reports,
-    8: _parse_snap_request,
-    9: _parse_snap_offer,
-    10: _parse_snap_chunk,
+    7: _parse_state_request,
+    8: _parse_state_chunk,
+    9: _parse_snap_request,
+    10: _parse_snap_offer,
+    11: _parse_snap_chunk,
 }

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from arcade_p2p.cli_support import check_delay_ms
+from arcade_p2p.cli_support import check_delay_ms, delay_arg
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
@@ -51,13 +51,27 @@ _OPTIONS = (
     _Option("--jitter-ms", "jitter_ms", float, "MS", "standard deviation of that latency"),
     _Option("--net-rate", "rate_per_min", float, "PER_MIN", "events per minute, network-wide"),
     _Option("--mult", "mult", float, "MULT", "Delta multiplier: Delta = L x 5 x mult"),
-    _Option("--delay-ms", "delay_ms", float, "MS", "Delta in milliseconds (overrides --mult)"),
+    _Option(
+        "--delay-ms",
+        "delay_ms",
+        delay_arg,
+        "MS",
+        "Delta in milliseconds (overrides --mult), or auto: each source chooses its own, "
+        "starting from L x 5 x mult",
+    ),
     _Option("--duration", "duration_s", float, "S", "simulated seconds"),
     _Option("--warmup", "warmup_s", float, "S", "seconds left out of the metrics at the start"),
     _Option("--quiet", "quiet_s", float, "S", "no new events during the last S seconds"),
     _Option("--fps", "fps", int, "N", "ticks per second"),
     _Option("--loss", "loss", float, "P", "probability that a datagram is lost, in [0, 1)"),
     _Option("--seed", "seed", int, "N", "seed of every random choice"),
+    _Option(
+        "--desync-peer",
+        "desync_peer",
+        int,
+        "ID",
+        "make peer ID's state silently diverge once after the warm-up (desync detection)",
+    ),
 )
 _DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult"}
 """How the help shows a default that depends on other options."""
@@ -181,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(round(fraction * PROGRESS_STEPS) - bar.n)
 
         if args.real:
+            if config.desync_peer is not None:
+                raise UsageError("--desync-peer works in the simulator only, not with --real")
             result = run_real(config, progress=progress)
         else:
             result = run_simulation(config, progress=progress)
@@ -218,7 +234,8 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             f"{config.rate_per_min:g}/min network-wide"
             f" ({config.rate_per_min / r.peers:.3g}/min per peer)",
         ),
-        ("Delta", f"{_delta(config, r.delta_ms)} ({config.clock} clock, {config.fps} fps)"),
+        ("Delta", f"{_delta(config, r)} ({config.clock} clock, {config.fps} fps)"),
+        ("late events", f"{r.late_events_pct:.3f} % of deliveries"),
         ("duration", f"{config.duration_s:g} s, warm-up {config.warmup_s:g} s, seed {config.seed}"),
         ("churn", churn),
         ("", ""),
@@ -241,6 +258,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
+        (
+            "desyncs",
+            f"{r.desyncs_detected} reported, first {_fmt(r.desync_detect_s, ' s')} "
+            "after the divergence",
+        ),
         ("traffic", f"{r.bytes_per_peer_per_s:.0f} bytes/s per peer"),
         ("wall time", f"{r.wall_seconds:.2f} s ({r.sim_ticks_per_wall_s:,.0f} ticks/s)"),
     ]
@@ -248,8 +270,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
     return "\n".join(f"{name:<{width}}  {value}" if name else "" for name, value in rows)
 
 
-def _delta(config: SimConfig, delta_ms: float) -> str:
+def _delta(config: SimConfig, result: SimResult) -> str:
     """Delta as run: a value below one tick is reported as the one tick it becomes."""
+    delta_ms = result.delta_ms
+    if result.delta_auto:
+        return f"auto, mean {_fmt(result.delta_ms_mean, ' ms', 1)} (started at {delta_ms:g} ms)"
     tick_ms = 1000.0 / config.fps
     if round(delta_ms / tick_ms) >= 1:
         return f"{delta_ms:g} ms"

@@ -15,6 +15,7 @@ from typing import Any
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import LinkModel, default_jitter_ms
+from arcade_p2p.session import AUTO_DELAY, SessionConfig
 from arcade_p2p.sim.topologies import PAPER21_PEERS
 
 __all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
@@ -55,7 +56,9 @@ class SimConfig:
         jitter_ms: Standard deviation of the per-hop latency (None: L/5, as the paper).
         rate_per_min: Network-wide event rate (events per minute, spread over peers).
         mult: Delta multiplier (Delta = L x 5 x mult unless ``delay_ms`` is given).
-        delay_ms: Explicit Delta in milliseconds (overrides the multiplier rule).
+        delay_ms: Explicit Delta in milliseconds (overrides the multiplier rule), or
+            ``"auto"``: each source chooses its own Delta, starting from the multiplier
+            rule's.
         duration_s: Simulated seconds.
         warmup_s: Seconds excluded from the metrics at the start.
         quiet_s: No new events during the last this-many seconds.
@@ -73,6 +76,8 @@ class SimConfig:
         partitions: Scheduled network splits (each heals at its end).
         key: Secret room key of every peer (None: an open room, as in the paper). It costs
             one key stretching per run; :meth:`to_dict` shows only whether one is set.
+        desync_peer: Id (slot) of a peer whose state silently diverges once, when the
+            warm-up ends, to measure desync detection (None: no divergence).
     """
 
     topology: str = "paper21"
@@ -82,7 +87,7 @@ class SimConfig:
     jitter_ms: float | None = None
     rate_per_min: float = 25.0
     mult: float = 2.0
-    delay_ms: float | None = None
+    delay_ms: float | str | None = None
     duration_s: float = 300.0
     warmup_s: float = 30.0
     quiet_s: float = 30.0
@@ -97,13 +102,31 @@ class SimConfig:
     seed: int = 1
     partitions: tuple[Partition, ...] = ()
     key: str | None = field(default=None, repr=False)
+    desync_peer: int | None = None
+
+    @property
+    def auto(self) -> bool:
+        """Whether each source chooses its own Delta."""
+        return self.delay_ms == AUTO_DELAY
 
     @property
     def delta_ms(self) -> float:
-        """Delta in milliseconds."""
-        if self.delay_ms is not None:
+        """Delta in milliseconds (with ``"auto"``: the starting Delta, the multiplier rule's)."""
+        if self.delay_ms is not None and not isinstance(self.delay_ms, str):
             return self.delay_ms
         return self.latency_ms * PAPER_AVG_HOPS * self.mult
+
+    def session_config(self) -> SessionConfig:
+        """The settings every session of the run shares."""
+        if self.auto:
+            return SessionConfig(
+                fps=self.fps,
+                delay_ms=AUTO_DELAY,
+                auto_start_ms=self.delta_ms,
+                clock=self.clock,
+                key=self.key,
+            )
+        return SessionConfig(fps=self.fps, delay_ms=self.delta_ms, clock=self.clock, key=self.key)
 
     @property
     def jitter(self) -> float:
@@ -146,12 +169,21 @@ class SimConfig:
             ),
             (self.rate_per_min >= 0, "rate must be >= 0 events/min"),
             (self.mult > 0, "mult must be > 0"),
-            (self.delay_ms is None or self.delay_ms >= 0, "delay must be >= 0 ms"),
+            (
+                self.delay_ms is None
+                or self.auto
+                or (not isinstance(self.delay_ms, str) and self.delay_ms >= 0),
+                f"delay must be >= 0 ms or {AUTO_DELAY!r}",
+            ),
             (self.duration_s > 0, "duration must be > 0 s"),
             (0 <= self.warmup_s < self.duration_s, "warmup must be in [0, duration)"),
             (0 <= self.quiet_s < self.duration_s, "quiet period must be in [0, duration)"),
             (self.start_spread_s >= 0, "start spread must be >= 0 s"),
             (self.key is None or bool(self.key), "key must not be empty"),
+            (
+                self.desync_peer is None or 0 <= self.desync_peer < self.peers,
+                "desync peer must be a peer slot (0 .. peers-1)",
+            ),
             (1 <= self.fps <= 1000, "fps must be in 1..1000"),
             (
                 (self.churn_on_s is None) == (self.churn_off_s is None),

@@ -1,9 +1,12 @@
 """Reports of a sweep: heat maps laid out like the paper's Figure 7, and a summary table.
 
-How this works: a sweep yields one *row* per cell x clock x repetition, a plain dict with
-every :class:`~arcade_p2p.sim.config.SimConfig` field and every result key.
-:func:`cell_stats` folds the repetitions of each (latency, rate, multiplier) cell into one
-:class:`CellStats`. :func:`plot_rollback` draws three panels side by side, one per Delta
+How this works: a sweep yields one *row* per cell x clock x Delta rule x repetition, a
+plain dict with every :class:`~arcade_p2p.sim.config.SimConfig` field and every result
+key. A row's *variant* is its clock's name, or ``auto`` for an automatic Delta with the
+default clock (``auto-paper`` with the paper's). :func:`cell_stats` folds the
+repetitions of each (latency, rate, multiplier) cell of a variant into one
+:class:`CellStats` (with an automatic Delta the multiplier only sets the starting Delta).
+:func:`plot_rollback` draws three panels side by side, one per Delta
 multiplier (5x, 2x, 1x, in the paper's order), with latency down and event rate across;
 each cell shows its mean rollback % and is coloured by band:
 
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_p2p.clock import ClockMode
+from arcade_p2p.session import AUTO_DELAY
 
 __all__ = [
     "FIGURE_DPI",
@@ -48,6 +52,7 @@ __all__ = [
     "band_colour",
     "can_plot",
     "cell_stats",
+    "variant",
     "missed_goal",
     "plot_ratio",
     "plot_rollback",
@@ -112,12 +117,16 @@ class CellStats:
         converged: Whether every repetition converged.
         events_lost: Events lost, summed over the repetitions.
         reps: Number of repetitions.
+        delta_ms_mean: Mean Delta of the events, in ms (None: not recorded or no event).
+        late_events_pct: Mean % of event deliveries that came late (None: not recorded).
     """
 
     rollback_pct: float
     converged: bool
     events_lost: int
     reps: int
+    delta_ms_mean: float | None = None
+    late_events_pct: float | None = None
 
     @property
     def faulty(self) -> bool:
@@ -130,11 +139,26 @@ def cell_key(row: Row) -> CellKey:
     return (float(row["latency_ms"]), float(row["rate_per_min"]), float(row["mult"]))
 
 
+def variant(row: Row) -> str:
+    """What a row is compared as: its clock's name, or ``auto`` (``auto-paper``)."""
+    clock = str(row["clock"])
+    if row.get("delay_ms") != AUTO_DELAY:
+        return clock
+    return AUTO_DELAY if clock == ClockMode.DEFAULT.value else f"{AUTO_DELAY}-{clock}"
+
+
+def _mean_of(reps: Sequence[Row], key: str) -> float | None:
+    """Mean of a figure over repetitions; None where a row lacks it (older CSVs)."""
+    values = [r.get(key) for r in reps]
+    present = [float(v) for v in values if v is not None]
+    return statistics.fmean(present) if present and len(present) == len(values) else None
+
+
 def cell_stats(rows: Iterable[Row]) -> dict[str, dict[CellKey, CellStats]]:
-    """Fold repetitions: clock name -> cell -> :class:`CellStats`."""
+    """Fold repetitions: variant (see :func:`variant`) -> cell -> :class:`CellStats`."""
     groups: dict[str, dict[CellKey, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        groups[str(row["clock"])][cell_key(row)].append(row)
+        groups[variant(row)][cell_key(row)].append(row)
     return {
         clock: {
             key: CellStats(
@@ -142,6 +166,8 @@ def cell_stats(rows: Iterable[Row]) -> dict[str, dict[CellKey, CellStats]]:
                 converged=all(bool(r["converged"]) for r in reps),
                 events_lost=sum(int(r["events_lost"]) for r in reps),
                 reps=len(reps),
+                delta_ms_mean=_mean_of(reps, "delta_ms_mean"),
+                late_events_pct=_mean_of(reps, "late_events_pct"),
             )
             for key, reps in cells.items()
         }
@@ -190,11 +216,21 @@ def _format_pct(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
-def plot_rollback(cells: Mapping[CellKey, CellStats], path: Path, *, title: str) -> None:
-    """Write the Figure 7 style heat map of rollback % for one clock to a PNG."""
+def plot_rollback(
+    cells: Mapping[CellKey, CellStats], path: Path, *, title: str, show_delta: bool = False
+) -> None:
+    """Write the Figure 7 style heat map of rollback % for one variant to a PNG.
+
+    With ``show_delta`` each cell also shows its mean Delta in ms (for an automatic Delta).
+    """
     faulty_mark = {True: "!", False: ""}
     shown = {
-        key: (band_colour(s), _format_pct(s.rollback_pct) + faulty_mark[s.faulty])
+        key: (
+            band_colour(s),
+            _format_pct(s.rollback_pct)
+            + faulty_mark[s.faulty]
+            + (f"\n{s.delta_ms_mean:.0f} ms" if show_delta and s.delta_ms_mean is not None else ""),
+        )
         for key, s in cells.items()
     }
     _draw(shown, path, title=title, legend=ROLLBACK_LEGEND)
@@ -278,12 +314,14 @@ def summary_table(rows: Sequence[Row]) -> str:
         "converged",
         "events lost",
         "mean rollback %",
+        "mean Delta ms",
+        "mean late %",
         "worst pace violation %",
         "worst lag p95 (ticks)",
     )
     body = []
     for clock, cells in stats.items():
-        runs = [r for r in rows if r["clock"] == clock]
+        runs = [r for r in rows if variant(r) == clock]
         body.append(
             (
                 clock,
@@ -292,6 +330,8 @@ def summary_table(rows: Sequence[Row]) -> str:
                 f"{sum(int(r['events_lost']) for r in runs)} of "
                 f"{sum(int(r['events_total']) for r in runs)}",
                 f"{statistics.fmean(s.rollback_pct for s in cells.values()):.2f}",
+                _mean_text([s.delta_ms_mean for s in cells.values()]),
+                _mean_text([s.late_events_pct for s in cells.values()], digits=2),
                 f"{max(float(r['pace_violation_pct']) for r in runs):.3f}",
                 _worst(r["lag_ticks_p95"] for r in runs),
             )
@@ -301,7 +341,30 @@ def summary_table(rows: Sequence[Row]) -> str:
     if paper is not None and default is not None:
         lines.append("")
         lines.extend(_comparison(paper, default))
+    auto = stats.get(AUTO_DELAY)
+    if auto is not None and default is not None:
+        lines.append("")
+        lines.extend(_auto_comparison(default, auto))
     return "\n".join(lines)
+
+
+def _mean_text(values: Iterable[float | None], digits: int = 0) -> str:
+    """Mean of the values present; ``n/a`` if there is none."""
+    present = [v for v in values if v is not None]
+    return f"{statistics.fmean(present):.{digits}f}" if present else "n/a"
+
+
+def _auto_comparison(
+    fixed: Mapping[CellKey, CellStats], auto: Mapping[CellKey, CellStats]
+) -> list[str]:
+    """Automatic against fixed Delta (both with the default clock), cell by cell."""
+    keys = sorted(fixed.keys() & auto.keys())
+    no_more = sum(auto[k].rollback_pct <= fixed[k].rollback_pct for k in keys)
+    smaller = sum((auto[k].delta_ms_mean or 0.0) < (fixed[k].delta_ms_mean or 0.0) for k in keys)
+    return [
+        f"auto vs fixed Delta (default clock): {len(keys)} cells; auto rolls back no more "
+        f"in {no_more} of them and uses a smaller mean Delta in {smaller}"
+    ]
 
 
 def _worst(values: Iterable[float | None]) -> str:

@@ -4,8 +4,9 @@ How this works: the runner feeds four collectors while virtual time passes.
 
 * :class:`Ledger` knows every session ever created (dead incarnations included). When the
   warm-up ends it takes each session's counters as a baseline; when the measured window
-  closes it sums the differences: rollback ticks, rollbacks and their depths, live ticks
-  and bytes sent (a session created inside the window has a zero baseline).
+  closes it sums the differences: rollback ticks, rollbacks and their depths, live ticks,
+  bytes sent, the Delta of emitted events and late event deliveries -- plain counters (a
+  session created inside the window has a zero baseline).
 * :class:`PaceStats` gets one lag sample (in ticks) per online peer per simulated second.
 * :class:`RecoveryTarget` is what a returning peer must obtain: every event its connected
   component held when it came back (and some peer of its current component still
@@ -63,6 +64,10 @@ class _Counters:
     live_ticks: int = 0
     bytes_out: int = 0
     depths_seen: int = 0
+    events_emitted: int = 0
+    delta_ticks_total: int = 0
+    deliveries: int = 0
+    late_deliveries: int = 0
 
     @classmethod
     def of(cls, session: Session) -> _Counters:
@@ -73,7 +78,23 @@ class _Counters:
             m.live_ticks,
             session.node.stats.bytes_out,
             len(session.machine.rollback_depths),
+            session.events_emitted,
+            session.delta_ticks_total,
+            session.deliveries,
+            session.late_deliveries,
         )
+
+
+_SUMMED = (
+    "rollback_ticks",
+    "live_ticks",
+    "bytes_out",
+    "events_emitted",
+    "delta_ticks_total",
+    "deliveries",
+    "late_deliveries",
+)
+"""The counters a window sums (every one but the depth bookmark)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +106,20 @@ class WindowTotals:
         live_ticks: Ticks simulated live.
         rollback_depths: Depth of every rollback.
         bytes_out: Bytes sent.
+        events_emitted: Events emitted.
+        delta_ticks_total: Sum of the Delta (ticks) of those events.
+        deliveries: Events received from other sources (not while joining).
+        late_deliveries: Of those, the ones that arrived after their tick had run.
     """
 
     rollback_ticks: int
     live_ticks: int
     rollback_depths: tuple[int, ...]
     bytes_out: int
+    events_emitted: int = 0
+    delta_ticks_total: int = 0
+    deliveries: int = 0
+    late_deliveries: int = 0
 
 
 class Ledger:
@@ -109,15 +138,25 @@ class Ledger:
 
     def close_window(self) -> WindowTotals:
         """Sum what every session did since its baseline."""
-        rollback_ticks = live_ticks = bytes_out = 0
+        total = _Counters()
         depths: list[int] = []
         for session, base in self._entries:
             now = _Counters.of(session)
-            rollback_ticks += now.rollback_ticks - base.rollback_ticks
-            live_ticks += now.live_ticks - base.live_ticks
-            bytes_out += now.bytes_out - base.bytes_out
+            for name in _SUMMED:
+                setattr(
+                    total, name, getattr(total, name) + getattr(now, name) - getattr(base, name)
+                )
             depths.extend(session.machine.rollback_depths[base.depths_seen :])
-        return WindowTotals(rollback_ticks, live_ticks, tuple(depths), bytes_out)
+        return WindowTotals(
+            total.rollback_ticks,
+            total.live_ticks,
+            tuple(depths),
+            total.bytes_out,
+            total.events_emitted,
+            total.delta_ticks_total,
+            total.deliveries,
+            total.late_deliveries,
+        )
 
     def total_live_ticks(self) -> int:
         """Live ticks simulated by every session over the whole run."""
@@ -205,7 +244,12 @@ class SimResult:
     Attributes:
         peers: Number of peer slots.
         sim_seconds: Simulated seconds of the run (the settle phase excluded).
-        delta_ms: The Delta every peer used.
+        delta_ms: The Delta every peer used (with an automatic Delta: the starting one).
+        delta_auto: Whether each source chose its own Delta.
+        delta_ms_mean: Mean Delta of the events emitted in the window, in ms (None: none).
+        late_events_pct: Percentage of event deliveries in the window (each event counted
+            once per receiving peer, joiners' history fetches excluded) that arrived after
+            the event's tick had run.
         events_total: Events emitted.
         events_lost: Emitted events missing from at least one final timeline.
         events_orphaned: Of those, events no final timeline holds: every peer that had
@@ -232,11 +276,17 @@ class SimResult:
         bytes_per_peer_per_s: Bytes sent per peer slot per second, in the window.
         wall_seconds: Real seconds the run took.
         sim_ticks_per_wall_s: Live ticks simulated (all peers) per real second.
+        desyncs_detected: Desync reports raised (one per peer and neighbour that disagree).
+        desync_detect_s: From the injected divergence (``--desync-peer``) to the first
+            report, in simulated seconds (None: nothing injected or nothing reported).
     """
 
     peers: int
     sim_seconds: float
     delta_ms: float
+    delta_auto: bool
+    delta_ms_mean: float | None
+    late_events_pct: float
     events_total: int
     events_lost: int
     events_orphaned: int
@@ -261,6 +311,8 @@ class SimResult:
     bytes_per_peer_per_s: float
     wall_seconds: float
     sim_ticks_per_wall_s: float
+    desyncs_detected: int = 0
+    desync_detect_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of every figure (stable key names, JSON-ready)."""

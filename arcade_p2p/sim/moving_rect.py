@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arcade_p2p.app import StateApp
+from arcade_p2p.app import App, StateApp
+from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 
-__all__ = ["ARENA_HEIGHT", "ARENA_WIDTH", "DIRECTIONS", "MovingRectApp", "Rect"]
+__all__ = ["ARENA_HEIGHT", "ARENA_WIDTH", "DIRECTIONS", "MovingRectApp", "Rect", "diverge"]
 
 ARENA_WIDTH = 640
 ARENA_HEIGHT = 480
@@ -71,3 +72,17 @@ class MovingRectApp(StateApp):
         """Turn on a ``"key"`` event (other events are ignored)."""
         if event.name == "key":
             self.state.turn(event.payload)
+
+
+def diverge(app: App) -> None:
+    """Silently shift a :class:`MovingRectApp`'s rectangle by one pixel (a simulated bug).
+
+    This is what ``arcade-p2p sim --desync-peer`` does to one peer: from then on its state
+    differs from everyone else's after the same events, which desync detection must report.
+
+    Raises:
+        UsageError: ``app`` is not a :class:`MovingRectApp`.
+    """
+    if not isinstance(app, MovingRectApp):
+        raise UsageError(f"cannot make a {type(app).__name__} diverge")
+    app.state.x = (app.state.x + 1) % ARENA_WIDTH

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arcade_p2p.errors import UsageError
+from arcade_p2p.session import AUTO_DELAY
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.metrics import PaceStats, SimResult, mean, percentile
 from arcade_p2p.sim.topologies import build_topology
@@ -78,7 +79,8 @@ def run_real(config: SimConfig, *, progress: Callable[[float], None] | None = No
             spec = {
                 "peer_id": slot + 1,
                 "fps": config.fps,
-                "delay_ms": config.delta_ms,
+                "delay_ms": AUTO_DELAY if config.auto else config.delta_ms,
+                "auto_start_ms": config.delta_ms,
                 "clock": config.clock.value,
                 "room": ROOM,
                 "key": config.key,
@@ -149,6 +151,7 @@ def _result(
 ) -> SimResult:
     warm, end = config.warmup_s, config.duration_s
     rollback_ticks = live_ticks = rollbacks = bytes_out = 0
+    emitted = delta_ticks = deliveries = late = 0
     ticks_at: dict[int, list[int]] = defaultdict(list)
     depths: list[int] = []
     for report in reports:
@@ -159,6 +162,10 @@ def _result(
             rollback_ticks += last[3] - first[3]
             rollbacks += last[4] - first[4]
             bytes_out += last[5] - first[5]
+            emitted += last[6] - first[6]
+            delta_ticks += last[7] - first[7]
+            deliveries += last[8] - first[8]
+            late += last[9] - first[9]
         for t, tick, *_ in window:
             if float(t).is_integer():
                 ticks_at[int(t)].append(tick)
@@ -178,6 +185,9 @@ def _result(
         peers=peers,
         sim_seconds=config.duration_s,
         delta_ms=config.delta_ms,
+        delta_auto=config.auto,
+        delta_ms_mean=1000.0 / config.fps * delta_ticks / emitted if emitted else None,
+        late_events_pct=100.0 * late / max(deliveries, 1),
         events_total=total,
         events_lost=lost,
         events_orphaned=0,

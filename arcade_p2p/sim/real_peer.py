@@ -44,6 +44,7 @@ def main() -> int:
     config = SessionConfig(
         fps=spec["fps"],
         delay_ms=spec["delay_ms"],
+        auto_start_ms=spec["auto_start_ms"],
         clock=ClockMode(spec["clock"]),
         room=spec["room"],
         key=spec["key"],
@@ -56,10 +57,10 @@ def main() -> int:
         session = Session(MovingRectApp(), peer_id=spec["peer_id"], config=config, now=now)
         for host_port in spec["dial"]:
             session.add_peer((host_port[0], host_port[1]), now=now)
-        runner = PeerRunner(session, transport, max_tick=spec["end_tick"])
-        recorder = _Recorder(runner, spec["inputs"], t0)
-        runner.run_to_end(linger_s=LINGER_S, on_wake=recorder.wake)
-        report = recorder.report()
+        with PeerRunner(session, transport, max_tick=spec["end_tick"]) as runner:
+            recorder = _Recorder(runner, spec["inputs"], t0)
+            runner.run_to_end(linger_s=LINGER_S, on_wake=recorder.wake)
+        report = recorder.report()  # the gossip thread has stopped: nothing moves now
     print(json.dumps(report), flush=True)
     return 0
 
@@ -106,6 +107,10 @@ class _Recorder:
                 stats.rollback_ticks,
                 stats.rollbacks,
                 stats.bytes_out,
+                stats.events_emitted,
+                stats.delta_ticks_total,
+                stats.deliveries,
+                stats.late_deliveries,
             ]
         )
 

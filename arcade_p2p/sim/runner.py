@@ -14,6 +14,10 @@ How this works: every topology slot holds at most one live :class:`~arcade_p2p.s
 * **measure** -- the warm-up ends, a pace sample is taken (every simulated second), a
   returning peer's recovery is checked (every tick while someone is recovering).
 
+With ``desync_peer`` the state of that peer is made to diverge silently when the warm-up
+ends (``diverge``); every session's ``on_desync`` hook counts the reports, and the time
+from the divergence to the first one is the detection time.
+
 A wake and a delivery are each one :meth:`Session.pump <arcade_p2p.session.Session.pump>`,
 the same driver step the UDP runner and the game window use, so the simulator measures
 what real peers do. That step runs the ticks due by ``now`` before it takes anything in,
@@ -49,8 +53,9 @@ from dataclasses import dataclass
 
 from arcade_p2p.app import App
 from arcade_p2p.clock import ClockSettings
+from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
-from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.session import Session
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.links import Link, Links
 from arcade_p2p.sim.metrics import (
@@ -62,7 +67,7 @@ from arcade_p2p.sim.metrics import (
     mean,
     percentile,
 )
-from arcade_p2p.sim.moving_rect import MovingRectApp
+from arcade_p2p.sim.moving_rect import MovingRectApp, diverge
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import Topology, build_topology, components
 from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
@@ -125,6 +130,7 @@ def run_simulation(
     app_factory: Callable[[], App] = MovingRectApp,
     make_input: InputMaker = key_input,
     tick_wakes: bool = False,
+    make_diverge: Callable[[App], None] = diverge,
 ) -> SimResult:
     """Run one simulated experiment.
 
@@ -138,6 +144,8 @@ def run_simulation(
         tick_wakes: Also wake every peer at every tick, like a game loop does. The
             results are identical either way (a peer runs its due ticks before anything
             touches it); waking only when there is work is faster.
+        make_diverge: What ``config.desync_peer`` does to that peer's app (default: the
+            moving rectangle shifts by a pixel).
 
     Returns:
         Every figure of the run.
@@ -147,6 +155,7 @@ def run_simulation(
     """
     wall_start = time.perf_counter()
     simulation = _Simulation(config, app_factory, make_input, tick_wakes=tick_wakes)
+    simulation.make_diverge = make_diverge
     simulation.run(progress)
     return simulation.result(time.perf_counter() - wall_start)
 
@@ -170,9 +179,7 @@ class _Simulation:
         for partition in config.partitions:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
-        self.session_config = SessionConfig(
-            fps=config.fps, delay_ms=config.delta_ms, clock=config.clock, key=config.key
-        )
+        self.session_config = config.session_config()
         self.session_config.validate()
         self.links = Links(self.topology.edges, config.link_model(), config.seed)
         self.slots = [
@@ -196,6 +203,9 @@ class _Simulation:
         self.settle_s = 0.0
         self._labels: dict[int, int] | None = None
         self._checking = False
+        self.make_diverge: Callable[[App], None] = diverge
+        self.desyncs: list[DesyncReport] = []
+        self.diverged_at: float | None = None
 
     def _link(self, src: int, dst: int) -> Link:
         link = self.links.get(src, dst)
@@ -210,6 +220,8 @@ class _Simulation:
         call_at = self.scheduler.call_at
         call_at(config.warmup_s, self._open_window)
         call_at(config.warmup_s, self._sample_pace)
+        if config.desync_peer is not None:
+            call_at(config.warmup_s, self._diverge, self.slots[config.desync_peer])
         for step in range(1, PROGRESS_STEPS + 1):
             self.scheduler.run_until(end * step / PROGRESS_STEPS)
             if progress is not None:
@@ -282,6 +294,7 @@ class _Simulation:
             now=now,
             rng=random.Random(f"{self.config.seed}:session:{peer_id}"),
         )
+        session.on_desync = self.desyncs.append
         for neighbour in slot.neighbours:
             session.add_peer(neighbour, now=now)
         slot.session = session
@@ -316,6 +329,14 @@ class _Simulation:
         session.pump_ticks(now=now, max_tick=self.max_tick)
         self.emitted.append(session.emit(name, payload, now=now).ident)
         self._step(slot, session, now)
+
+    def _diverge(self, slot: _Slot) -> None:
+        session = slot.session
+        if session is None:  # offline at that moment: nothing to diverge
+            return
+        session.pump_ticks(now=self.scheduler.now, max_tick=self.max_tick)
+        self.make_diverge(session.app)
+        self.diverged_at = self.scheduler.now
 
     def _set_partition(self, side: tuple[int, ...], up: bool) -> None:
         self.links.set_partition(side, up=up)
@@ -451,11 +472,19 @@ class _Simulation:
                 orphaned += held == 0
         depths = window.rollback_depths
         lags = self.pace.lags
+        tick_ms = 1000.0 / config.fps
         window_s = config.duration_s - config.warmup_s
         return SimResult(
             peers=self.topology.peers,
             sim_seconds=config.duration_s,
             delta_ms=config.delta_ms,
+            delta_auto=config.auto,
+            delta_ms_mean=(
+                tick_ms * window.delta_ticks_total / window.events_emitted
+                if window.events_emitted
+                else None
+            ),
+            late_events_pct=100.0 * window.late_deliveries / max(window.deliveries, 1),
             events_total=len(self.emitted),
             events_lost=lost,
             events_orphaned=orphaned,
@@ -480,4 +509,11 @@ class _Simulation:
             bytes_per_peer_per_s=window.bytes_out / (self.topology.peers * window_s),
             wall_seconds=wall_seconds,
             sim_ticks_per_wall_s=self.ledger.total_live_ticks() / max(wall_seconds, 1e-9),
+            desyncs_detected=len(self.desyncs),
+            desync_detect_s=self._detect_s(),
         )
+
+    def _detect_s(self) -> float | None:
+        if self.diverged_at is None or not self.desyncs:
+            return None
+        return min(report.found_at for report in self.desyncs) - self.diverged_at

@@ -1,15 +1,17 @@
 """``arcade-p2p sweep``: the paper's 108-cell grid, run in parallel, saved as CSV and heat maps.
 
 How this works: :func:`build_grid` expands one base :class:`SimConfig` over latency x event
-rate x Delta multiplier x clock x seed with :func:`dataclasses.replace` (the paper's grid:
-6 x 6 x 3 = 108 cells). :func:`run_grid` hands the configs to a pool of *spawned* worker
-processes (so it behaves the same on every platform and shares no state with the parent);
-each worker calls :func:`run_simulation` on one config and returns one row: every config
-field, then every result key. A tqdm progress bar on stderr shows the runs done and an
-ETA on a terminal; elsewhere (a CI log) each finished run prints one line with the same
-figures. The rows, in grid
-order, go to ``sweep.csv``; :mod:`arcade_p2p.sim.heatmap` draws one heat map per clock (and
-their ratio with ``--clock both``) and the summary table printed on stdout.
+rate x Delta multiplier x clock x Delta rule x seed with :func:`dataclasses.replace` (the
+paper's grid: 6 x 6 x 3 = 108 cells; the Delta rule is the paper's fixed one, an
+automatic one starting from it, or both side by side). :func:`run_grid` hands the configs
+to a pool of *spawned* worker processes (so it behaves the same on every platform and
+shares no state with the parent); each worker calls :func:`run_simulation` on one config
+and returns one row: every config field, then every result key. A tqdm progress bar on
+stderr shows the runs done and an ETA on a terminal; elsewhere (a CI log) each finished
+run prints one line with the same figures. The rows, in grid order, go to ``sweep.csv``;
+:mod:`arcade_p2p.sim.heatmap` draws one heat map per clock and per automatic-Delta
+variant (with its mean Delta per cell), their ratio with ``--clock both``, and the summary
+table printed on stdout.
 ``--plot-only`` redraws the figures and the table from an existing CSV. Without matplotlib
 (the optional ``plots`` extra) the CSV and the table are still written, and the command
 says how to install it and redraw.
@@ -41,6 +43,7 @@ from tqdm import tqdm
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
+from arcade_p2p.session import AUTO_DELAY
 from arcade_p2p.sim import heatmap
 from arcade_p2p.sim.config import SimConfig
 from arcade_p2p.sim.heatmap import Row
@@ -74,6 +77,14 @@ PHASE_FRACTION = 0.1
 CSV_NAME = "sweep.csv"
 RATIO_PNG_NAME = "rollback_ratio.png"
 BOTH_CLOCKS = "both"
+FIXED_DELAY = "fixed"
+DELAY_CHOICES = (FIXED_DELAY, AUTO_DELAY, BOTH_CLOCKS)
+"""``--delay-ms``: the multiplier rule, automatic, or both side by side."""
+_DELAYS: dict[str, list[float | str | None]] = {
+    FIXED_DELAY: [None],
+    AUTO_DELAY: [AUTO_DELAY],
+    BOTH_CLOCKS: [None, AUTO_DELAY],
+}
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
 LIBRARY_LOGGER = "arcade_p2p"
@@ -87,6 +98,7 @@ def build_grid(
     mults: Sequence[float] = PAPER_MULTS,
     clocks: Sequence[ClockMode] = (ClockMode.PAPER, ClockMode.DEFAULT),
     reps: int = 1,
+    delays: Sequence[float | str | None] = (None,),
 ) -> list[SimConfig]:
     """Every run of a sweep, in the order of the paper's figure.
 
@@ -100,14 +112,24 @@ def build_grid(
         mults: Delta multipliers.
         clocks: Clock modes to run each cell with.
         reps: Repetitions per cell and clock, with seeds 1..reps.
+        delays: Delta rules to run each cell with: None (the multiplier rule) and/or
+            ``"auto"`` (each source chooses, starting from the rule's Delta).
 
     Returns:
-        One config per cell x clock x repetition.
+        One config per cell x clock x Delta rule x repetition.
     """
     return [
-        replace(base, latency_ms=lat, rate_per_min=rate, mult=mult, clock=clock, seed=seed)
-        for mult, lat, rate, clock, seed in itertools.product(
-            mults, latencies_ms, rates_per_min, clocks, range(1, reps + 1)
+        replace(
+            base,
+            latency_ms=lat,
+            rate_per_min=rate,
+            mult=mult,
+            clock=clock,
+            delay_ms=delay,
+            seed=seed,
+        )
+        for mult, lat, rate, clock, delay, seed in itertools.product(
+            mults, latencies_ms, rates_per_min, clocks, delays, range(1, reps + 1)
         )
     ]
 
@@ -257,9 +279,14 @@ def write_report(rows: Sequence[Row], out: Path, *, subtitle: str) -> list[Path]
     """
     stats = heatmap.cell_stats(rows)
     written = []
-    for clock, cells in stats.items():
-        path = out / f"rollback_{clock}.png"
-        heatmap.plot_rollback(cells, path, title=f"Rollback % — {clock} clock — {subtitle}")
+    for name, cells in stats.items():
+        path = out / f"rollback_{name}.png"
+        auto = name.startswith(AUTO_DELAY)
+        what = f"automatic Δ (mean Δ below), {name[len(AUTO_DELAY) + 1 :] or 'default'} clock"
+        label = what if auto else f"{name} clock"
+        heatmap.plot_rollback(
+            cells, path, title=f"Rollback % — {label} — {subtitle}", show_delta=auto
+        )
         written.append(path)
     paper, default = stats.get(ClockMode.PAPER.value), stats.get(ClockMode.DEFAULT.value)
     if paper is not None and default is not None:
@@ -295,6 +322,13 @@ def register(subparsers: Any) -> None:
         choices=[*(m.value for m in ClockMode), BOTH_CLOCKS],
         default=BOTH_CLOCKS,
         help="clock rule to run each cell with (default both, side by side)",
+    )
+    parser.add_argument(
+        "--delay-ms",
+        choices=DELAY_CHOICES,
+        default=FIXED_DELAY,
+        help="Delta of each cell: fixed by the multiplier rule, auto (each source chooses, "
+        "starting from that), or both side by side",
     )
     parser.add_argument(
         "--jobs",
@@ -382,6 +416,7 @@ def _configs_from_args(args: argparse.Namespace) -> list[SimConfig]:
         mults=_parse_list("--mults", args.mults),
         clocks=clocks,
         reps=args.reps,
+        delays=_DELAYS[args.delay_ms],
     )
     for config in configs:
         config.validate()

@@ -7,8 +7,9 @@ lock, stamps it with its arrival time (``time.monotonic()``) and wakes anyone bl
 :meth:`UdpTransport.wait`. Everything else happens on the driver's thread: it calls
 :meth:`UdpTransport.receive_ready` to take what has arrived (non-blocking),
 :meth:`UdpTransport.send` to send (the socket is non-blocking, so this never stalls a
-frame), and :meth:`UdpTransport.wait` to sleep until a datagram arrives or a deadline
-passes -- there is no busy loop.
+frame), and :meth:`UdpTransport.wait` to sleep until a datagram arrives, a deadline
+passes or another thread calls :meth:`UdpTransport.wake` -- there is no busy loop. With a
+gossip thread (:mod:`arcade_p2p.gossip_thread`) that thread is the driver side.
 
 Nothing from the network can raise into the game loop: send errors (for example the
 ``ECONNREFUSED`` Linux reports after an ICMP "port unreachable" from a peer that went
@@ -131,6 +132,7 @@ class UdpTransport:
         self._arrived = threading.Condition(threading.Lock())
         self._inbox: deque[tuple[bytes, Address, float]] = deque()
         self._closed = False
+        self._woken = False
         self._sent = 0
         self._bytes_sent = 0
         self._received = 0
@@ -189,10 +191,22 @@ class UdpTransport:
         if release is not None:
             deadline = min(deadline, release)
         remaining = deadline - time.monotonic()
-        if remaining <= 0.0:
-            return
         with self._arrived:
-            self._arrived.wait_for(lambda: bool(self._inbox) or self._closed, timeout=remaining)
+            if remaining > 0.0:
+                self._arrived.wait_for(
+                    lambda: bool(self._inbox) or self._woken or self._closed, timeout=remaining
+                )
+            self._woken = False
+
+    def wake(self) -> None:
+        """Make a :meth:`wait` in progress (or the next one) return at once.
+
+        Another thread calls it when it has given the waiting thread work (a local event
+        to send).
+        """
+        with self._arrived:
+            self._woken = True
+            self._arrived.notify_all()
 
     def stats(self) -> TransportStats:
         """Current counters."""

@@ -1,0 +1,161 @@
+"""Relay benchmark: the delay a peer with 30 ms frames adds to the events it passes on.
+
+Three peers in a line A -- B -- C over real UDP on loopback, in one process: A and C are
+threaded runners, B is a real headless window (``ARCADE_HEADLESS=1``) whose ``on_draw``
+takes ``--frame-ms`` (sleeping, like a vsync wait or GPU-bound frame, or with ``--spin``
+busy in Python, holding the interpreter lock like Python game code does). A emits events
+at irregular times; C stamps each one as its gossip thread takes it in. The same run with
+an idle B (``on_draw`` does nothing) gives the baseline, and the figures are the
+per-event delays minus the idle median: what B's busy frames add.
+
+Prints figures; asserts nothing. ``--single-threaded`` measures the old driver instead
+(B's whole driver step runs once per frame, as with ``gossip_thread=False``).
+
+    python benchmarks/relay.py          # readable
+    python benchmarks/relay.py --json   # one JSON object
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ARCADE_HEADLESS", "1")  # before arcade is imported
+
+import argparse
+import contextlib
+import json
+import random
+import statistics
+import threading
+import time
+from typing import Any
+
+from arcade_p2p.events import Event
+from arcade_p2p.runner import PeerRunner
+from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.moving_rect import MovingRectApp
+from arcade_p2p.transport import UdpTransport
+from arcade_p2p.window import SymmetricWindow
+
+CONFIG = SessionConfig(fps=50, delay_ms=100)
+EVENTS = 100
+GAP_S = (0.02, 0.05)
+"""A emits at uniformly random gaps in this range (not in step with B's frames)."""
+LINK_DEADLINE_S = 10.0
+DRAIN_S = 0.5
+"""How long the run goes on after A's last event, for it to arrive."""
+
+
+class RelayWindow(SymmetricWindow):
+    """B: a window whose frames take ``frame_s`` seconds (sleeping or spinning)."""
+
+    WIDTH_PX = 64
+    HEIGHT_PX = 48
+
+    def __init__(self, *, frame_s: float, spin: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.frame_s = frame_s
+        self.spin = spin
+
+    def on_start(self) -> None:
+        self.state = 0
+
+    def on_draw(self) -> None:
+        self.clear()
+        if self.spin:
+            end = time.perf_counter() + self.frame_s
+            while time.perf_counter() < end:
+                pass
+        elif self.frame_s > 0.0:
+            time.sleep(self.frame_s)
+
+
+def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[float]:
+    """One run A -- B -- C; returns each event's delay from A's emit to C, in ms."""
+    rng = random.Random(seed)
+    sent: dict[tuple[int, int], float] = {}
+    arrived: dict[tuple[int, int], float] = {}
+    with contextlib.ExitStack() as stack:
+        now = time.monotonic()
+        ta = stack.enter_context(UdpTransport())
+        a = stack.enter_context(
+            PeerRunner(Session(MovingRectApp(), peer_id=1, config=CONFIG, now=now), ta)
+        )
+        b = RelayWindow(
+            frame_s=frame_s, spin=spin, config=CONFIG, peers=[ta.address], gossip_thread=threaded
+        )
+        stack.callback(b.close)
+        tc = stack.enter_context(UdpTransport())
+        c_session = Session(MovingRectApp(), peer_id=3, config=CONFIG, now=now)
+        c_session.add_peer(b.address, now=now)
+        stack.enter_context(PeerRunner(c_session, tc))  # only its gossip thread works
+        node = c_session.node
+        take_in = node.on_new_event
+
+        def stamp(event: Event) -> None:  # runs on C's gossip thread
+            arrived.setdefault((event.source, event.seq), time.monotonic())
+            take_in(event)
+
+        node.on_new_event = stamp
+        deadline = time.monotonic() + LINK_DEADLINE_S
+        while b.session.stats().neighbours < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the three peers did not link")
+            b.run(seconds=0.05)
+
+        def emit_events() -> None:  # A's game thread
+            for _ in range(EVENTS):
+                time.sleep(rng.uniform(*GAP_S))
+                at = time.monotonic()
+                event = a.emit("key", "up", now=at)
+                sent[(event.source, event.seq)] = at
+
+        emitter = threading.Thread(target=emit_events)
+        emitter.start()
+        b.run(seconds=EVENTS * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
+        emitter.join()
+        b.run(seconds=DRAIN_S)
+    return [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
+
+
+def added(delays: list[float], idle: list[float]) -> tuple[float, float]:
+    base = statistics.median(idle)
+    extra = sorted(d - base for d in delays)
+    p95 = extra[min(len(extra) - 1, round(0.95 * (len(extra) - 1)))]
+    return statistics.median(extra), p95
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--frame-ms", type=float, default=30.0, help="B's frame time")
+    parser.add_argument("--spin", action="store_true", help="B's frames busy-wait in Python")
+    parser.add_argument(
+        "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
+    )
+    args = parser.parse_args()
+    threaded = not args.single_threaded
+    idle = run_line(frame_s=0.0, spin=False, threaded=threaded, seed=1)
+    busy = run_line(frame_s=args.frame_ms / 1e3, spin=args.spin, threaded=threaded, seed=2)
+    median, p95 = added(busy, idle)
+    figures = {
+        "relay_added_ms_median": round(median, 2),
+        "relay_added_ms_p95": round(p95, 2),
+        "idle_delay_ms_median": round(statistics.median(idle), 2),
+        "busy_delay_ms_median": round(statistics.median(busy), 2),
+        "events_sent": EVENTS,
+        "events_arrived_idle": len(idle),
+        "events_arrived_busy": len(busy),
+        "frame_ms": args.frame_ms,
+        "frame": "spin" if args.spin else "sleep",
+        "gossip_thread": threaded,
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:24} {value}")
+
+
+if __name__ == "__main__":
+    main()
