@@ -100,8 +100,9 @@ log = logging.getLogger("arcade_p2p.protocol")
 Address = Hashable
 EVENTS_OVERHEAD_BYTES = 64
 """Room left in a datagram for the header, MAC and Events framing."""
-BENIGN_DROPS = frozenset({"replayed", "unlinked"})
-"""Drop reasons that ordinary networks cause (duplication; reordering during a handshake):
+BENIGN_DROPS = frozenset({"replayed", "unlinked", "snapshot_unverified"})
+"""Drop reasons that ordinary networks cause (duplication; reordering during a handshake;
+a snapshot no other neighbour has reported yet with the same events, common under churn):
 counted like the others but logged at DEBUG level, not WARNING."""
 MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
