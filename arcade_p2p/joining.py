@@ -9,13 +9,17 @@ shown yet, so there is no transition to smooth) and its gossip node tells neighb
 joining. It settles again when a neighbour that is not itself joining reports the same
 history digest (the node calls :meth:`JoinState.note_synced`) or when ``timeout_s``
 passes; the history it fetched is then applied in one forward pass instead of a deep
-rollback.
+rollback. While a snapshot to start from is being fetched (see
+:mod:`arcade_p2p.protocol.transfer`), a matching history does not end the hold: the
+snapshot saves replaying the history from START (only the timeout does).
 
 This module is the only owner of these flags: the session, the clock and the gossip node
 read them here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 __all__ = ["JoinState"]
 
@@ -29,7 +33,14 @@ class JoinState:
         now: The driver's time at creation (counts as the first tick run).
     """
 
-    __slots__ = ("_deadline", "_last_run", "_synced", "return_gap_s", "timeout_s")
+    __slots__ = (
+        "_deadline",
+        "_last_run",
+        "_synced",
+        "return_gap_s",
+        "snapshot_pending",
+        "timeout_s",
+    )
 
     def __init__(self, *, timeout_s: float, return_gap_s: float, now: float) -> None:
         self.timeout_s = timeout_s
@@ -37,6 +48,8 @@ class JoinState:
         self._deadline: float | None = None
         self._synced = False
         self._last_run = now
+        self.snapshot_pending: Callable[[], bool] = _never
+        """Whether a snapshot to start from is on its way (set by the session)."""
 
     @property
     def joining(self) -> bool:
@@ -74,7 +87,7 @@ class JoinState:
         self._last_run = now
         if self._deadline is None:
             return target
-        if self._synced or now >= self._deadline:
+        if (self._synced and not self.snapshot_pending()) or now >= self._deadline:
             self._deadline = None
             return target
         return min(target, max(0, tick - 1))
@@ -82,3 +95,7 @@ class JoinState:
     def _hold(self, now: float) -> None:
         self._deadline = now + self.timeout_s
         self._synced = False
+
+
+def _never() -> bool:
+    return False

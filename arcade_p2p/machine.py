@@ -12,18 +12,56 @@ The next :meth:`TimeMachine.advance` restores the newest snapshot at or before t
 earliest dirty tick and re-simulates up to the present in the same order as the live run,
 then continues. Rollbacks are counted as the paper does: ``rollback_ticks`` adds
 ``present - dirty`` per rollback.
+
+A joiner can start from another peer's snapshot instead of START
+(:meth:`TimeMachine.start_from`): the snapshot's state at the start of tick ``T`` is
+loaded, the live run continues from that loaded copy exactly as every peer's live run
+continued from its own restored copy at ``T`` (so the join is bit-exact, pymunk included),
+and the snapshot is kept as the *base*, the oldest point the machine can return to. A
+:class:`Coverage` says which events before ``T`` the snapshot already contains (per
+source, every seq up to a mark); such events, when they arrive, only fill the timeline.
+An event before ``T`` that the snapshot does not contain (a healed partition) cannot be
+applied on top of the base: the machine then drops the base and re-simulates the whole
+history from START, after which it is an ordinary machine again (later old events cause
+ordinary rollbacks, so the state converges once the history is complete).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from arcade_p2p.app import App, state_hash
+from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["MachineStats", "TimeMachine"]
+__all__ = ["MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+
+MAX_EXTRA_COVERAGE = 4096
+"""Most events held above a gap that a snapshot's coverage names one by one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Which events a snapshot's state already contains.
+
+    Attributes:
+        tick: The snapshot tick ``T`` (the state is the one at the start of ``T``).
+        marks: ``source -> seq``: the events of that source with ``seq <= mark`` and a tick
+            before ``T`` are applied in the state (the sender held every one of them).
+    """
+
+    tick: int
+    marks: Mapping[int, int]
+    extra: frozenset[tuple[int, int]] = frozenset()
+
+    def covers(self, event: Event) -> bool:
+        """Whether ``event`` is already applied in the snapshot's state."""
+        return event.tick < self.tick and (
+            event.seq <= self.marks.get(event.source, 0) or event.ident in self.extra
+        )
 
 
 @dataclass(slots=True)
@@ -72,6 +110,10 @@ class TimeMachine:
         self.rollback_depths: list[int] = []
         self._tick = 0
         self._dirty: int | None = None
+        self._base: tuple[Coverage, bytes] | None = None
+        """The snapshot the machine started from, while it has not replayed from START."""
+        self._resume_fresh = False
+        """The next live tick is the base tick: run it without saving it again."""
 
     @property
     def tick(self) -> int:
@@ -84,6 +126,9 @@ class TimeMachine:
         An event for a tick that has already run marks that tick dirty; the rollback
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
+        base = self._base
+        if base is not None and base[0].covers(event):
+            return  # already in the state the machine started from
         self.mark_dirty(event.tick)
 
     def mark_dirty(self, tick: int) -> None:
@@ -94,6 +139,80 @@ class TimeMachine:
         """
         if tick < self._tick and (self._dirty is None or tick < self._dirty):
             self._dirty = tick
+
+    def start_from(
+        self, coverage: Coverage, blob: bytes, load: Callable[[bytes], None] | None = None
+    ) -> None:
+        """Start at tick ``coverage.tick`` from a snapshot received from another peer.
+
+        Args:
+            coverage: The snapshot's tick and the events its state contains.
+            blob: The saved state at the start of that tick.
+            load: Loads ``blob`` into the app (default ``app.load_state``); a joiner
+                passes a decoder for untrusted bytes, whose errors propagate and leave the
+                machine as it was.
+
+        Raises:
+            UsageError: The machine has already simulated past START, or the tick is not
+                a snapshot tick.
+        """
+        tick = coverage.tick
+        every = self.snapshots.every_ticks
+        if self._tick > 1 or self._base is not None:
+            raise UsageError("only a machine still at START can start from a snapshot")
+        if tick <= 0 or tick % every:
+            raise UsageError(f"a snapshot tick is a positive multiple of {every}, got {tick}")
+        (load or self.app.load_state)(blob)
+        self.snapshots = SnapshotStore(every, self.snapshots.dense_count)
+        self.snapshots.put(tick, blob)
+        self._base = (coverage, blob)
+        self._tick = tick
+        self._dirty = None
+        self._resume_fresh = True
+        for event in self.timeline.all_events():  # what arrived before the snapshot did
+            if event.tick >= tick:
+                break
+            if not coverage.covers(event):
+                self._dirty = event.tick  # the oldest uncovered one: replay the history
+                break
+
+    def settled_snapshot(self, before_tick: int) -> tuple[Coverage, bytes] | None:
+        """The newest snapshot at or before ``before_tick`` and what it covers (for a joiner).
+
+        It runs no tick: with a repair pending, it picks a snapshot at or before the
+        dirty tick (later ones are stale). So the snapshot contains every event of the
+        timeline stamped before its tick; the coverage names, per source, the seqs held
+        without a gap, plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
+        (beyond those, a joiner that receives one re-simulates from START: rare, and
+        exact either way).
+
+        Returns:
+            ``(coverage, blob)``, or None when no snapshot that old is kept (or it is
+            START's, which a joiner has anyway).
+        """
+        limit = min(before_tick, self._tick)
+        if self._dirty is not None:  # a pending repair: snapshots after it are stale
+            limit = min(limit, self._dirty)
+        found = self.snapshots.at_or_before(limit)
+        if found is None or found[0] == 0:
+            return None
+        tick, blob = found
+        marks: dict[int, int] = {}
+        extra: list[tuple[int, int]] = []
+        timeline = self.timeline
+        for source in timeline.marks():
+            log = timeline.source_log(source)
+            assert log is not None  # a source with a mark has a log
+            marks[source] = log.contiguous
+            for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
+                if log.events[seq].tick < tick:
+                    extra.append((source, seq))
+        return Coverage(tick, marks, frozenset(extra)), blob
+
+    @property
+    def base_tick(self) -> int | None:
+        """The tick of the snapshot the machine started from (None: it runs from START)."""
+        return None if self._base is None else self._base[0].tick
 
     def resume_at(self, tick: int) -> None:
         """Continue from the app's current state, taken as the state at the start of ``tick``.
@@ -118,7 +237,8 @@ class TimeMachine:
         start = self._tick
         if target_tick < start:
             return 0
-        applied = self._simulate(start, target_tick + 1, fresh_from_snapshot=False)
+        fresh, self._resume_fresh = self._resume_fresh, False
+        applied = self._simulate(start, target_tick + 1, fresh_from_snapshot=fresh)
         self.stats.live_ticks += target_tick + 1 - start
         self.stats.live_events += applied
         return target_tick + 1 - start
@@ -136,6 +256,13 @@ class TimeMachine:
         self.stats.max_rollback_depth = max(self.stats.max_rollback_depth, depth)
         self.rollback_depths.append(depth)
         snapshot = self.snapshots.at_or_before(dirty)
+        base = self._base
+        if base is not None:
+            if dirty < base[0].tick:  # an event the base lacks: replay the whole history
+                self._base = None
+                self._resume_fresh = False
+            elif snapshot is None or snapshot[0] < base[0].tick:  # thinned away: keep base
+                snapshot = (base[0].tick, base[1])
         if snapshot is None or snapshot[0] == 0:
             restored = 0
             self._simulate(0, present, fresh_from_snapshot=False)

@@ -70,7 +70,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from arcade_p2p.app import App
+from arcade_p2p.app import App, StateApp
 from arcade_p2p.clock import Clock, ClockMode, ClockSettings
 from arcade_p2p.delay import DelayController, SlackBoard
 from arcade_p2p.desync import DesyncMonitor, DesyncReport
@@ -80,8 +80,9 @@ from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
 from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
-from arcade_p2p.machine import TimeMachine
+from arcade_p2p.machine import Coverage, TimeMachine
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
+from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.timeline import Timeline
 
@@ -277,6 +278,7 @@ class Session:
         self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
+        self._snapshots = _SnapshotHost(self)
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
@@ -294,8 +296,14 @@ class Session:
             on_new_event=self._on_new_event,
             join=self.join,
             reports=self.reports,
+            snapshots=self._snapshots,
             now=now,
             slack=self.slack,
+        )
+        transfer = self.node.transfer
+        assert transfer is not None  # the session always hands the node a snapshot host
+        self.join.snapshot_pending = lambda: (
+            transfer.fetching or self._snapshots.received is not None
         )
         forensics = Forensics(app, self.reports, self.node, fps=config.fps)
         self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
@@ -480,14 +488,22 @@ class Session:
         if self._split:
             self._take_arrivals()
             with self._guard:
+                received = self._snapshots.take_received()
                 target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         else:
+            received = self._snapshots.take_received()
             target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+        if received is not None:  # a verified snapshot: start from it, then ask again
+            coverage, blob, state = received
+            machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
+            with self._guard:
+                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
         ran = machine.advance(target)  # never under the guard: the network half goes on
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
             self.reports.refresh()
+            self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
         return ran
 
@@ -605,3 +621,85 @@ class Session:
                 deliveries=self.deliveries,
                 late_deliveries=self.late_deliveries,
             )
+
+
+class _SnapshotHost:
+    """The session's side of the snapshot transfer (see :mod:`arcade_p2p.protocol.transfer`).
+
+    The transfer runs on the network side (under the hand-off guard); the machine belongs
+    to the tick half. So the two meet only through two values kept here, both read and
+    written under the guard:
+
+    * :attr:`offer` -- published by the tick half whenever its state-hash reports change:
+      the snapshot of the second newest reported settled tick (other peers have most
+      likely reported that tick too, so a joiner can verify it at once), with its
+      coverage and the digest of the events before it. A joining session offers none.
+    * :attr:`received` -- a verified snapshot, decoded by the game's restricted decoder on
+      the network side, waiting for the tick half to start the machine from it.
+
+    A session wants a snapshot while it is joining, has not simulated past START and has
+    none waiting, if its app can load a state from another process (a
+    :class:`~arcade_p2p.app.StateApp`).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.offer: tuple[Coverage, bytes, bytes] | None = None
+        self.received: tuple[Coverage, bytes, Any] | None = None
+        self._offered_from: tuple[object, ...] | None = None
+
+    def wants_snapshot(self) -> bool:
+        session = self.session
+        machine = session.machine
+        return (
+            session.join.joining
+            and self.received is None
+            and machine.tick <= 1
+            and machine.base_tick is None
+            and isinstance(machine.app, StateApp)
+        )
+
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
+        return None if self.session.join.joining else self.offer
+
+    def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
+        reported = self.session.reports.reported_hashes(tick)
+        others = [
+            hashed
+            for peer, (hashed, digest) in reported.items()
+            if peer != sender and digest == events_digest
+        ]
+        if state_hash in others:
+            return Verdict.MATCH
+        return Verdict.MISMATCH if others else Verdict.UNKNOWN
+
+    def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
+        app = self.session.machine.app
+        assert isinstance(app, StateApp)  # wants_snapshot() says so
+        self.received = (coverage, blob, app.codec.decode(blob))  # RemoteError: refused
+
+    # ------------------------------------------------------------ tick half (guarded)
+    def publish_offer(self) -> None:
+        """Renew :attr:`offer` if the reports changed since (tick half, under the guard)."""
+        latest = self.session.reports.latest()
+        if not latest or latest == self._offered_from:
+            return
+        self._offered_from = latest
+        machine = self.session.machine
+        found = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
+        if found is None:
+            self.offer = None
+            return
+        coverage, blob = found
+        self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+
+    def take_received(self) -> tuple[Coverage, bytes, Any] | None:
+        """The verified snapshot waiting to be started from, once (under the guard)."""
+        received, self.received = self.received, None
+        return received
+
+
+def _set_state(app: App, state: Any) -> None:
+    """Put a state decoded from a received snapshot into the app (a StateApp)."""
+    assert isinstance(app, StateApp)  # only a StateApp asks for snapshots
+    app.state = state

@@ -248,7 +248,8 @@ def make_wire_messages() -> str:
     for message, type_id in sorted(wire._TYPE_IDS.items(), key=lambda item: item[1]):
         anchor = f"../reference/api.md#arcade_p2p.protocol.wire.{message.__name__}"
         fields = ", ".join(f"`{f.name}`" for f in dataclasses.fields(message))
-        rows.append([str(type_id), f"[{message.__name__.upper()}]({anchor})", fields])
+        name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", message.__name__).upper()  # SNAP_CHUNK
+        rows.append([str(type_id), f"[{name}]({anchor})", fields])
     return _markdown(_table(["type", "message", "fields, in wire order"], rows))
 
 

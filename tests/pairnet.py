@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from arcade_p2p.app import App
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
 
@@ -64,6 +65,15 @@ class Wire:
                 self._n += 1
                 heapq.heappush(self.inflight, (self.now + delay, self._n, data, dst, index))
 
+    def join(self, session: Session, neighbours: list[int]) -> int:
+        """Add a session that starts now and dials ``neighbours``; its index."""
+        index = len(self.sessions)
+        self.sessions.append(session)
+        for other in neighbours:
+            self.edges |= {(index, other), (other, index)}
+            session.add_peer(other, now=self.now)
+        return index
+
     def run(self, seconds: float, dt: float = 0.01, **kw: Callable[[int, Session], None]) -> None:
         end = self.now + seconds
         while self.now < end:
@@ -77,13 +87,15 @@ def make_network(
     config: SessionConfig | None = None,
     shape: Callable[[random.Random], list[float]] | None = None,
     start_times: list[float] | None = None,
+    app_factory: Callable[[], App] = MovingRectApp,
 ) -> Wire:
-    """Sessions 0..n-1 running the moving rectangle, linked along ``edges`` (both ways)."""
+    """Sessions 0..n-1 running ``app_factory``'s app (default: the moving rectangle), linked
+    along ``edges`` (both ways)."""
     n = 1 + max(max(e) for e in edges)
     config = config or SessionConfig(delay_ms=100)
     sessions = [
         Session(
-            MovingRectApp(),
+            app_factory(),
             peer_id=1000 + 7 * i,
             config=config,
             now=(start_times[i] if start_times else 0.0),

@@ -17,8 +17,13 @@ import msgpack
 from pairnet import Wire, make_network, settle_and_compare
 
 from arcade_p2p.events import MAX_TICK, Event
-from arcade_p2p.protocol.node import MAX_EVENTS_PER_WANT, MAX_HAVES_PER_DIGEST
+from arcade_p2p.protocol.node import (
+    MAX_EVENTS_PER_WANT,
+    MAX_HAVES_PER_DIGEST,
+    MAX_WANTS_PER_ROUND,
+)
 from arcade_p2p.protocol.wire import (
+    MAX_CHUNK_INDEXES,
     MAX_HAVE_ITEMS,
     MAX_RANGE_ITEMS,
     MAX_SEQ,
@@ -26,6 +31,9 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
     Summary,
     Want,
     WireCodec,
@@ -111,7 +119,7 @@ def test_a_want_for_huge_ranges_gets_a_bounded_batch_found_without_walking_the_r
     assert all(len(s.timeline) == 602 for s in wire.sessions)  # the insider's events spread
 
 
-def test_a_have_naming_many_sources_and_gaps_costs_one_want() -> None:
+def test_a_have_naming_many_sources_and_gaps_costs_one_round_of_wants() -> None:
     wire, _ = network_with_history()
     victim = wire.sessions[0]
     insider = Insider(victim, wire)
@@ -124,7 +132,11 @@ def test_a_have_naming_many_sources_and_gaps_costs_one_want() -> None:
     marks = ((777, MAX_SEQ), *((10_000 + i, MAX_SEQ) for i in range(MAX_HAVE_ITEMS - 1)))
     insider.send(Have(marks))
     replies = insider.replies()
-    assert len(replies) == 1 and isinstance(replies[0], Want)
+    assert 1 < len(replies) <= MAX_WANTS_PER_ROUND
+    assert all(isinstance(r, Want) for r in replies)
+    assert all(hi - lo < MAX_EVENTS_PER_WANT for r in replies[1:] for _, lo, hi in r.ranges)
+    insider.send(Have(marks))
+    assert insider.replies() == []  # the round is in flight: nothing more is asked
     ranges = replies[0].ranges
     assert len(ranges) == MAX_RANGE_ITEMS
     assert {r[0] for r in ranges} == {m[0] for m in marks}  # every source's first gap fits
@@ -199,3 +211,31 @@ def test_events_far_in_the_past_cost_one_rollback_per_frame_and_still_converge()
     hashes, _ = settle_and_compare(wire)
     assert len(hashes) == 1
     assert all(len(s.timeline) == 650 for s in wire.sessions)
+
+
+def test_snapshot_requests_encode_at_most_one_payload_and_queue_a_bounded_window() -> None:
+    wire, _ = network_with_history()
+    victim = wire.sessions[0]
+    insider = Insider(victim, wire)
+    insider.replies()
+    transfer = victim.node.transfer
+    assert transfer is not None
+    built = 0
+    offer_snapshot = transfer.host.snapshot_to_offer
+
+    def counting() -> object:
+        nonlocal built
+        built += 1
+        return offer_snapshot()
+
+    transfer.host.snapshot_to_offer = counting  # type: ignore[method-assign]
+    offers = []
+    for _ in range(20):
+        insider.send(SnapRequest(0, ()))
+        offers += [m for m in insider.replies() if isinstance(m, SnapOffer)]
+    assert built == 1  # the same offer again, not a new encoding per request
+    assert len({(o.tick, o.state_hash) for o in offers}) == 1 and offers[0].size > 0
+    insider.send(SnapRequest(offers[0].tick, tuple(range(MAX_CHUNK_INDEXES))))
+    wire.now += 10.0  # let the pacing release everything queued
+    chunks = [m for m in insider.replies() if isinstance(m, SnapChunk)]
+    assert 0 < len(chunks) <= MAX_CHUNK_INDEXES

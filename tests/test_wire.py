@@ -17,12 +17,18 @@ from hypothesis import strategies as st
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.protocol.wire import (
+    MAX_CHUNK_INDEXES,
     MAX_DATAGRAM_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    SNAP_CHUNK_BYTES,
     VERSION,
     Events,
     Have,
     Hello,
     Message,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
     StateChunk,
     StateRequest,
     Summary,
@@ -43,6 +49,10 @@ SAMPLES: list[Message] = [
     StateRequest(120, 32, 32),
     StateChunk(120, 3, 40, bytes(1024)),
     StateChunk(120, 0, 0, b""),
+    SnapRequest(0, ()),
+    SnapRequest(120, tuple(range(0, MAX_CHUNK_INDEXES * 3, 3))),
+    SnapOffer(120, bytes(range(16)), b"abcdefgh", MAX_SNAPSHOT_BYTES),
+    SnapChunk(120, 7, bytes(range(256)) * 4 + bytes(SNAP_CHUNK_BYTES - 1024)),
 ]
 
 
@@ -104,7 +114,7 @@ def _signed(body: object) -> bytes:
         [6, 1, 1, 1, [[1, 5, 4]]],  # last < first
         [5, 1, 1, 1, [[1, 0]]],  # seq 0 mark
         [4, 1, 1, 1, b"short", 1, False],
-        [9, 1, 1, 1],  # unknown type
+        [99, 1, 1, 1],  # unknown type
         [2, -1, 1, 1, []],  # negative sender
         {"a": 1},
         "text",
@@ -234,4 +244,24 @@ def test_bad_state_transfer_messages_are_malformed(fields: list[object]) -> None
     signed = b"AP" + bytes((VERSION,)) + body
     with pytest.raises(RemoteError) as err:
         CODEC.decode(signed + CODEC.mac(signed))
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [8, 1, 1, 1, 0, list(range(MAX_CHUNK_INDEXES + 1))],  # too many indexes
+        [8, 1, 1, 1, 10, [-1]],
+        [9, 1, 1, 1, 10, bytes(15), bytes(8), 100],  # short hash
+        [9, 1, 1, 1, 10, bytes(16), bytes(7), 100],  # short events digest
+        [9, 1, 1, 1, 10, bytes(16), bytes(8), MAX_SNAPSHOT_BYTES + 1],  # oversized snapshot
+        [10, 1, 1, 1, 10, 0, b""],  # empty chunk
+        [10, 1, 1, 1, 10, 0, "text"],
+        [10, 1, 1, 1, 0, 0, b"x"],  # tick 0 has no snapshot
+        [10, 1, 1, 1, 10, 10**9, b"x"],  # index past the largest snapshot
+    ],
+)
+def test_bad_snapshot_messages_are_malformed(body: list[object]) -> None:
+    with pytest.raises(RemoteError) as err:
+        CODEC.decode(_signed(body))
     assert err.value.reason == "malformed"

@@ -21,9 +21,15 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 * **Anti-entropy.** Every SYNC carries a digest of the per-source high-water marks (a
   separate SUMMARY carries it when anti-entropy must run more often than SYNC). A
   neighbour whose digest differs answers with HAVE (its marks, in chunks);
-  the side that lacks events sends WANT with the missing seq ranges and receives
+  the side that lacks events sends WANTs with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
+* **Pipelining.** A round asks one neighbour for up to ``MAX_WANTS_PER_ROUND`` WANTs at
+  once, each for at most ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and
+  the next round starts as soon as the answers have arrived (the neighbour's advertised
+  marks are remembered), not at the next digest: a gap of thousands of events closes in
+  a few round trips. A round whose answers were lost is asked again after
+  ``want_retry_s(rtt)``.
 * **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
   that this neighbour has not been sent yet (usually one: a report is made every snapshot
   period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
@@ -31,23 +37,28 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
 * **State fetch.** :meth:`GossipNode.fetch_state` fetches a neighbour's snapshot at one
   tick in chunks (see :mod:`arcade_p2p.protocol.state_fetch`); this node answers such
   requests from its own snapshots. Desync forensics uses it.
+* **Snapshots.** SNAP_REQUEST, SNAP_OFFER and SNAP_CHUNK go to the node's
+  :class:`~arcade_p2p.protocol.transfer.SnapshotTransfer`, which fetches a snapshot for a
+  joining session and serves this session's settled snapshots to joiners, paced.
 * **Bounded work.** No datagram makes the node do unbounded work, even one from a peer
   that knows the room key: a digest is answered with at most ``MAX_HAVES_PER_DIGEST``
-  HAVEs, a HAVE with at most one WANT, a WANT with at most ``MAX_EVENTS_PER_WANT`` events
-  found without walking the requested seq range. Events are never dropped for their
-  tick: a far-future one waits in the timeline (it does not move local stamping), a
-  far-past one costs one rollback, shared with every other late event of the frame.
+  HAVEs, a HAVE or an EVENTS datagram with at most one round of WANTs, a WANT with at
+  most ``MAX_EVENTS_PER_WANT`` events found without walking the requested seq range.
+  Events are never dropped for their tick: a far-future one waits in the timeline (it
+  does not move local stamping), a far-past one costs one rollback, shared with every
+  other late event of the frame.
 * **Bad input.** Every datagram that fails to decode, authenticate or make sense is
   dropped and counted by reason in :attr:`GossipNode.dropped`, with a log line.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
@@ -58,6 +69,7 @@ from arcade_p2p.hash_reports import HashReport, HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.protocol.replay import ReplayFilter
 from arcade_p2p.protocol.state_fetch import StateFetch, StateServer
+from arcade_p2p.protocol.transfer import SnapshotHost, SnapshotTransfer
 from arcade_p2p.protocol.wire import (
     MAC_BYTES,
     MAX_DATAGRAM_BYTES,
@@ -69,6 +81,9 @@ from arcade_p2p.protocol.wire import (
     Have,
     Hello,
     Message,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
     StateChunk,
     StateRequest,
     Summary,
@@ -85,13 +100,22 @@ log = logging.getLogger("arcade_p2p.protocol")
 Address = Hashable
 EVENTS_OVERHEAD_BYTES = 64
 """Room left in a datagram for the header, MAC and Events framing."""
-BENIGN_DROPS = frozenset({"replayed", "unlinked"})
-"""Drop reasons that ordinary networks cause (duplication; reordering during a handshake):
+BENIGN_DROPS = frozenset({"replayed", "unlinked", "snapshot_unverified"})
+"""Drop reasons that ordinary networks cause (duplication; reordering during a handshake;
+a snapshot no other neighbour has reported yet with the same events, common under churn):
 counted like the others but logged at DEBUG level, not WARNING."""
 MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
+MAX_WANTS_PER_ROUND = 8
+"""Most WANTs sent to one neighbour at once (a pipelined round asks for up to 2,048 events)."""
+WANT_RETRY_MIN_S = 0.1
+"""Shortest wait before a round whose answers have not all arrived is asked again."""
+WANT_RETRY_RTTS = 3.0
+"""A round is asked again after this many round-trip times (or WANT_RETRY_MIN_S)."""
+MAX_REMEMBERED_MARKS = 4096
+"""Most sources whose advertised marks a link remembers for pipelined rounds."""
 MAX_HAVES_PER_DIGEST = 4
 """Most HAVE datagrams sent in answer to one differing digest (256 sources; with more,
 successive answers take turns)."""
@@ -134,8 +158,15 @@ class Link:
     syncs_sent: int = 0
     echo_received_at: float = 0.0
     outbox: list[Event] = field(default_factory=list)
-    last_want_at: float = float("-inf")
     have_cursor: int = 0
+    marks: dict[int, int] = field(default_factory=dict)
+    """The neighbour's advertised high-water marks (from its HAVEs)."""
+    asked: int = 0
+    """Events asked of this neighbour in the current round and not yet received."""
+    round_deadline: float = float("-inf")
+    """When the current round is given up and asked again."""
+    settled: bool = False
+    """The neighbour said it is not itself joining (it can serve history and snapshots)."""
     reports_sent: dict[int, bytes] = field(default_factory=dict)
     """Own reports last offered to this neighbour: ``tick -> state hash + events digest``."""
     dialled_at: float | None = None
@@ -175,6 +206,8 @@ class GossipNode:
         join: The session's join state (this node tells neighbours whether it is joining
             and reports when a settled neighbour's history matches).
         reports: State-hash reports, sent with each SYNC; the neighbours' go in there.
+        snapshots: The session side of the snapshot transfer (None: this node neither
+            fetches nor serves snapshots).
         now: Start time.
         slack: The session's slack board, exchanged on SYNC (None: no slack facts).
     """
@@ -193,6 +226,7 @@ class GossipNode:
         on_new_event: Callable[[Event], None],
         join: JoinState,
         reports: HashReports,
+        snapshots: SnapshotHost | None = None,
         now: float,
         slack: SlackBoard | None = None,
     ) -> None:
@@ -214,11 +248,23 @@ class GossipNode:
         self._queue: list[tuple[Address, Message]] = []
         self._pending: set[Address] = set()
         """Links whose event outbox is not empty."""
+
         self._next_hello = now
         self._next_sync = now + rng.random() * settings.sync_interval_s
         self._next_warmup = now
         self.join = join
         self.reports = reports
+        self.transfer = (
+            None
+            if snapshots is None
+            else SnapshotTransfer(
+                host=snapshots,
+                send=self._send,
+                drop=self._drop,
+                neighbours=self._settled_neighbours,
+                rtt_s=self._min_rtt_s,
+            )
+        )
         self._state_server = StateServer(reports.snapshot)
         self._fetches: dict[tuple[int, int], StateFetch] = {}
         # SYNC carries the digest too; a separate SUMMARY is only needed when it must run
@@ -313,7 +359,9 @@ class GossipNode:
                 )
             if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
                 self._send(address, self._hello(reply=False))
-            self._link_up(self._link(address), datagram.sender, now)
+            link = self._link(address)
+            self._link_up(link, datagram.sender, now)
+            link.reports_sent.clear()  # it may have dropped what came before: send all again
             return
         if link is None or not link.up or link.peer != datagram.sender:
             self._send(address, self._hello(reply=True))
@@ -321,9 +369,14 @@ class GossipNode:
         link.last_heard = now
         if isinstance(message, Events):
             self._on_events(message.events, address)
+            if link.asked > 0:
+                link.asked = max(0, link.asked - len(message.events))
+                if link.asked == 0:  # the round is complete: pipeline the next one
+                    self._request(link, now)
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
+            link.settled = not message.joining
             self._compare_histories(address, message.digest, message.joining)
         elif isinstance(message, Have):
             self._on_have(link, message, now)
@@ -336,8 +389,34 @@ class GossipNode:
                 request = fetch.on_chunk(message, now=now)
                 if request is not None:
                     self._send(address, request)
-        else:
+        elif isinstance(message, Want):
             self._on_want(link, message)
+        else:
+            self._on_snapshot_message(address, message, now)
+
+    def _on_snapshot_message(
+        self, address: Address, message: SnapRequest | SnapOffer | SnapChunk, now: float
+    ) -> None:
+        transfer = self.transfer
+        if transfer is None:
+            raise RemoteError("unsupported", f"{type(message).__name__}: no snapshots here")
+        if isinstance(message, SnapRequest):
+            transfer.on_request(address, message, now=now)
+        elif isinstance(message, SnapOffer):
+            transfer.on_offer(address, message, now=now)
+        else:
+            transfer.on_chunk(address, message, now=now)
+
+    def _settled_neighbours(self) -> list[tuple[Address, int, bool]]:
+        return [
+            (link.address, link.peer, link.settled)
+            for link in self._links.values()
+            if link.up and link.peer is not None
+        ]
+
+    def _min_rtt_s(self, address: Address) -> float | None:
+        link = self._links.get(address)
+        return None if link is None else link.rtt.min_rtt_s
 
     def _link(self, address: Address) -> Link:
         link = self._links.get(address)
@@ -392,6 +471,9 @@ class GossipNode:
         if sync.slack and self.slack is not None:
             facts = (SlackFact(*fact) for fact in sync.slack)
             self.slack.heard(facts, now_tick=self.clock.due_tick(now))
+        link.settled = not sync.joining
+        if self.transfer is not None:
+            self.transfer.handle_timer(now=now)  # a settled neighbour or a report may serve
         self._compare_histories(link.address, sync.digest, sync.joining)
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
@@ -403,23 +485,38 @@ class GossipNode:
             self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
-        wanted = self.timeline.missing(dict(have.marks), max_ranges=MAX_RANGE_ITEMS)
+        marks = link.marks
+        for source, highest in have.marks:
+            if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
+                marks[source] = max(marks.get(source, 0), highest)
+        self._request(link, now)
+
+    def _request(self, link: Link, now: float) -> None:
+        """Anti-entropy step 2: ask ``link`` for one round of what its marks show we lack.
+
+        A round is at most ``MAX_WANTS_PER_ROUND`` WANTs of at most ``MAX_EVENTS_PER_WANT``
+        events each: the first names every source's first gap, then the second gaps, ...
+        (as many as fit), each to its end, so every source and a sparse log make progress;
+        the others ask for the next blocks of ``MAX_EVENTS_PER_WANT`` seqs of the long
+        gaps, taking turns between gaps. Nothing more is asked while the previous round
+        is in flight (unless it is older than :func:`want_retry_s`).
+        """
+        if link.asked > 0 and now < link.round_deadline:
+            return
+        link.asked = 0
+        wanted = self.timeline.missing(link.marks, max_ranges=MAX_RANGE_ITEMS)
         if not wanted:
             return
-        backoff = max(self.settings.summary_interval_s, 2.0 * (link.rtt.min_rtt_s or 0.0))
-        if now - link.last_want_at < backoff:
-            return
-        link.last_want_at = now
-        # One WANT per HAVE: every source's first gap (a HAVE names at most MAX_HAVE_ITEMS
-        # sources, so they all fit), then the second gaps, and so on while there is room.
-        # A log riddled with holes costs one datagram per round; the rest follows later.
-        ranges: list[tuple[int, int, int]] = []
-        for depth in range(MAX_RANGE_ITEMS):
-            row = [(s, *gaps[depth]) for s, gaps in sorted(wanted.items()) if depth < len(gaps)]
-            ranges.extend(row)
-            if not row or len(ranges) >= MAX_RANGE_ITEMS:
-                break
-        self._send(link.address, Want(tuple(ranges[:MAX_RANGE_ITEMS])))
+        link.round_deadline = now + want_retry_s(link.rtt.min_rtt_s)
+        first_want = list(itertools.islice(_breadth_first(wanted), MAX_RANGE_ITEMS))
+        self._send(link.address, Want(tuple(first_want)))
+        asked = sum(last - first + 1 for _, first, last in first_want)
+        link.asked = min(MAX_EVENTS_PER_WANT, asked)
+        for source, first, last in itertools.islice(
+            _continuations(first_want), MAX_WANTS_PER_ROUND - 1
+        ):
+            self._send(link.address, Want(((source, first, last),)))
+            link.asked += last - first + 1
 
     def _on_want(self, link: Link, want: Want) -> None:
         """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
@@ -483,6 +580,8 @@ class GossipNode:
                     deadline = min(deadline, self._next_warmup)
             elif link.configured:  # dialled and not answering
                 deadline = min(deadline, self._next_hello)
+        if self.transfer is not None:
+            deadline = min(deadline, self.transfer.timer())
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -520,9 +619,13 @@ class GossipNode:
             for link in self._links.values():
                 if link.up:
                     self._send(link.address, summary)
+        if self.transfer is not None:  # also starts a fetch when the session wants one
+            self.transfer.handle_timer(now=now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
         """Encode and return everything queued since the last call."""
+        if self.transfer is not None:
+            self._queue.extend(self.transfer.paced_chunks(now=now))
         if not self._queue and not self._pending:
             return []  # most ticks: nothing to send
         out: list[tuple[bytes, Address]] = []
@@ -594,8 +697,11 @@ class GossipNode:
         )
 
     def _new_reports(self, link: Link) -> tuple[tuple[int, bytes, bytes], ...]:
-        """The newest own reports this neighbour has not been sent (a rollback renews some)."""
+        """The newest own reports this neighbour has not been sent (a rollback renews some);
+        all of them to a joining neighbour, which verifies a snapshot against them."""
         latest = self.reports.latest()
+        if not link.settled:  # a lost SYNC must not leave its snapshot unverifiable
+            link.reports_sent = {}
         fresh = tuple(
             (r.tick, r.state_hash, r.events_digest)
             for r in latest
@@ -625,3 +731,38 @@ class GossipNode:
             link.have_cursor = start + per_reply
         for i in range(0, min(len(marks), per_reply), MAX_HAVE_ITEMS):
             self._send(address, Have(tuple(marks[i : i + MAX_HAVE_ITEMS])))
+
+
+def want_retry_s(min_rtt_s: float | None) -> float:
+    """How long a round of WANTs may take before it is asked again."""
+    return max(WANT_RETRY_MIN_S, WANT_RETRY_RTTS * (min_rtt_s or 0.0))
+
+
+def _continuations(
+    gaps: list[tuple[int, int, int]],
+) -> Iterator[tuple[int, int, int]]:
+    """Blocks of ``MAX_EVENTS_PER_WANT`` seqs after the first block of each gap, in turns."""
+    offset = MAX_EVENTS_PER_WANT
+    while True:
+        row = [
+            (source, first + offset, min(last, first + offset + MAX_EVENTS_PER_WANT - 1))
+            for source, first, last in gaps
+            if first + offset <= last
+        ]
+        if not row:
+            return
+        yield from row
+        offset += MAX_EVENTS_PER_WANT
+
+
+def _breadth_first(
+    wanted: dict[int, list[tuple[int, int]]],
+) -> Iterator[tuple[int, int, int]]:
+    """``(source, first, last)`` gaps: every source's first gap, then the second gaps, ..."""
+    depth = 0
+    while True:
+        row = [(s, *gaps[depth]) for s, gaps in sorted(wanted.items()) if depth < len(gaps)]
+        if not row:
+            return
+        yield from row
+        depth += 1

@@ -45,6 +45,9 @@ __all__ = [
     "Have",
     "Hello",
     "Message",
+    "SnapChunk",
+    "SnapOffer",
+    "SnapRequest",
     "StateChunk",
     "StateRequest",
     "Summary",
@@ -72,6 +75,14 @@ MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
 MAX_HAVE_ITEMS = 64
 MAX_REPORT_ITEMS = 8
+SNAP_CHUNK_BYTES = 1100
+"""Largest piece of a snapshot carried by one SNAP_CHUNK (the datagram stays < 1200 bytes)."""
+MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+"""Largest snapshot offered or accepted (a 200-body physics space is ~220 KB)."""
+MAX_CHUNK_INDEXES = 64
+"""Most chunk indexes one SNAP_REQUEST asks for."""
+MAX_SNAPSHOT_CHUNKS = -(-MAX_SNAPSHOT_BYTES // SNAP_CHUNK_BYTES)
+"""Chunks of the largest snapshot."""
 MAX_CHUNKS_PER_REQUEST = 32
 STATE_CHUNK_BYTES = 1024
 MAX_STATE_CHUNKS = 2**15
@@ -231,7 +242,68 @@ class StateChunk:
     data: bytes
 
 
-Message = Hello | Events | Sync | Summary | Have | Want | StateRequest | StateChunk
+@dataclass(frozen=True, slots=True)
+class SnapRequest:
+    """A joiner asks a neighbour for a state snapshot, or for pieces of one.
+
+    Attributes:
+        tick: 0 to ask for an offer (the neighbour picks a settled snapshot tick);
+            otherwise the tick of the offered snapshot whose chunks are wanted.
+        chunks: Indexes of the chunks wanted (empty with ``tick`` 0).
+    """
+
+    tick: int
+    chunks: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapOffer:
+    """What snapshot a neighbour serves (its chunks follow, paced).
+
+    Attributes:
+        tick: The snapshot tick ``T`` (0: no snapshot to offer).
+        state_hash: Hash of the state at the start of ``T`` (as in a
+            :class:`~arcade_p2p.hash_reports.HashReport`).
+        events_digest: Digest of the sender's events stamped before ``T`` (as in
+            state-hash reports): other peers' reports are comparable only where it agrees.
+        size: Bytes of the snapshot payload (coverage and state), cut into chunks of
+            :data:`SNAP_CHUNK_BYTES`.
+    """
+
+    tick: int
+    state_hash: bytes
+    events_digest: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapChunk:
+    """One piece of an offered snapshot payload.
+
+    Attributes:
+        tick: The snapshot tick.
+        index: The piece's position (its bytes start at ``index * SNAP_CHUNK_BYTES``).
+        data: At most :data:`SNAP_CHUNK_BYTES` bytes.
+    """
+
+    tick: int
+    index: int
+    data: bytes
+
+
+Message = (
+    Hello
+    | Events
+    | Sync
+    | Summary
+    | Have
+    | Want
+    | StateRequest
+    | StateChunk
+    | SnapRequest
+    | SnapOffer
+    | SnapChunk
+)
 
 _TYPE_IDS: dict[type, int] = {
     Hello: 1,
@@ -242,6 +314,9 @@ _TYPE_IDS: dict[type, int] = {
     Want: 6,
     StateRequest: 7,
     StateChunk: 8,
+    SnapRequest: 9,
+    SnapOffer: 10,
+    SnapChunk: 11,
 }
 
 
@@ -404,6 +479,12 @@ def _fields(message: Message) -> list[Any]:
         return [message.tick, message.first, message.count]
     if isinstance(message, StateChunk):
         return [message.tick, message.index, message.total, message.data]
+    if isinstance(message, SnapRequest):
+        return [message.tick, list(message.chunks)]
+    if isinstance(message, SnapOffer):
+        return [message.tick, message.state_hash, message.events_digest, message.size]
+    if isinstance(message, SnapChunk):
+        return [message.tick, message.index, message.data]
     return [[list(r) for r in message.ranges]]
 
 
@@ -572,6 +653,36 @@ def _parse_reports(value: Any) -> tuple[tuple[int, bytes, bytes], ...]:
     return tuple(reports)
 
 
+def _parse_snap_request(fields: list[Any]) -> SnapRequest:
+    _arity(fields, 2, "snap_request")
+    tick = _int(fields[0], 0, MAX_TICK, "snap_request.tick")
+    items = _list(fields[1], MAX_CHUNK_INDEXES, "snap_request.chunks")
+    chunks = tuple(_int(i, 0, MAX_SNAPSHOT_CHUNKS - 1, "chunk index") for i in items)
+    return SnapRequest(tick, chunks)
+
+
+def _parse_snap_offer(fields: list[Any]) -> SnapOffer:
+    _arity(fields, 4, "snap_offer")
+    tick = _int(fields[0], 0, MAX_TICK, "snap_offer.tick")
+    state_hash, events_digest = fields[1], fields[2]
+    if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
+        raise RemoteError("malformed", "snap_offer.state_hash")
+    if type(events_digest) is not bytes or len(events_digest) != DIGEST_BYTES:
+        raise RemoteError("malformed", "snap_offer.events_digest")
+    size = _int(fields[3], 0, MAX_SNAPSHOT_BYTES, "snap_offer.size")
+    return SnapOffer(tick, state_hash, events_digest, size)
+
+
+def _parse_snap_chunk(fields: list[Any]) -> SnapChunk:
+    _arity(fields, 3, "snap_chunk")
+    tick = _int(fields[0], 1, MAX_TICK, "snap_chunk.tick")
+    index = _int(fields[1], 0, MAX_SNAPSHOT_CHUNKS - 1, "snap_chunk.index")
+    data = fields[2]
+    if type(data) is not bytes or not 0 < len(data) <= SNAP_CHUNK_BYTES:
+        raise RemoteError("malformed", "snap_chunk.data")
+    return SnapChunk(tick, index, data)
+
+
 def _parse_state_request(fields: list[Any]) -> StateRequest:
     _arity(fields, 3, "state request")
     tick = _int(fields[0], 0, MAX_TICK, "state_request.tick")
@@ -601,4 +712,7 @@ _PARSERS: dict[int, Callable[[list[Any]], Message]] = {
     6: _parse_want,
     7: _parse_state_request,
     8: _parse_state_chunk,
+    9: _parse_snap_request,
+    10: _parse_snap_offer,
+    11: _parse_snap_chunk,
 }

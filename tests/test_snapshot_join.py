@@ -1,0 +1,233 @@
+"""Joining from a verified snapshot, in the in-process network.
+
+A late joiner starts from a neighbour's snapshot instead of replaying the session from
+START: its time to be back in step does not grow with the session's age; a hostile
+snapshot (a pickle that would run code, or a state other peers contradict) is dropped,
+counted and logged once, and the joiner recovers from another neighbour; a lossy transfer
+completes; and a physics state joins bit-exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import random
+
+import msgpack
+import pytest
+from pairnet import Wire, make_network, settle_and_compare
+from test_physics import BallsApp, build_world
+
+from arcade_p2p.errors import RemoteError
+from arcade_p2p.hash_reports import snapshot_hash
+from arcade_p2p.protocol.wire import (
+    SNAP_CHUNK_BYTES,
+    Hello,
+    Message,
+    SnapChunk,
+    SnapOffer,
+    SnapRequest,
+    Sync,
+    WireCodec,
+)
+from arcade_p2p.session import Session
+from arcade_p2p.sim.moving_rect import MovingRectApp
+
+KEYS = ["left", "right", "up", "down"]
+JOINER_ID = 5000
+INSIDER_ID = 4242
+INSIDER = "insider"
+RAN: list[str] = []
+
+
+def run_code(*args: object) -> None:
+    """What a hostile pickle tries to call."""
+    RAN.append(repr(args))
+
+
+class Hostile:
+    """Pickles into a call of :func:`run_code` (plain ``pickle.loads`` would run it)."""
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return run_code, ("owned",)
+
+
+def emitter(wire: Wire, rate_per_step: float, seed: int = 5):  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+
+    def emit(index: int, session: Session) -> None:
+        if session.peer_id != JOINER_ID and rng.random() < rate_per_step:
+            session.emit("key", rng.choice(KEYS), now=wire.now)
+
+    return emit
+
+
+def new_joiner(wire: Wire, app: object | None = None) -> Session:
+    return Session(
+        app or MovingRectApp(),  # type: ignore[arg-type]
+        peer_id=JOINER_ID,
+        config=wire.sessions[0].config,
+        now=wire.now,
+        rng=random.Random(JOINER_ID),
+    )
+
+
+def back_in_step(wire: Wire, joiner: Session, within_s: float, **kw: object) -> float:
+    """Run until the joiner holds every event that existed when it started and its tick is
+    within 2 of the others'; how long that took."""
+    started = wire.now
+    wanted = {e.ident for e in wire.sessions[0].timeline.all_events()}
+    while True:
+        highest = max(s.tick for s in wire.sessions)
+        held = all(joiner.timeline.get(*ident) is not None for ident in wanted)
+        if held and not joiner.joining and joiner.tick >= highest - 2:
+            return wire.now - started
+        assert wire.now - started < within_s, "the joiner did not get back in step"
+        wire.run(0.01, **kw)  # type: ignore[arg-type]
+
+
+def late_join(session_s: float) -> tuple[float, Session, Wire]:
+    wire = make_network([(0, 1), (1, 2), (2, 0)])
+    emit = emitter(wire, 0.03)
+    wire.run(session_s, emit=emit)
+    joiner = new_joiner(wire)
+    wire.join(joiner, [0, 1])
+    return back_in_step(wire, joiner, 5.0, emit=emit), joiner, wire
+
+
+def test_time_to_get_back_in_step_does_not_grow_with_the_session_s_age() -> None:
+    short_s, short, short_wire = late_join(8.0)
+    long_s, long, long_wire = late_join(40.0)
+    for joiner, wire in ((short, short_wire), (long, long_wire)):
+        assert joiner.node.transfer is not None and joiner.node.transfer.stats.installed == 1
+        base = joiner.machine.base_tick
+        assert base is not None and base > wire.sessions[0].tick - 100  # a recent snapshot
+        # it simulated from the snapshot on, never the session's history
+        ran = joiner.machine.stats.live_ticks + joiner.machine.stats.resim_ticks
+        assert ran < joiner.tick - base + 60
+        assert len(joiner.timeline) == len(wire.sessions[0].timeline) or joiner.joining is False
+        hashes, _ = settle_and_compare(wire)
+        assert len(hashes) == 1
+    assert len(long.timeline) > 4 * len(short.timeline) / 2  # a much longer history...
+    assert abs(long_s - short_s) <= 0.2  # ...and the same time to get back in step
+
+
+class Insider:
+    """A hand-driven neighbour that knows the room and serves whatever snapshot it likes."""
+
+    def __init__(self, joiner: Session, wire: Wire) -> None:
+        self.joiner = joiner
+        self.wire = wire
+        self.codec = WireCodec(joiner.config.room, joiner.config.key)
+        self.counter = 0
+        joiner.add_peer(INSIDER, now=wire.now)
+        config = joiner.config
+        self.send(Hello(config.fps, config.snapshot_every_ticks, False))
+        tick = float(wire.sessions[0].tick)
+        self.send(Sync(tick, INSIDER_ID, tick, 0, wire.now, -1.0, 0.0, bytes(8), 0, False))
+
+    def send(self, message: Message) -> None:
+        data = self.codec.encode(INSIDER_ID, 7, self.counter, message)
+        self.counter += 1
+        self.joiner.node.receive_datagram(data, INSIDER, now=self.wire.now)
+
+    def requests(self) -> list[SnapRequest]:
+        """The snapshot requests the joiner sent this insider (its other datagrams are lost)."""
+        out = self.joiner.node.datagrams_to_send(now=self.wire.now)
+        messages = [self.codec.decode(data).message for data, to in out if to == INSIDER]
+        return [m for m in messages if isinstance(m, SnapRequest)]
+
+    def serve(self, tick: int, blob: bytes, *, state_hash: bytes, events_digest: bytes) -> None:
+        payload = msgpack.packb([[], blob], use_bin_type=True)
+        self.send(SnapOffer(tick, state_hash, events_digest, len(payload)))
+        for i in range(0, len(payload), SNAP_CHUNK_BYTES):
+            self.send(SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES]))
+
+
+def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wire = make_network([(0, 1)])
+    wire.run(3.0, emit=emitter(wire, 0.03))
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)  # the joiner's sole neighbour, so it is believed
+    assert insider.requests() == [SnapRequest(0, ())]
+    evil = pickle.dumps(Hostile(), protocol=5)
+    with pytest.raises(RemoteError):  # what the game's restricted decoder says
+        MovingRectApp().codec.decode(evil)
+    with caplog.at_level(logging.INFO, logger="arcade_p2p"):
+        insider.serve(100, evil, state_hash=snapshot_hash(evil), events_digest=bytes(8))
+    assert RAN == []  # no code ran
+    assert joiner.node.dropped["forbidden_class"] == 1
+    assert [r for r in caplog.records if "forbidden_class" in r.getMessage()] != []
+    assert len([r for r in caplog.records if "forbidden_class" in r.getMessage()]) == 1
+    transfer = joiner.node.transfer
+    assert transfer is not None and transfer.stats.refused == 1
+    assert joiner.machine.base_tick is None and joiner.tick <= 1
+    wire.join(joiner, [0])  # an honest neighbour appears
+    back_in_step(wire, joiner, 5.0)
+    assert transfer.stats.installed == 1 and joiner.machine.base_tick is not None
+    assert RAN == []
+    hashes, _ = settle_and_compare(wire)
+    assert len(hashes) == 1
+
+
+def test_a_snapshot_that_other_peers_contradict_is_refused_before_it_is_decoded() -> None:
+    wire = make_network([(0, 1)])
+    wire.run(3.0, emit=emitter(wire, 0.03))
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)
+    assert insider.requests() == [SnapRequest(0, ())]  # the insider is asked first
+    wire.join(joiner, [0])
+    honest = wire.sessions[0].peer_id
+    while not joiner.reports.reported_hashes(tick := wire.sessions[0].reports.latest()[0].tick):
+        assert wire.now < 6.0
+        wire.run(0.01)
+    reported_hash, digest = joiner.reports.reported_hashes(tick)[honest]
+    forged = MovingRectApp()
+    forged.start()
+    blob = forged.save_state()  # a state that decodes fine but is not the room's
+    assert snapshot_hash(blob) != reported_hash
+    insider.serve(tick, blob, state_hash=snapshot_hash(blob), events_digest=digest)
+    assert joiner.node.dropped["snapshot_mismatch"] == 1
+    transfer = joiner.node.transfer
+    assert transfer is not None and transfer.stats.refused == 1
+    back_in_step(wire, joiner, 5.0)  # from the honest neighbour instead
+    assert transfer.stats.installed == 1
+    hashes, _ = settle_and_compare(wire)
+    assert len(hashes) == 1
+
+
+BALLS = 100
+
+
+class ManyBallsApp(BallsApp):
+    """A physics world whose snapshot takes ~27 chunks."""
+
+    def start(self) -> None:
+        self.state = build_world(BALLS)
+
+
+def test_a_lossy_physics_transfer_completes_and_the_join_is_bit_exact() -> None:
+    lossy = lambda r: [] if r.random() < 0.25 else [0.02 + r.random() * 0.01]  # noqa: E731
+    wire = make_network([(0, 1)], app_factory=ManyBallsApp, shape=lossy, seed=4)
+    rng = random.Random(3)
+
+    def push(index: int, session: Session) -> None:
+        if session.peer_id != JOINER_ID and rng.random() < 0.01:
+            session.emit("push", [rng.randint(-50, 50), rng.randint(0, 80)], now=wire.now)
+
+    wire.run(2.0, emit=push)
+    joiner = new_joiner(wire, ManyBallsApp())
+    wire.join(joiner, [0, 1])
+    back_in_step(wire, joiner, 10.0, emit=push)
+    transfer = joiner.node.transfer
+    assert transfer is not None and transfer.stats.installed == 1
+    assert transfer.stats.chunk_retries > 0  # chunks were lost and asked for again
+    size = len(wire.sessions[0].app.save_state())
+    assert size > 20 * SNAP_CHUNK_BYTES
+    assert joiner.machine.base_tick is not None
+    wire.run(2.0, emit=push)  # more events, late ones too, after the join
+    hashes, final = settle_and_compare(wire)
+    assert len(hashes) == 1
+    assert joiner.tick == final + 1
