@@ -23,7 +23,7 @@ from typing import Any
 
 import arcade
 import pytest
-from test_window import frames
+from test_window import frames, window_factory
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
@@ -48,20 +48,9 @@ SMALL_HEIGHT_PX = 240
 
 @pytest.fixture
 def windows() -> Iterator[Callable[..., Any]]:
-    """A factory of windows (on a virtual clock starting at 0) that closes them all."""
-    opened: list[SymmetricWindow] = []
-
-    def make(cls: type[SymmetricWindow], **kwargs: Any) -> Any:
-        kwargs.setdefault("now", 0.0)
-        kwargs.setdefault("width", SMALL_WIDTH_PX)  # the state never depends on the size;
-        kwargs.setdefault("height", SMALL_HEIGHT_PX)  # small windows render much faster
-        window = cls(**kwargs)
-        opened.append(window)
-        return window
-
-    yield make
-    for window in opened:
-        window.close()
+    """A factory of small windows that closes them all (the state never depends on the
+    size; small windows render much faster)."""
+    yield from window_factory(width=SMALL_WIDTH_PX, height=SMALL_HEIGHT_PX)
 
 
 def settle(windows: list[Any], now: float) -> None:

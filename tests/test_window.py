@@ -77,18 +77,19 @@ class Counter(SymmetricWindow):
         self.broadcast("key", symbol)
 
 
-@pytest.fixture
-def windows() -> Iterator[Callable[..., Any]]:
-    """A factory of windows (on a virtual clock starting at 0) that closes them all.
+def window_factory(**defaults: Any) -> Iterator[Callable[..., Any]]:
+    """Yield a factory of windows (on a virtual clock starting at 0), then close them all.
 
     They run the whole driver step in the frame (no gossip thread): a background thread
     would network on the real clock, not on the frames' virtual one.
+
+    Args:
+        defaults: Keyword arguments every window gets unless the test passes its own.
     """
     opened: list[SymmetricWindow] = []
 
     def make(cls: type[SymmetricWindow], **kwargs: Any) -> Any:
-        kwargs.setdefault("now", 0.0)
-        kwargs.setdefault("gossip_thread", False)
+        kwargs = {"now": 0.0, "gossip_thread": False, **defaults, **kwargs}
         window = cls(**kwargs)
         opened.append(window)
         return window
@@ -96,6 +97,12 @@ def windows() -> Iterator[Callable[..., Any]]:
     yield make
     for window in opened:
         window.close()
+
+
+@pytest.fixture
+def windows() -> Iterator[Callable[..., Any]]:
+    """A factory of windows that closes them all (see :func:`window_factory`)."""
+    yield from window_factory()
 
 
 def frames(windows: list[Any], count: int, inputs: dict[int, Callable[[], object]]) -> float:
