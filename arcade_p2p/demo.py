@@ -33,7 +33,7 @@ from typing import IO
 from arcade_p2p.cli_support import check_delay_ms, check_positive, delay_arg, format_delay
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import default_jitter_ms
-from arcade_p2p.peer_options import DEFAULT_SETTLE_S, LINGER_S
+from arcade_p2p.peer_options import LINGER_S, add_run_options
 from arcade_p2p.peer_report import PeerReport
 from arcade_p2p.session import DEFAULT_FPS
 
@@ -54,6 +54,8 @@ PR_SET_PDEATHSIG = 1
 """Linux ``prctl`` option: the signal a process gets when its parent dies."""
 ERROR_LINES_KEPT = 20
 """Last stderr lines of a peer kept to explain its failure."""
+DEFAULT_SECONDS = 10.0
+"""How long the demo feeds random input by default."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,21 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--peers", type=int, default=3, metavar="N", help="number of peer processes"
     )
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="run the session for S seconds of random input, then settle and stop every "
-        "peer at the agreed tick (seconds + settle) x fps",
-    )
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=DEFAULT_SETTLE_S,
-        metavar="S",
-        help="seconds of networking without new input before the agreed last tick",
-    )
+    add_run_options(parser, seconds=DEFAULT_SECONDS, max_tick=False)
     parser.add_argument(
         "--seed",
         type=int,

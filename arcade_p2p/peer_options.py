@@ -160,12 +160,15 @@ def add_peer_options(parser: argparse.ArgumentParser, defaults: SessionConfig) -
     )
 
 
-def add_run_options(parser: argparse.ArgumentParser, *, seconds: float | None) -> None:
+def add_run_options(
+    parser: argparse.ArgumentParser, *, seconds: float | None, max_tick: bool = True
+) -> None:
     """Add ``--seconds``, ``--settle`` and ``--max-tick``: how long a session runs.
 
     Args:
         parser: Where to add them.
         seconds: Default of ``--seconds`` (None: run until stopped).
+        max_tick: Whether to add ``--max-tick`` too.
     """
     until = "" if seconds is not None else " (default: until the window is closed)"
     parser.add_argument(
@@ -183,6 +186,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, seconds: float | None) -
         metavar="S",
         help="seconds of networking without new input before the agreed last tick",
     )
+    if not max_tick:
+        return
     parser.add_argument(
         "--max-tick",
         type=int,
