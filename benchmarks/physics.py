@@ -52,22 +52,15 @@ import pymunk
 from arcade_p2p.app import StateApp
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
-from arcade_p2p.physics import new_space
 from arcade_p2p.timeline import Timeline
 from sample_games.physics_balls import (
-    BALL_ELASTICITY,
-    BALL_FRICTION,
-    BALL_MASS_KG,
     BALL_RADIUS_PX,
-    BALL_TYPE,
-    GRAVITY_PX_PER_S2,
-    HEIGHT_PX,
     SNAPSHOT_EVERY_TICKS,
-    WALL_THICKNESS_PX,
-    WALL_TYPE,
     WIDTH_PX,
     Balls,
+    add_ball,
     count_bounce,
+    new_box,
 )
 
 FPS = 50
@@ -87,33 +80,13 @@ def new_pile(bodies: int) -> Balls:
     """A box wide enough for ``bodies`` balls to lie ``LAYERS`` deep, balls in a grid above."""
     diameter_px = 2 * BALL_RADIUS_PX
     width_px = max(WIDTH_PX, math.ceil(bodies / LAYERS) * diameter_px * 1.1)
-    space = new_space(GRAVITY_PX_PER_S2)
-    corners = [(0, 0), (width_px, 0), (width_px, HEIGHT_PX), (0, HEIGHT_PX)]
-    for start, end in zip(corners, corners[1:] + corners[:1]):
-        wall = pymunk.Segment(space.static_body, start, end, WALL_THICKNESS_PX)
-        wall.friction = BALL_FRICTION
-        wall.elasticity = BALL_ELASTICITY
-        wall.collision_type = WALL_TYPE
-        space.add(wall)
-    space.add_collision_handler(BALL_TYPE, WALL_TYPE).begin = count_bounce
-    space.bounces = 0
-    state = Balls(space)
+    state = new_box(width_px)
     per_row = int((width_px - diameter_px) // (diameter_px * 1.05))
     for i in range(bodies):
         row, column = divmod(i, per_row)
-        body = pymunk.Body(BALL_MASS_KG, pymunk.moment_for_circle(BALL_MASS_KG, 0, BALL_RADIUS_PX))
         # Odd rows shifted by a fraction of a radius, so that the pile does not stand in columns.
-        body.position = (
-            diameter_px * (1 + column * 1.05) + (row % 2) * BALL_RADIUS_PX * 0.3,
-            BALL_RADIUS_PX * 2 + row * diameter_px * 1.05,
-        )
-        body.colour = i % 5
-        shape = pymunk.Circle(body, BALL_RADIUS_PX)
-        shape.friction = BALL_FRICTION
-        shape.elasticity = BALL_ELASTICITY
-        shape.collision_type = BALL_TYPE
-        space.add(body, shape)
-        state.balls.append(body)
+        x = diameter_px * (1 + column * 1.05) + (row % 2) * BALL_RADIUS_PX * 0.3
+        add_ball(state, x, BALL_RADIUS_PX * 2 + row * diameter_px * 1.05, i)
     return state
 
 

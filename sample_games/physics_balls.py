@@ -99,10 +99,10 @@ def count_bounce(arbiter: pymunk.Arbiter, space: pymunk.Space, data: Any) -> boo
     return True
 
 
-def new_balls() -> Balls:
-    """The initial state: a walled box and a row of balls."""
+def new_box(width_px: float = WIDTH_PX) -> Balls:
+    """An empty walled box ``width_px`` wide, its wall hits counted in ``space.bounces``."""
     space = new_space(GRAVITY_PX_PER_S2)
-    corners = [(0, 0), (WIDTH_PX, 0), (WIDTH_PX, HEIGHT_PX), (0, HEIGHT_PX)]
+    corners = [(0, 0), (width_px, 0), (width_px, HEIGHT_PX), (0, HEIGHT_PX)]
     for start, end in zip(corners, corners[1:] + corners[:1]):
         wall = pymunk.Segment(space.static_body, start, end, WALL_THICKNESS_PX)
         wall.friction = BALL_FRICTION
@@ -111,14 +111,19 @@ def new_balls() -> Balls:
         space.add(wall)
     space.add_collision_handler(BALL_TYPE, WALL_TYPE).begin = count_bounce
     space.bounces = 0  # type: ignore[attr-defined]  # pymunk's types omit custom attributes
-    state = Balls(space)
+    return Balls(space)
+
+
+def new_balls() -> Balls:
+    """The initial state: a walled box and a row of balls."""
+    state = new_box()
     for i in range(INITIAL_BALLS):
         drop_ball(state, (i + 1) * WIDTH_PX // (INITIAL_BALLS + 1), HEIGHT_PX * 3 // 4, i)
     return state
 
 
-def drop_ball(state: Balls, x: int, y: int, colour: int) -> None:
-    """Add a ball at ``(x, y)``, removing the oldest one beyond :data:`MAX_BALLS`."""
+def add_ball(state: Balls, x: float, y: float, colour: int) -> None:
+    """Add a ball at ``(x, y)``."""
     moment = pymunk.moment_for_circle(BALL_MASS_KG, 0, BALL_RADIUS_PX)
     body = pymunk.Body(BALL_MASS_KG, moment)
     body.position = (x, y)
@@ -129,6 +134,11 @@ def drop_ball(state: Balls, x: int, y: int, colour: int) -> None:
     shape.collision_type = BALL_TYPE
     state.space.add(body, shape)
     state.balls.append(body)
+
+
+def drop_ball(state: Balls, x: int, y: int, colour: int) -> None:
+    """Add a ball at ``(x, y)``, removing the oldest one beyond :data:`MAX_BALLS`."""
+    add_ball(state, x, y, colour)
     if len(state.balls) > MAX_BALLS:
         oldest = state.balls.pop(0)
         state.space.remove(oldest, *oldest.shapes)
