@@ -3,10 +3,18 @@
 Three peers in a line A -- B -- C over real UDP on loopback, in one process: A and C are
 threaded runners, B is a real headless window (``ARCADE_HEADLESS=1``) whose ``on_draw``
 takes ``--frame-ms`` (sleeping, like a vsync wait or GPU-bound frame, or with ``--spin``
-busy in Python, holding the interpreter lock like Python game code does). A emits events
+busy in Python, holding the interpreter lock like Python game code does: a fixed amount
+of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits events
 at irregular times; C stamps each one as its gossip thread takes it in. The same run with
 an idle B (``on_draw`` does nothing) gives the baseline, and the figures are the
-per-event delays minus the idle median: what B's busy frames add.
+per-event delays minus the idle median: what B's busy frames add. ``frame_ms_median`` and
+``frame_cpu_ms_median`` are how long B's ``on_draw`` took during the busy run, in wall
+time and in CPU time of B's thread: with ``--spin``, what the other threads cost the
+game's thread (the CPU time leaves out other processes of a shared machine).
+
+The gossip thread lowers the interpreter's switch interval while it runs (see
+:mod:`arcade_p2p.gossip_thread`); ``--switch-interval-ms 5`` keeps CPython's default
+instead, to compare.
 
 Prints figures; asserts nothing. ``--single-threaded`` measures the old driver instead
 (B's whole driver step runs once per frame, as with ``gossip_thread=False``).
@@ -26,10 +34,12 @@ import contextlib
 import json
 import random
 import statistics
+import sys
 import threading
 import time
 from typing import Any
 
+from arcade_p2p import gossip_thread
 from arcade_p2p.events import Event
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
@@ -44,34 +54,64 @@ GAP_S = (0.02, 0.05)
 LINK_DEADLINE_S = 10.0
 DRAIN_S = 0.5
 """How long the run goes on after A's last event, for it to arrive."""
+CALIBRATION_ITERATIONS = 200_000
+CALIBRATION_ROUNDS = 5
+
+
+def busy_work(iterations: int) -> int:
+    """Pure Python work that holds the interpreter lock (a stand-in for game code)."""
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+
+
+def iterations_for(frame_s: float) -> int:
+    """How many :func:`busy_work` iterations take ``frame_s`` here (fastest of a few rounds)."""
+    best = min(_timed_work(CALIBRATION_ITERATIONS) for _ in range(CALIBRATION_ROUNDS))
+    return max(1, round(CALIBRATION_ITERATIONS * frame_s / best))
+
+
+def _timed_work(iterations: int) -> float:
+    """CPU seconds of this thread (other processes on a shared machine do not count)."""
+    start = time.thread_time()
+    busy_work(iterations)
+    return time.thread_time() - start
 
 
 class RelayWindow(SymmetricWindow):
-    """B: a window whose frames take ``frame_s`` seconds (sleeping or spinning)."""
+    """B: a window whose frames sleep ``frame_s`` seconds or do ``spin`` iterations of
+    :func:`busy_work`; it records how long each ``on_draw`` took (wall and CPU time)."""
 
     WIDTH_PX = 64
     HEIGHT_PX = 48
 
-    def __init__(self, *, frame_s: float, spin: bool, **kwargs: Any) -> None:
+    def __init__(self, *, frame_s: float, spin: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.frame_s = frame_s
         self.spin = spin
+        self.frames_ms: list[float] = []
+        self.frames_cpu_ms: list[float] = []
 
     def on_start(self) -> None:
         self.state = 0
 
     def on_draw(self) -> None:
         self.clear()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         if self.spin:
-            end = time.perf_counter() + self.frame_s
-            while time.perf_counter() < end:
-                pass
+            busy_work(self.spin)
         elif self.frame_s > 0.0:
             time.sleep(self.frame_s)
+        self.frames_ms.append((time.perf_counter() - start) * 1e3)
+        self.frames_cpu_ms.append((time.thread_time() - cpu_start) * 1e3)
 
 
-def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[float]:
-    """One run A -- B -- C; returns each event's delay from A's emit to C, in ms."""
+def run_line(
+    *, frame_s: float, spin: int, threaded: bool, seed: int
+) -> tuple[list[float], list[float], list[float]]:
+    """One run A -- B -- C; returns each event's delay from A's emit to C and the
+    wall and CPU durations of B's ``on_draw`` while A emitted, in ms."""
     rng = random.Random(seed)
     sent: dict[tuple[int, int], float] = {}
     arrived: dict[tuple[int, int], float] = {}
@@ -111,11 +151,15 @@ def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[f
                 sent[(event.source, event.seq)] = at
 
         emitter = threading.Thread(target=emit_events)
+        b.frames_ms.clear()
+        b.frames_cpu_ms.clear()
         emitter.start()
         b.run(seconds=EVENTS * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
         emitter.join()
+        frames_ms, frames_cpu_ms = b.frames_ms.copy(), b.frames_cpu_ms.copy()
         b.run(seconds=DRAIN_S)
-    return [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
+    delays = [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
+    return delays, frames_ms, frames_cpu_ms
 
 
 def added(delays: list[float], idle: list[float]) -> tuple[float, float]:
@@ -133,10 +177,19 @@ def main() -> None:
     parser.add_argument(
         "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
     )
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=gossip_thread.GIL_SWITCH_INTERVAL_S * 1e3,
+        help="the most the gossip thread lets the switch interval be (5: CPython's default)",
+    )
     args = parser.parse_args()
+    gossip_thread.GIL_SWITCH_INTERVAL_S = args.switch_interval_ms / 1e3
     threaded = not args.single_threaded
-    idle = run_line(frame_s=0.0, spin=False, threaded=threaded, seed=1)
-    busy = run_line(frame_s=args.frame_ms / 1e3, spin=args.spin, threaded=threaded, seed=2)
+    frame_s = args.frame_ms / 1e3
+    spin = iterations_for(frame_s) if args.spin else 0
+    idle, _, _ = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1)
+    busy, frames_ms, frames_cpu_ms = run_line(frame_s=frame_s, spin=spin, threaded=threaded, seed=2)
     median, p95 = added(busy, idle)
     figures = {
         "relay_added_ms_median": round(median, 2),
@@ -148,6 +201,15 @@ def main() -> None:
         "events_arrived_busy": len(busy),
         "frame_ms": args.frame_ms,
         "frame": "spin" if args.spin else "sleep",
+        "frame_ms_median": round(statistics.median(frames_ms), 2),
+        "frame_cpu_ms_median": round(statistics.median(frames_cpu_ms), 2),
+        "frames": len(frames_ms),
+        "switch_interval_ms": round(
+            min(sys.getswitchinterval(), gossip_thread.GIL_SWITCH_INTERVAL_S) * 1e3
+            if threaded
+            else sys.getswitchinterval() * 1e3,
+            3,
+        ),
         "gossip_thread": threaded,
     }
     if args.json:
