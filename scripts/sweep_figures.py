@@ -7,7 +7,9 @@ commands and the commit). This script reads them all with
 
 - draws the heat maps with :func:`arcade_p2p.sim.sweep.write_report` and puts them into
   ``docs/img/`` as ``sweep_rollback_<variant>.png`` (``paper``, ``default``, ``auto``,
-  ``ratio``), or
+  ``ratio``); CSVs that hold only some of the paper's multipliers give
+  ``sweep_<mults>x_rollback_<variant>.png`` instead (``sweep_2x_...`` for the 2x region
+  alone), so a partial sweep does not replace the full grid's figures; or
 - prints the sweep's summary table (``--summary``), or
 - prints a markdown table of the cells run with the automatic Delta, beside the fixed Delta
   with both clocks (``--auto-table``).
@@ -31,12 +33,20 @@ from typing import Any
 
 from arcade_p2p.sim import heatmap
 from arcade_p2p.sim.heatmap import CellKey, CellStats
-from arcade_p2p.sim.sweep import read_csv, write_report
+from arcade_p2p.sim.sweep import PAPER_MULTS, read_csv, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "docs" / "data"
 IMAGE_DIR = ROOT / "docs" / "img"
 IMAGE_PREFIX = "sweep_"
+
+
+def image_prefix(rows: Sequence[dict[str, Any]]) -> str:
+    """``sweep_`` for the paper's three multipliers, else ``sweep_<mults>x_``."""
+    mults = sorted({float(r["mult"]) for r in rows}, reverse=True)
+    if mults == sorted(PAPER_MULTS, reverse=True):
+        return IMAGE_PREFIX
+    return f"{IMAGE_PREFIX}{'-'.join(f'{m:g}' for m in mults)}x_"
 
 
 def load_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -54,10 +64,11 @@ def draw(rows: Sequence[dict[str, Any]]) -> list[Path]:
     seeds = len({r["seed"] for r in rows})
     durations = sorted({float(r["duration_s"]) for r in rows})
     subtitle = f"{'/'.join(f'{d:g}' for d in durations)} s runs, {seeds} seed(s) per cell"
+    prefix = image_prefix(rows)
     written = []
     with tempfile.TemporaryDirectory() as scratch:
         for path in write_report(rows, Path(scratch), subtitle=subtitle):
-            target = IMAGE_DIR / f"{IMAGE_PREFIX}{path.name}"
+            target = IMAGE_DIR / f"{prefix}{path.name}"
             shutil.move(path, target)
             written.append(target)
     return written
