@@ -3,16 +3,28 @@
 Three peers in a line A -- B -- C over real UDP on loopback, in one process: A and C are
 threaded runners, B is a real headless window (``ARCADE_HEADLESS=1``) whose ``on_draw``
 takes ``--frame-ms`` (sleeping, like a vsync wait or GPU-bound frame, or with ``--spin``
-busy in Python, holding the interpreter lock like Python game code does). A emits events
+busy in Python, holding the interpreter lock like Python game code does: a fixed amount
+of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits events
 at irregular times; C stamps each one as its gossip thread takes it in. The same run with
 an idle B (``on_draw`` does nothing) gives the baseline, and the figures are the
-per-event delays minus the idle median: what B's busy frames add.
+per-event delays minus the idle median: what B's busy frames add. ``frame_ms_median`` and
+``frame_cpu_ms_median`` are how long B's ``on_draw`` took during the busy run, in wall
+time and in CPU time of B's thread: with ``--spin``, what the other threads cost the
+game's thread (the CPU time leaves out other processes of a shared machine).
+
+The gossip thread lowers the interpreter's switch interval while it runs (see
+:mod:`arcade_p2p.gossip_thread`); ``--switch-interval-ms 5`` keeps CPython's default
+instead, to compare. ``--frame-cost`` measures what the lower interval costs the game's
+thread: one busy relaying run whose Python frames alternate between the two intervals,
+frame by frame, with the median wall and CPU time of B's frames under each.
 
 Prints figures; asserts nothing. ``--single-threaded`` measures the old driver instead
 (B's whole driver step runs once per frame, as with ``gossip_thread=False``).
 
     python benchmarks/relay.py          # readable
     python benchmarks/relay.py --json   # one JSON object
+    python benchmarks/relay.py --spin --json
+    python benchmarks/relay.py --frame-cost --json
 """
 
 from __future__ import annotations
@@ -24,12 +36,15 @@ os.environ.setdefault("ARCADE_HEADLESS", "1")  # before arcade is imported
 import argparse
 import contextlib
 import json
+import math
 import random
 import statistics
+import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
+from arcade_p2p import gossip_thread
 from arcade_p2p.events import Event
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
@@ -44,34 +59,85 @@ GAP_S = (0.02, 0.05)
 LINK_DEADLINE_S = 10.0
 DRAIN_S = 0.5
 """How long the run goes on after A's last event, for it to arrive."""
+CPYTHON_SWITCH_INTERVAL_S = 0.005
+"""CPython's default switch interval (``sys.getswitchinterval()`` of a fresh interpreter)."""
+CALIBRATION_ITERATIONS = 200_000
+CALIBRATION_ROUNDS = 5
+
+
+def busy_work(iterations: int) -> int:
+    """Pure Python work that holds the interpreter lock (a stand-in for game code)."""
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+
+
+def iterations_for(frame_s: float) -> int:
+    """How many :func:`busy_work` iterations take ``frame_s`` here (fastest of a few rounds)."""
+    best = min(_timed_work(CALIBRATION_ITERATIONS) for _ in range(CALIBRATION_ROUNDS))
+    return max(1, round(CALIBRATION_ITERATIONS * frame_s / best))
+
+
+def _timed_work(iterations: int) -> float:
+    """CPU seconds of this thread (other processes on a shared machine do not count)."""
+    start = time.thread_time()
+    busy_work(iterations)
+    return time.thread_time() - start
+
+
+class Frame(NamedTuple):
+    """One ``on_draw`` of B: the switch interval it ran with, its wall and CPU time."""
+
+    switch_interval_s: float
+    wall_ms: float
+    cpu_ms: float
 
 
 class RelayWindow(SymmetricWindow):
-    """B: a window whose frames take ``frame_s`` seconds (sleeping or spinning)."""
+    """B: a window whose frames sleep ``frame_s`` seconds or do ``spin`` iterations of
+    :func:`busy_work`; it records each ``on_draw`` as a :class:`Frame`. With
+    ``intervals``, each frame first sets the next of them as the switch interval."""
 
     WIDTH_PX = 64
     HEIGHT_PX = 48
 
-    def __init__(self, *, frame_s: float, spin: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, *, frame_s: float, spin: int, intervals: tuple[float, ...] = (), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.frame_s = frame_s
         self.spin = spin
+        self.intervals = intervals
+        self.frames: list[Frame] = []
 
     def on_start(self) -> None:
         self.state = 0
 
     def on_draw(self) -> None:
         self.clear()
+        if self.intervals:
+            sys.setswitchinterval(self.intervals[len(self.frames) % len(self.intervals)])
+        start, cpu_start = time.perf_counter(), time.thread_time()
         if self.spin:
-            end = time.perf_counter() + self.frame_s
-            while time.perf_counter() < end:
-                pass
+            busy_work(self.spin)
         elif self.frame_s > 0.0:
             time.sleep(self.frame_s)
+        wall_ms = (time.perf_counter() - start) * 1e3
+        cpu_ms = (time.thread_time() - cpu_start) * 1e3
+        self.frames.append(Frame(sys.getswitchinterval(), wall_ms, cpu_ms))
 
 
-def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[float]:
-    """One run A -- B -- C; returns each event's delay from A's emit to C, in ms."""
+def run_line(
+    *,
+    frame_s: float,
+    spin: int,
+    threaded: bool,
+    seed: int,
+    intervals: tuple[float, ...] = (),
+) -> tuple[list[float], list[Frame]]:
+    """One run A -- B -- C; returns each event's delay from A's emit to C, in ms, and
+    B's frames while A emitted."""
     rng = random.Random(seed)
     sent: dict[tuple[int, int], float] = {}
     arrived: dict[tuple[int, int], float] = {}
@@ -82,7 +148,12 @@ def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[f
             PeerRunner(Session(MovingRectApp(), peer_id=1, config=CONFIG, now=now), ta)
         )
         b = RelayWindow(
-            frame_s=frame_s, spin=spin, config=CONFIG, peers=[ta.address], gossip_thread=threaded
+            frame_s=frame_s,
+            spin=spin,
+            intervals=intervals,
+            config=CONFIG,
+            peers=[ta.address],
+            gossip_thread=threaded,
         )
         stack.callback(b.close)
         tc = stack.enter_context(UdpTransport())
@@ -111,11 +182,14 @@ def run_line(*, frame_s: float, spin: bool, threaded: bool, seed: int) -> list[f
                 sent[(event.source, event.seq)] = at
 
         emitter = threading.Thread(target=emit_events)
+        b.frames.clear()
         emitter.start()
         b.run(seconds=EVENTS * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
         emitter.join()
+        frames = b.frames.copy()
         b.run(seconds=DRAIN_S)
-    return [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
+    delays = [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
+    return delays, frames
 
 
 def added(delays: list[float], idle: list[float]) -> tuple[float, float]:
@@ -125,20 +199,32 @@ def added(delays: list[float], idle: list[float]) -> tuple[float, float]:
     return statistics.median(extra), p95
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--frame-ms", type=float, default=30.0, help="B's frame time")
-    parser.add_argument("--spin", action="store_true", help="B's frames busy-wait in Python")
-    parser.add_argument(
-        "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
+def frame_cost(frame_s: float) -> dict[str, Any]:
+    """B's Python frames with CPython's switch interval and the gossip thread's, frame by
+    frame in turn during one relaying run (so a shared machine's load drifts alike)."""
+    ours = gossip_thread.GIL_SWITCH_INTERVAL_S
+    intervals = (CPYTHON_SWITCH_INTERVAL_S, ours)
+    _, frames = run_line(
+        frame_s=frame_s, spin=iterations_for(frame_s), threaded=True, seed=2, intervals=intervals
     )
-    args = parser.parse_args()
-    threaded = not args.single_threaded
-    idle = run_line(frame_s=0.0, spin=False, threaded=threaded, seed=1)
-    busy = run_line(frame_s=args.frame_ms / 1e3, spin=args.spin, threaded=threaded, seed=2)
+    figures: dict[str, Any] = {"frame_ms": frame_s * 1e3, "frames": len(frames)}
+    for interval in intervals:
+        mine = [f for f in frames if math.isclose(f.switch_interval_s, interval)]
+        name = f"{interval * 1e3:g}ms"
+        figures[f"frame_cpu_ms_median_at_{name}"] = round(
+            statistics.median(f.cpu_ms for f in mine), 3
+        )
+        figures[f"frame_ms_median_at_{name}"] = round(statistics.median(f.wall_ms for f in mine), 3)
+    return figures
+
+
+def relay(*, frame_s: float, spin: bool, threaded: bool) -> dict[str, Any]:
+    """The relay figures (see the module header)."""
+    idle, _ = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1)
+    work = iterations_for(frame_s) if spin else 0
+    busy, frames = run_line(frame_s=frame_s, spin=work, threaded=threaded, seed=2)
     median, p95 = added(busy, idle)
-    figures = {
+    return {
         "relay_added_ms_median": round(median, 2),
         "relay_added_ms_p95": round(p95, 2),
         "idle_delay_ms_median": round(statistics.median(idle), 2),
@@ -146,15 +232,49 @@ def main() -> None:
         "events_sent": EVENTS,
         "events_arrived_idle": len(idle),
         "events_arrived_busy": len(busy),
-        "frame_ms": args.frame_ms,
-        "frame": "spin" if args.spin else "sleep",
+        "frame_ms": frame_s * 1e3,
+        "frame": "spin" if spin else "sleep",
+        "frame_ms_median": round(statistics.median(f.wall_ms for f in frames), 2),
+        "frame_cpu_ms_median": round(statistics.median(f.cpu_ms for f in frames), 2),
+        "frames": len(frames),
+        "switch_interval_ms": round(
+            statistics.median(f.switch_interval_s for f in frames) * 1e3, 3
+        ),
         "gossip_thread": threaded,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--frame-ms", type=float, default=30.0, help="B's frame time")
+    parser.add_argument("--spin", action="store_true", help="B's frames busy in Python")
+    parser.add_argument(
+        "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
+    )
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=gossip_thread.GIL_SWITCH_INTERVAL_S * 1e3,
+        help="the most the gossip thread lets the switch interval be (5: CPython's default)",
+    )
+    parser.add_argument(
+        "--frame-cost",
+        action="store_true",
+        help="instead: B's Python frames with CPython's and the gossip thread's switch interval",
+    )
+    args = parser.parse_args()
+    gossip_thread.GIL_SWITCH_INTERVAL_S = args.switch_interval_ms / 1e3
+    frame_s = args.frame_ms / 1e3
+    if args.frame_cost:
+        figures = frame_cost(frame_s)
+    else:
+        figures = relay(frame_s=frame_s, spin=args.spin, threaded=not args.single_threaded)
     if args.json:
         print(json.dumps(figures))
     else:
         for key, value in figures.items():
-            print(f"{key:24} {value}")
+            print(f"{key:32} {value}")
 
 
 if __name__ == "__main__":

@@ -311,6 +311,32 @@ def make_desync_udp() -> str:
     return "\n".join(lines) + "\n"
 
 
+SWEEP_FIGURES = "scripts/sweep_figures.py"
+"""Reads the committed sweep CSVs (docs/data/); runs no simulation."""
+
+
+def run_sweep_figures(flag: str) -> str:
+    """Run ``python scripts/sweep_figures.py FLAG`` on the committed sweep CSVs."""
+    done = subprocess.run(
+        [sys.executable, SWEEP_FIGURES, flag],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return done.stdout
+
+
+def make_sweep_summary() -> str:
+    """The summary table of the committed sweeps (evaluation)."""
+    return run_sweep_figures("--summary")
+
+
+def make_sweep_auto() -> str:
+    """Automatic beside fixed Delta, per cell of the committed sweeps (evaluation)."""
+    return run_sweep_figures("--auto-table")
+
+
 OUTPUTS: tuple[Output, ...] = (
     Output("sim_default.txt", ("arcade-p2p sim",), True, make_sim_default),
     Output("demo.txt", ("arcade-p2p demo --headless",), False, make_demo, real_time=True),
@@ -321,6 +347,8 @@ OUTPUTS: tuple[Output, ...] = (
         make_clock_lag,
     ),
     Output("wire_messages.md", ("(read from arcade_p2p.protocol.wire)",), True, make_wire_messages),
+    Output("sweep_summary.txt", (f"python {SWEEP_FIGURES} --summary",), True, make_sweep_summary),
+    Output("sweep_auto.md", (f"python {SWEEP_FIGURES} --auto-table",), True, make_sweep_auto),
     Output(
         "framed_cells.md",
         tuple(

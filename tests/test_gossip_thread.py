@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("ARCADE_HEADLESS", "1")  # before arcade is imported
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import arcade
 import pytest
 
 from arcade_p2p.errors import UsageError
-from arcade_p2p.gossip_thread import GossipThreadError
+from arcade_p2p.gossip_thread import GIL_SWITCH_INTERVAL_S, GossipThreadError
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
@@ -159,6 +160,53 @@ def test_a_blocked_frame_does_not_stop_the_window_relaying() -> None:
     assert p2p_threads() == []
 
 
+CPYTHON_SWITCH_INTERVAL_S = 0.005
+
+
+@pytest.fixture
+def switch_interval() -> Iterator[None]:
+    """Start from CPython's default switch interval; put back whatever was set before."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(CPYTHON_SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("switch_interval")
+def test_the_switch_interval_is_lowered_while_gossip_threads_run_and_then_restored() -> None:
+    assert GIL_SWITCH_INTERVAL_S < CPYTHON_SWITCH_INTERVAL_S
+    with contextlib.ExitStack() as outer:
+        start_runner(outer, 1)
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        with line_of_runners(2):
+            assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)  # one still runs
+    assert p2p_threads() == []
+    assert sys.getswitchinterval() == pytest.approx(CPYTHON_SWITCH_INTERVAL_S)
+    if arcade.headless:  # a window's gossip thread does the same
+        window = BlockedFrames()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        window.close()
+        assert sys.getswitchinterval() == pytest.approx(CPYTHON_SWITCH_INTERVAL_S)
+
+
+@pytest.mark.usefixtures("switch_interval")
+def test_the_programs_own_switch_interval_is_left_alone() -> None:
+    lower = GIL_SWITCH_INTERVAL_S / 5
+    sys.setswitchinterval(lower)
+    with line_of_runners(1):
+        assert sys.getswitchinterval() == pytest.approx(lower)
+    assert sys.getswitchinterval() == pytest.approx(lower)
+    sys.setswitchinterval(CPYTHON_SWITCH_INTERVAL_S)
+    changed = 0.002
+    with line_of_runners(1):
+        sys.setswitchinterval(changed)  # the program changes it while the thread runs
+    assert sys.getswitchinterval() == pytest.approx(changed)
+
+
+@pytest.mark.usefixtures("switch_interval")
 def test_a_failure_of_the_gossip_thread_is_raised_on_the_game_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -174,6 +222,8 @@ def test_a_failure_of_the_gossip_thread_is_raised_on_the_game_thread(
             runner.gossip.wake()
             gossip = runner.gossip
             wait_until(lambda: not gossip.alive, "the thread to stop", runner)
+            # A thread that died still gave the interval back.
+            assert sys.getswitchinterval() == pytest.approx(CPYTHON_SWITCH_INTERVAL_S)
             with pytest.raises(GossipThreadError, match="boom") as raised:
                 runner.pump(time.monotonic())
             assert isinstance(raised.value.__cause__, RuntimeError)
