@@ -12,6 +12,7 @@ from arcade_p2p.app import StateApp
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.sim.config import Partition, SimConfig
+from arcade_p2p.sim.games import SimGame
 from arcade_p2p.sim.runner import run_simulation
 
 WALL_CLOCK_KEYS = ("wall_seconds", "sim_ticks_per_wall_s")
@@ -182,7 +183,8 @@ def test_users_plug_in_their_own_app_and_input() -> None:
     def add_input(rng: random.Random) -> tuple[str, Any]:
         return "add", rng.randint(1, 9)
 
-    result = run_simulation(SHORT, app_factory=CounterApp, make_input=add_input)
+    game = SimGame("counter", lambda: (CounterApp(), None), plan_input=add_input)
+    result = run_simulation(SHORT, game=game)
     assert result.events_total > 10
     assert result.converged
 
