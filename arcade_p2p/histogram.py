@@ -17,6 +17,7 @@ values below :data:`EXACT_LIMIT` gives exactly the figures the list gave.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 __all__ = ["EXACT_LIMIT", "SUB_BUCKETS", "Histogram"]
 
@@ -146,8 +147,9 @@ class Histogram:
         return dict(sorted(self._buckets.items()))
 
     @classmethod
-    def from_dict(cls, buckets: dict[int, int]) -> Histogram:
-        """A histogram whose values are the bucket lower bounds of :meth:`to_dict`'s output.
+    def from_dict(cls, buckets: dict[Any, Any]) -> Histogram:
+        """A histogram whose values are the bucket lower bounds of :meth:`to_dict`'s output
+        (keys and counts may be strings, as after a JSON round trip).
 
         Raises:
             ValueError: A key is negative or not a bucket's lower bound, or a count < 1.
