@@ -107,7 +107,18 @@ def test_games_that_cannot_run_window_less_are_usage_errors(
 
 
 def test_the_command_line_names_the_app(capsys: pytest.CaptureFixture[str]) -> None:
-    flags = ["--topology", "ring", "--peers", "3", "--duration", "20", "--warmup", "2", "--quiet", "2"]
+    flags = [
+        "--topology",
+        "ring",
+        "--peers",
+        "3",
+        "--duration",
+        "20",
+        "--warmup",
+        "2",
+        "--quiet",
+        "2",
+    ]
     assert main(["sim", *flags, "--app", "sample_games.moving_rect", "--json"]) == 0
     assert '"app": "sample_games.moving_rect"' in capsys.readouterr().out
     assert main(["sim", *flags, "--app", "no_such_module_here"]) == 2

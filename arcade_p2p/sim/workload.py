@@ -77,9 +77,7 @@ def plan_peers(
     return [_plan_one(config, peers, slot, make_input) for slot in range(peers)]
 
 
-def _plan_one(
-    config: SimConfig, peers: int, slot: int, make_input: InputMaker | None
-) -> PeerPlan:
+def _plan_one(config: SimConfig, peers: int, slot: int, make_input: InputMaker | None) -> PeerPlan:
     end = config.duration_s
     churn_rng = random.Random(f"{config.seed}:churn:{slot}")
     input_rng = random.Random(f"{config.seed}:input:{slot}")
