@@ -46,8 +46,7 @@ def hud_lines(session: Session, *, now: float, room: str | None = None) -> list[
         One string per line.
     """
     stats = session.stats()
-    machine = session.machine
-    last_depth = machine.rollback_depths[-1] if machine.rollback_depths else 0
+    last_depth = session.machine.last_rollback_depth
     late = max(0, stats.events - stats.live_events - _pending_events(session))
     lines = [
         f"peer {session.peer_id}  room {room if room is not None else session.config.room!r}",

@@ -11,7 +11,11 @@ When an event arrives for a tick that has already run, the machine marks that ti
 The next :meth:`TimeMachine.advance` restores the newest snapshot at or before the
 earliest dirty tick and re-simulates up to the present in the same order as the live run,
 then continues. Rollbacks are counted as the paper does: ``rollback_ticks`` adds
-``present - dirty`` per rollback.
+``present - dirty`` per rollback; their depths go into a fixed-bucket
+:class:`~arcade_p2p.histogram.Histogram`, so the counters stay the same size however long
+the session runs. A joiner's catch-up replay (:meth:`TimeMachine.advance` with
+``catch_up=True``) is counted apart from the ticks simulated in real time, and the part
+of a later rollback that re-runs that replay is counted apart too.
 
 A joiner can start from another peer's snapshot instead of START
 (:meth:`TimeMachine.start_from`): the snapshot's state at the start of tick ``T`` is
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from arcade_p2p.app import App, state_hash
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.histogram import Histogram
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 
@@ -69,18 +74,25 @@ class MachineStats:
     """Counters kept by the time machine.
 
     Attributes:
-        live_ticks: Ticks simulated in real time (not counting re-simulation).
+        live_ticks: Ticks simulated forward (not counting re-simulation), catch-up
+            replay included.
+        catch_up_ticks: Of those, ticks replayed at once to catch up after a join or a
+            return (the history that happened before this peer was in step).
         live_events: Events applied in real time, on their tick.
         rollbacks: Number of rollbacks.
         rollback_ticks: Sum over rollbacks of ``present tick - dirty tick`` (the paper's metric).
+        catch_up_rollback_ticks: Of those, ticks that belonged to a catch-up replay (a
+            rollback reaching into history this peer never simulated in real time).
         resim_ticks: Ticks re-simulated (from the restored snapshot to the present).
         max_rollback_depth: Deepest single rollback, in ticks.
     """
 
     live_ticks: int = 0
+    catch_up_ticks: int = 0
     live_events: int = 0
     rollbacks: int = 0
     rollback_ticks: int = 0
+    catch_up_rollback_ticks: int = 0
     resim_ticks: int = 0
     max_rollback_depth: int = 0
 
@@ -107,7 +119,12 @@ class TimeMachine:
         self.timeline = timeline
         self.snapshots = SnapshotStore(snapshot_every_ticks, dense_snapshots)
         self.stats = MachineStats()
-        self.rollback_depths: list[int] = []
+        self.rollback_depths = Histogram()
+        """Depth of every rollback, in ticks."""
+        self.last_rollback_depth = 0
+        """Depth of the latest rollback (0: none yet)."""
+        self._realtime_from = 0
+        """Ticks below this were a catch-up replay, not simulated in real time."""
         self._tick = 0
         self._dirty: int | None = None
         self._base: tuple[Coverage, bytes] | None = None
@@ -224,11 +241,13 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
 
-    def advance(self, target_tick: int) -> int:
+    def advance(self, target_tick: int, *, catch_up: bool = False) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.
 
         Args:
             target_tick: The last tick to have run when this returns.
+            catch_up: These ticks replay history at once (a joiner or a returning peer
+                catching up), not real-time simulation: they count as ``catch_up_ticks``.
 
         Returns:
             The number of live ticks simulated.
@@ -240,6 +259,9 @@ class TimeMachine:
         fresh, self._resume_fresh = self._resume_fresh, False
         applied = self._simulate(start, target_tick + 1, fresh_from_snapshot=fresh)
         self.stats.live_ticks += target_tick + 1 - start
+        if catch_up:
+            self.stats.catch_up_ticks += target_tick + 1 - start
+            self._realtime_from = target_tick + 1
         self.stats.live_events += applied
         return target_tick + 1 - start
 
@@ -253,8 +275,10 @@ class TimeMachine:
         depth = present - dirty
         self.stats.rollbacks += 1
         self.stats.rollback_ticks += depth
+        self.stats.catch_up_rollback_ticks += max(0, min(present, self._realtime_from) - dirty)
         self.stats.max_rollback_depth = max(self.stats.max_rollback_depth, depth)
-        self.rollback_depths.append(depth)
+        self.rollback_depths.add(depth)
+        self.last_rollback_depth = depth
         snapshot = self.snapshots.at_or_before(dirty)
         base = self._base
         if base is not None:

@@ -485,22 +485,29 @@ class Session:
             How many live ticks ran.
         """
         machine = self.machine
+        join = self.join
         if self._split:
             self._take_arrivals()
             with self._guard:
                 received = self._snapshots.take_received()
-                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+                held = join.joining
+                target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+                released = held and not join.joining
         else:
             received = self._snapshots.take_received()
-            target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+            held = join.joining
+            target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+            released = held and not join.joining
         if received is not None:  # a verified snapshot: start from it, then ask again
             coverage, blob, state = received
             machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
-                target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+                target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
+                released = held and not join.joining
         if max_tick is not None:
             target = min(target, max_tick)
-        ran = machine.advance(target)  # never under the guard: the network half goes on
+        # The ticks run as a hold ends replay the history at once: a catch-up, not real time.
+        ran = machine.advance(target, catch_up=released)  # never under the guard
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
             self.reports.refresh()
             self._snapshots.publish_offer()

@@ -87,7 +87,7 @@ from arcade_p2p.tiling import parse_tile, tile_position
 from arcade_p2p.transport import Address, LinkEmulation, UdpTransport
 from arcade_p2p.transport.discovery import Discovery
 
-__all__ = ["SharedView", "SymmetricWindow"]
+__all__ = ["SharedView", "SymmetricWindow", "WindowlessGame"]
 
 HEADLESS_ENV = "ARCADE_HEADLESS"
 """Environment variable that makes Arcade (and pyglet) headless when set at import."""
@@ -609,11 +609,15 @@ class SymmetricWindow(arcade.Window):
             quiet_ticks = round(AUTOPILOT_QUIET_S * config.fps) + config.delta_ticks
             if self.session.tick >= max_tick - quiet_ticks:
                 return
+        self._play(self._autopilot_rng)
+
+    def _play(self, rng: random.Random) -> None:
+        """One frame of the autopilot: the game's own hook, or else random keys."""
         autopilot = getattr(self, AUTOPILOT_METHOD, None)  # optional game hook
         if callable(autopilot):
-            autopilot(self._autopilot_rng)
+            autopilot(rng)
         else:
-            self._random_keys(self._autopilot_rng)
+            self._random_keys(rng)
 
     def _update_local_view(self, now: float) -> None:
         """Give a shown local view its real-time ``on_update`` (a shared view's is a tick)."""
@@ -788,6 +792,81 @@ class SharedView(arcade.View):
 
 
 NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"
+
+
+class _SessionEmitter:
+    """What a window-less game's ``broadcast`` goes through: its session, directly."""
+
+    max_tick = None
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
+        return self.session.emit(name, payload, now=now)
+
+
+class WindowlessGame:
+    """A :class:`SymmetricWindow` game without its window: its simulation and its input.
+
+    This is how the simulator (``arcade-p2p sim --app``) runs a window game on many
+    simulated peers in one process. The game class is instantiated *without* running
+    ``__init__`` (no window, no socket, no OpenGL context), so only what needs no window
+    works: the simulation hooks (``on_start``, ``on_update``, ``on_event``) through
+    :attr:`app`, and input code that reads ``state`` and ``session`` and calls
+    ``broadcast`` or input handlers that do (an ``autopilot`` hook, or else the random
+    keys of the window's autopilot), through :meth:`play`. An attribute that
+    ``__init__`` would have set is missing: give it a class-level default.
+
+    Args:
+        cls: The game class.
+        fps: Ticks per second (``on_update`` gets ``1 / fps``).
+
+    Raises:
+        UsageError: The class defines no simulation hook of its own (a game whose
+            simulation lives in a :class:`SharedView` needs its window to attach it).
+    """
+
+    def __init__(self, cls: type[SymmetricWindow], fps: int) -> None:
+        own_hooks = [
+            hook
+            for klass in cls.__mro__[: cls.__mro__.index(SymmetricWindow)]
+            for hook in SIMULATION_HOOKS
+            if hook in vars(klass)
+        ]
+        if not own_hooks:
+            raise UsageError(
+                f"{cls.__qualname__} defines no on_start/on_update/on_event: a game whose "
+                "simulation lives in a SharedView cannot run without its window"
+            )
+        game = cls.__new__(cls)  # no __init__: no window, socket or OpenGL context
+        game._app = _WindowApp(game, 1.0 / fps)
+        game._shared_view = None
+        game._autopilot_key = None
+        game._now = 0.0
+        self.game = game
+        self.app: StateApp = game._app
+        """The game's simulation, as the time machine drives it."""
+
+    def attach(self, session: Session) -> None:
+        """Give the game its session (``self.session``; ``broadcast`` emits through it)."""
+        self.game.session = session
+        self.game._runner = _SessionEmitter(session)  # type: ignore[assignment]
+
+    def play(self, rng: random.Random, *, now: float) -> None:
+        """One frame of the game's autopilot at ``now`` (its ``broadcast`` s are stamped then).
+
+        Raises:
+            UsageError: The autopilot needs an attribute that only ``__init__`` sets.
+        """
+        self.game._now = now
+        try:
+            self.game._play(rng)
+        except AttributeError as exc:
+            raise UsageError(
+                f"{type(self.game).__qualname__}'s autopilot cannot run without a window: "
+                f"{exc} (give that attribute a class-level default)"
+            ) from exc
 
 
 def _choose_display(headless: bool, *, may_restart: bool) -> None:

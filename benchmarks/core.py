@@ -1,7 +1,30 @@
 """Core benchmarks: middleware cost per tick, re-simulation throughput, wire codec cost.
 
-``tick_overhead_busy_us_median`` is the cost per tick of one session with three
-neighbours exchanging SYNC, digests and 20 events/s (each flooded).
+What each figure includes and excludes:
+
+* ``tick_overhead_us_median`` -- one :meth:`Session.pump <arcade_p2p.session.Session.pump>`
+  per tick of an *idle* session: the clock, the due-timer check, the join state, the time
+  machine's tick with a no-op app (no TICK work, no events, a snapshot of the integer
+  state every 10 ticks), hash reports and the send queue. Excluded: neighbours (no SYNC,
+  no anti-entropy, no datagram is encoded, authenticated or decoded), events, rollbacks,
+  the game's own ``on_update``, drawing, sockets and the gossip thread. It is a lower
+  bound of the middleware's cost, not the paper's 9 us like for like (the paper's figure
+  is a peer in a running network).
+* ``tick_overhead_3_neighbours_us_median`` -- the same per peer for four fully linked
+  peers: SYNC four times a second with the anti-entropy digest, encoded, MAC-ed,
+  decoded and validated, datagrams handed over in memory. Excluded: the kernel (no
+  socket), events, rollbacks, app work, drawing.
+* ``tick_overhead_busy_us_median`` -- as the previous one plus 20 events/s in all, each
+  stamped, flooded (encoded, sent, received, MAC-checked, decoded, deduplicated,
+  applied, relayed). Rollbacks only happen if an event arrives after its tick (rarely:
+  the peers are linked in memory with no latency). Excluded: the kernel, app work.
+* ``resim_ticks_per_s`` -- re-simulation only (restore a snapshot of the moving
+  rectangle, run ticks and events again) in rollbacks of 500 ticks. Excluded: the
+  network, live ticks, a real game's step and snapshot costs (a pymunk game is far
+  slower per tick, see ``benchmarks/physics.py``).
+* ``encode_decode_us_per_event`` / ``encode_decode_us_one_event`` -- the wire codec
+  alone: encode, authenticate, decode and validate one EVENTS datagram (30 events, or
+  one). Excluded: sockets, the node's handling of what was decoded.
 
 Prints figures; asserts nothing (timings on a shared machine are noisy). Medians of
 repeated batches are reported.
@@ -44,7 +67,8 @@ class NoOpApp(StateApp):
 
 
 def tick_overhead_us() -> float:
-    """Median cost of one real-time tick of a Session driven like a game loop drives it."""
+    """Median cost of one real-time tick of an idle Session driven like a game loop drives
+    it: no neighbours, no events, a no-op app (a lower bound; see the module header)."""
     session = Session(NoOpApp(), peer_id=1, config=SessionConfig(fps=FPS), now=0.0)
     now = 0.0
     per_batch = 2000

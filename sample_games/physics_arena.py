@@ -363,12 +363,14 @@ class PhysicsArena(SymmetricWindow):
     STATE_FUNCTIONS = (touch_crate, pass_touch)  # collision handlers a snapshot refers to
 
     state: Arena
+    _held = 0
+    """The direction keys held now (a class default, so that the simulator's window-less
+    copy of the game has it too: ``arcade-p2p sim --app physics``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("title", TITLE)
         super().__init__(*args, **kwargs)
         self.background_color = HUD_COLOR
-        self._held = 0
         self._floor = _floor_shapes()
         self._crate_sprites: arcade.SpriteList[arcade.Sprite] = arcade.SpriteList()
         self._crate_colors: list[Color] = []

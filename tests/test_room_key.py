@@ -84,6 +84,8 @@ def test_a_simulation_with_a_key_runs_exactly_like_one_without() -> None:
     for name in ("wall_seconds", "sim_ticks_per_wall_s"):
         plain.pop(name)
         keyed.pop(name)
+    # Each keyed peer also holds its stretched key: a few bytes more memory.
+    assert keyed.pop("memory_mb_per_peer") == pytest.approx(plain.pop("memory_mb_per_peer"), 0.01)
     assert keyed == plain  # same sizes, same timing: only the MAC bytes differ
 
 

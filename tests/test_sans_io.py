@@ -20,6 +20,7 @@ CORE_MODULES = [
     "forensics.py",
     "geometry.py",
     "hash_reports.py",
+    "histogram.py",
     "joining.py",
     "link_model.py",
     "machine.py",

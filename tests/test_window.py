@@ -381,7 +381,7 @@ def test_hud_lines_show_the_room_its_neighbours_and_the_counters(
     late = 1 - stats.live_events  # b's event reached a after its tick (Delta is one tick)
     assert stats.rollbacks == len(depths) >= late
     assert "tick 40 " in text and "in step" in text
-    last = depths[-1] if depths else 0
+    last = a.session.machine.last_rollback_depth
     assert f"events 1  late {late}  rollbacks {stats.rollbacks} (last {last} ticks)" in text
     host, port = b.address
     neighbour = next(line for line in lines if f"{host}:{port}" in line)

@@ -5,8 +5,10 @@ How this works: every flag overrides one field of the embedded default
 25 events/min network-wide, multiplier 2, 300 s at 50 fps, seed 1); a flag left out keeps
 that default, which its help shows. The event rate is given either network-wide
 (``--net-rate``, the paper's figure) or per peer (``--rate``, as every other command
-counts it). Bad values are one-line :class:`~arcade_p2p.errors.UsageError` s. The run's
-progress is drawn on stderr by tqdm when stderr is a terminal.
+counts it). ``--app`` chooses what every peer runs (:mod:`arcade_p2p.sim.games`) and
+``--memory-every`` adds a series of memory samples; neither is part of the experiment's
+configuration. Bad values are one-line :class:`~arcade_p2p.errors.UsageError` s. The
+run's progress is drawn on stderr by tqdm when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from arcade_p2p.cli_support import check_delay_ms, delay_arg
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
+from arcade_p2p.sim.games import APPS, DEFAULT_APP, load_game
 from arcade_p2p.sim.metrics import SimResult
 from arcade_p2p.sim.real import run_real
 from arcade_p2p.sim.runner import run_simulation
@@ -133,6 +136,23 @@ def register(subparsers: Any) -> None:
         "default: none)",
     )
     parser.add_argument(
+        "--app",
+        default=DEFAULT_APP,
+        metavar="APP",
+        help=f"what every peer runs: {', '.join(APPS)} (the pymunk sample "
+        "sample_games.physics_arena, driven by its autopilot), or MODULE:CLASS, a "
+        "SymmetricWindow or StateApp game as for arcade-p2p check (default: "
+        f"{DEFAULT_APP})",
+    )
+    parser.add_argument(
+        "--memory-every",
+        type=float,
+        metavar="S",
+        help="also measure memory_mb_per_peer every S simulated seconds "
+        "(memory_mb_per_peer_series; default: only at the end). Memory is the retained "
+        "size of the live sessions' objects per peer",
+    )
+    parser.add_argument(
         "--real",
         action="store_true",
         help="run the same experiment for real: one OS process per peer over UDP on "
@@ -197,9 +217,14 @@ def run(args: argparse.Namespace) -> int:
         if args.real:
             if config.desync_peer is not None:
                 raise UsageError("--desync-peer works in the simulator only, not with --real")
+            if args.app != DEFAULT_APP or args.memory_every is not None:
+                raise UsageError("--app and --memory-every work in the simulator only")
             result = run_real(config, progress=progress)
         else:
-            result = run_simulation(config, progress=progress)
+            game = load_game(args.app, fps=config.fps)
+            result = run_simulation(
+                config, progress=progress, game=game, memory_every_s=args.memory_every
+            )
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -239,6 +264,7 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ("duration", f"{config.duration_s:g} s, warm-up {config.warmup_s:g} s, seed {config.seed}"),
         ("churn", churn),
         ("", ""),
+        ("app", r.app),
         ("rollback", f"{r.rollback_pct:.3f} % of ticks, {r.rollback_count} rollbacks"),
         (
             "rollback depth",
@@ -251,11 +277,15 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             f"p50 {_fmt(r.lag_ticks_p50)}, p95 {_fmt(r.lag_ticks_p95)}, "
             f"max {_fmt(r.lag_ticks_max)} ticks",
         ),
+        ("catch-up replay", f"{r.catch_up_ticks} ticks (not in rollback %)"),
         (
             "recovery",
             f"mean {_fmt(r.recovery_s_mean, ' s')}, p95 {_fmt(r.recovery_s_p95, ' s')}, "
-            f"max {_fmt(r.recovery_s_max, ' s')} ({r.recoveries} returns)",
+            f"max {_fmt(r.recovery_s_max, ' s')} ({r.recoveries} returns, "
+            f"{r.recoveries_in_settle} in the settle phase, "
+            f"{r.recoveries_incomplete} incomplete)",
         ),
+        ("network speed", f"{_fmt(r.speed_error_pct, ' %', 3)} off {config.fps} ticks/s"),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
         (
@@ -264,6 +294,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             "after the divergence",
         ),
         ("traffic", f"{r.bytes_per_peer_per_s:.0f} bytes/s per peer"),
+        (
+            "memory",
+            f"{_fmt(r.memory_mb_per_peer, ' MiB', 3)} per peer "
+            f"({_fmt(r.memory_history_mb_per_peer, ' MiB', 3)} event history)",
+        ),
         ("wall time", f"{r.wall_seconds:.2f} s ({r.sim_ticks_per_wall_s:,.0f} ticks/s)"),
     ]
     width = max(len(name) for name, _ in rows)

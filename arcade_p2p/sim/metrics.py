@@ -2,12 +2,15 @@
 
 How this works: the runner feeds four collectors while virtual time passes.
 
-* :class:`Ledger` knows every session ever created (dead incarnations included). When the
-  warm-up ends it takes each session's counters as a baseline; when the measured window
-  closes it sums the differences: rollback ticks, rollbacks and their depths, live ticks,
-  bytes sent, the Delta of emitted events and late event deliveries -- plain counters (a
-  session created inside the window has a zero baseline).
-* :class:`PaceStats` gets one lag sample (in ticks) per online peer per simulated second.
+* :class:`Ledger` knows every session ever created. When the warm-up ends it takes each
+  session's counters as a baseline; when the measured window closes it sums the
+  differences: rollback ticks, rollbacks and their depth histograms, live and catch-up
+  ticks, bytes sent, the Delta of emitted events and late event deliveries -- plain
+  counters (a session created inside the window has a zero baseline). A session that
+  dies (a restart under churn) is *retired*: its final counters are kept and the session
+  itself let go, so a long run holds only the live peers in memory.
+* :class:`PaceStats` gets one lag sample (in ticks) per online peer per simulated second,
+  counted in a :class:`~arcade_p2p.histogram.Histogram`.
 * :class:`RecoveryTarget` is what a returning peer must obtain: every event its connected
   component held when it came back (and some peer of its current component still
   holds). The runner adds the tick condition itself.
@@ -25,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from arcade_p2p.histogram import Histogram
 from arcade_p2p.session import Session
 from arcade_p2p.timeline import Timeline
 
@@ -60,41 +64,47 @@ def mean(values: Sequence[float]) -> float | None:
 @dataclass(slots=True)
 class _Counters:
     rollback_ticks: int = 0
+    catch_up_rollback_ticks: int = 0
     rollbacks: int = 0
     live_ticks: int = 0
+    catch_up_ticks: int = 0
     bytes_out: int = 0
-    depths_seen: int = 0
     events_emitted: int = 0
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
+    depths: Histogram = field(default_factory=Histogram)
 
     @classmethod
     def of(cls, session: Session) -> _Counters:
         m = session.machine.stats
         return cls(
             m.rollback_ticks,
+            m.catch_up_rollback_ticks,
             m.rollbacks,
             m.live_ticks,
+            m.catch_up_ticks,
             session.node.stats.bytes_out,
-            len(session.machine.rollback_depths),
             session.events_emitted,
             session.delta_ticks_total,
             session.deliveries,
             session.late_deliveries,
+            session.machine.rollback_depths.copy(),
         )
 
 
 _SUMMED = (
     "rollback_ticks",
+    "catch_up_rollback_ticks",
     "live_ticks",
+    "catch_up_ticks",
     "bytes_out",
     "events_emitted",
     "delta_ticks_total",
     "deliveries",
     "late_deliveries",
 )
-"""The counters a window sums (every one but the depth bookmark)."""
+"""The counters a window sums (every one but the depth histogram)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,64 +113,102 @@ class WindowTotals:
 
     Attributes:
         rollback_ticks: Sum of rollback depths.
-        live_ticks: Ticks simulated live.
+        live_ticks: Ticks simulated forward (catch-up replay included).
         rollback_depths: Depth of every rollback.
         bytes_out: Bytes sent.
         events_emitted: Events emitted.
         delta_ticks_total: Sum of the Delta (ticks) of those events.
         deliveries: Events received from other sources (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
+        catch_up_ticks: Of the live ticks, history replayed at once after a join or return.
+        catch_up_rollback_ticks: Of the rollback ticks, those re-running catch-up replay.
     """
 
     rollback_ticks: int
     live_ticks: int
-    rollback_depths: tuple[int, ...]
+    rollback_depths: Histogram
     bytes_out: int
     events_emitted: int = 0
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
+    catch_up_ticks: int = 0
+    catch_up_rollback_ticks: int = 0
+
+    @property
+    def realtime_rollback_pct(self) -> float:
+        """100 x rolled-back real-time ticks / ticks simulated in real time (catch-up
+        replay out of both)."""
+        rolled = self.rollback_ticks - self.catch_up_rollback_ticks
+        return PERCENT * rolled / max(self.live_ticks - self.catch_up_ticks, 1)
+
+
+@dataclass(slots=True)
+class _Entry:
+    session: Session | None
+    """None once retired: ``final`` holds its last counters."""
+    base: _Counters
+    final: _Counters | None = None
+
+    def now(self) -> _Counters:
+        if self.final is not None:
+            return self.final
+        assert self.session is not None  # an entry is live or retired
+        return _Counters.of(self.session)
 
 
 class Ledger:
     """Every session of a run, with its counters at the start of the measured window."""
 
     def __init__(self) -> None:
-        self._entries: list[tuple[Session, _Counters]] = []
+        self._entries: list[_Entry] = []
+        self._live: dict[int, _Entry] = {}
+        """The entries of the sessions not retired, by ``id(session)``."""
 
     def add(self, session: Session) -> None:
         """Register a newly created session (its counters start at zero)."""
-        self._entries.append((session, _Counters()))
+        entry = _Entry(session, _Counters())
+        self._entries.append(entry)
+        self._live[id(session)] = entry
+
+    def retire(self, session: Session) -> None:
+        """A session died: keep its final counters, let go of the session itself."""
+        entry = self._live.pop(id(session))
+        entry.final = _Counters.of(session)
+        entry.session = None
 
     def open_window(self) -> None:
         """Start measuring: every known session's current counters become its baseline."""
-        self._entries = [(session, _Counters.of(session)) for session, _ in self._entries]
+        for entry in self._entries:
+            entry.base = entry.now()
 
     def close_window(self) -> WindowTotals:
         """Sum what every session did since its baseline."""
         total = _Counters()
-        depths: list[int] = []
-        for session, base in self._entries:
-            now = _Counters.of(session)
+        for entry in self._entries:
+            now = entry.now()
+            base = entry.base
             for name in _SUMMED:
                 setattr(
                     total, name, getattr(total, name) + getattr(now, name) - getattr(base, name)
                 )
-            depths.extend(session.machine.rollback_depths[base.depths_seen :])
+            total.depths.merge(now.depths.minus(base.depths))
         return WindowTotals(
             total.rollback_ticks,
             total.live_ticks,
-            tuple(depths),
+            total.depths,
             total.bytes_out,
             total.events_emitted,
             total.delta_ticks_total,
             total.deliveries,
             total.late_deliveries,
+            total.catch_up_ticks,
+            total.catch_up_rollback_ticks,
         )
 
     def total_live_ticks(self) -> int:
         """Live ticks simulated by every session over the whole run."""
-        return sum(session.machine.stats.live_ticks for session, _ in self._entries)
+        return sum(entry.now().live_ticks for entry in self._entries)
 
 
 @dataclass(slots=True)
@@ -173,15 +221,14 @@ class PaceStats:
     """
 
     violation_ticks: int
-    lags: list[int] = field(default_factory=list)
+    lags: Histogram = field(default_factory=Histogram)
 
     @property
     def violation_pct(self) -> float:
         """Percentage of samples lagging by more than :attr:`violation_ticks`."""
-        if not self.lags:
+        if not self.lags.count:
             return 0.0
-        late = sum(1 for lag in self.lags if lag > self.violation_ticks)
-        return PERCENT * late / len(self.lags)
+        return PERCENT * self.lags.count_above(self.violation_ticks) / self.lags.count
 
 
 class RecoveryTarget:
@@ -258,7 +305,9 @@ class SimResult:
             the same event history.
         final_tick: The tick at which state hashes were compared.
         settle_s: Simulated seconds it took, after the run, for all histories to agree.
-        rollback_pct: 100 x sum of rollback ticks / sum of live ticks.
+        rollback_pct: 100 x rolled-back ticks / ticks simulated in real time. A joiner's
+            or returning peer's catch-up replay (``catch_up_ticks``) is in neither: a
+            rollback reaching into it counts only for its real-time part.
         rollback_count: Number of rollbacks.
         rollback_depth_p50: Median rollback depth in ticks.
         rollback_depth_p95: 95th percentile of rollback depth in ticks.
@@ -268,9 +317,13 @@ class SimResult:
         lag_ticks_p50: Median lag in ticks.
         lag_ticks_p95: 95th percentile of lag in ticks.
         lag_ticks_max: Largest lag in ticks.
-        recoveries: Returns to the network that completed their recovery.
-        recoveries_incomplete: Returns cut short by going offline again.
-        recovery_s_mean: Mean recovery time in seconds (None without churn).
+        recoveries: Returns to the network that completed their recovery (during the
+            run or, for returns still recovering when it ended, during the settle phase).
+        recoveries_incomplete: Returns that never completed: cut short by going offline
+            again, or still recovering at the end of the settle phase.
+        recovery_s_mean: Mean recovery time in seconds (None without churn). Returns
+            still recovering at the end count with their elapsed time (a lower bound);
+            those cut short by going offline do not count.
         recovery_s_p95: 95th percentile of recovery time.
         recovery_s_max: Longest recovery time.
         bytes_per_peer_per_s: Bytes sent per peer slot per second, in the window.
@@ -279,6 +332,20 @@ class SimResult:
         desyncs_detected: Desync reports raised (one per peer and neighbour that disagree).
         desync_detect_s: From the injected divergence (``--desync-peer``) to the first
             report, in simulated seconds (None: nothing injected or nothing reported).
+        app: The application every peer ran (``--app``).
+        catch_up_ticks: Ticks that joining or returning peers replayed at once to catch
+            up, in the window (left out of ``rollback_pct``).
+        recoveries_in_settle: Of ``recoveries``, those completed during the settle phase
+            (every link up, every peer online), after the run proper.
+        speed_error_pct: The network's ticks per second of real time over the window
+            (the highest tick among online peers at its end minus at its start, over its
+            length) against ``fps``, in percent: + runs fast, - runs slow.
+        memory_mb_per_peer: Retained size of the live sessions' structures at the end of
+            the run, per live peer, in MiB (measured by walking their objects, see
+            :mod:`arcade_p2p.sim.memory`; None: not measured).
+        memory_history_mb_per_peer: Of that, the event history (the timelines).
+        memory_mb_per_peer_series: ``(simulated second, MiB per peer)`` samples (None:
+            not asked for, ``--memory-every``).
     """
 
     peers: int
@@ -313,6 +380,13 @@ class SimResult:
     sim_ticks_per_wall_s: float
     desyncs_detected: int = 0
     desync_detect_s: float | None = None
+    app: str = "moving_rect"
+    catch_up_ticks: int = 0
+    recoveries_in_settle: int = 0
+    speed_error_pct: float | None = None
+    memory_mb_per_peer: float | None = None
+    memory_history_mb_per_peer: float | None = None
+    memory_mb_per_peer_series: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of every figure (stable key names, JSON-ready)."""

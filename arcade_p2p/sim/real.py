@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from arcade_p2p.errors import UsageError
+from arcade_p2p.histogram import Histogram
 from arcade_p2p.session import AUTO_DELAY
 from arcade_p2p.sim.config import SimConfig
-from arcade_p2p.sim.metrics import PaceStats, SimResult, mean, percentile
+from arcade_p2p.sim.metrics import PaceStats, SimResult, mean
 from arcade_p2p.sim.topologies import build_topology
 from arcade_p2p.sim.workload import plan_peers
 
@@ -153,7 +154,7 @@ def _result(
     rollback_ticks = live_ticks = rollbacks = bytes_out = 0
     emitted = delta_ticks = deliveries = late = 0
     ticks_at: dict[int, list[int]] = defaultdict(list)
-    depths: list[int] = []
+    depths = Histogram()
     for report in reports:
         window = [s for s in report["samples"] if warm <= s[0] <= end]
         if len(window) >= 2:
@@ -169,11 +170,21 @@ def _result(
         for t, tick, *_ in window:
             if float(t).is_integer():
                 ticks_at[int(t)].append(tick)
-        depths.extend(int(d) for t, d in report["depths"] if warm < t <= end)
+        for t, buckets in report["depths"]:
+            if warm < t <= end:
+                depths.merge(Histogram.from_dict(buckets))
     pace = PaceStats(violation_ticks=config.fps)
     for ticks in ticks_at.values():
         top = max(ticks)
-        pace.lags.extend(top - tick for tick in ticks)
+        for tick in ticks:
+            pace.lags.add(top - tick)
+    seconds = sorted(ticks_at)
+    speed_error_pct = None
+    if len(seconds) >= 2 and seconds[-1] > seconds[0]:
+        ticks_per_s = (max(ticks_at[seconds[-1]]) - max(ticks_at[seconds[0]])) / (
+            seconds[-1] - seconds[0]
+        )
+        speed_error_pct = 100.0 * (ticks_per_s / config.fps - 1.0)
     total = sum(r["emitted"] for r in reports)
     hashes = {r["state_hash"] for r in reports}
     digests = {r["digest"] for r in reports}
@@ -196,14 +207,14 @@ def _result(
         settle_s=0.0,
         rollback_pct=100.0 * rollback_ticks / live_ticks if live_ticks else 0.0,
         rollback_count=rollbacks,
-        rollback_depth_p50=percentile(depths, 0.5),
-        rollback_depth_p95=percentile(depths, 0.95),
-        rollback_depth_max=max(depths) if depths else None,
-        pace_samples=len(pace.lags),
+        rollback_depth_p50=depths.quantile(0.5),
+        rollback_depth_p95=depths.quantile(0.95),
+        rollback_depth_max=depths.max,
+        pace_samples=pace.lags.count,
         pace_violation_pct=pace.violation_pct,
-        lag_ticks_p50=percentile(pace.lags, 0.5),
-        lag_ticks_p95=percentile(pace.lags, 0.95),
-        lag_ticks_max=max(pace.lags) if pace.lags else None,
+        lag_ticks_p50=pace.lags.quantile(0.5),
+        lag_ticks_p95=pace.lags.quantile(0.95),
+        lag_ticks_max=pace.lags.max,
         recoveries=0,
         recoveries_incomplete=0,
         recovery_s_mean=mean([]),
@@ -212,4 +223,7 @@ def _result(
         bytes_per_peer_per_s=bytes_out / peers / (end - warm),
         wall_seconds=wall_s,
         sim_ticks_per_wall_s=sum(r["samples"][-1][2] for r in reports) / wall_s,
+        speed_error_pct=speed_error_pct,
+        memory_mb_per_peer=sum(r["memory_mb"] for r in reports) / peers,
+        memory_history_mb_per_peer=sum(r["history_mb"] for r in reports) / peers,
     )

@@ -22,8 +22,10 @@ from collections import deque
 from typing import Any
 
 from arcade_p2p.clock import ClockMode
+from arcade_p2p.histogram import Histogram
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.sim.memory import measure_peers
 from arcade_p2p.sim.moving_rect import MovingRectApp
 from arcade_p2p.transport import LinkEmulation, LinkModel, UdpTransport
 
@@ -74,7 +76,9 @@ class _Recorder:
         self.t0 = t0
         self.inputs = deque((t0 + t, name, payload) for t, name, payload in inputs)
         self.samples: list[list[float]] = []
-        self.depths: list[list[float]] = []
+        self.depths: list[list[Any]] = []
+        """``[time, {depth bucket: rollbacks}]``: the rollbacks since the previous sample."""
+        self._depths_seen = Histogram()
         self.emitted = 0
         now = time.monotonic()
         self.next_sample = t0 + math.ceil((now - t0) / SAMPLE_PERIOD_S) * SAMPLE_PERIOD_S
@@ -98,7 +102,10 @@ class _Recorder:
         stats = session.stats()
         t = round(at - self.t0, 3)
         depths = session.machine.rollback_depths
-        self.depths.extend([t, d] for d in depths[len(self.depths) :])
+        new = depths.minus(self._depths_seen)
+        if new.count:
+            self.depths.append([t, new.to_dict()])
+            self._depths_seen = depths.copy()
         self.samples.append(
             [
                 t,
@@ -129,6 +136,8 @@ class _Recorder:
             "emitted": self.emitted,
             "final_tick": session.tick - 1,
             "dropped": session.stats().dropped,
+            "memory_mb": measure_peers([session]).mb_per_peer,
+            "history_mb": measure_peers([session]).history_mb_per_peer,
         }
 
 

@@ -28,6 +28,10 @@ That is why waking at every tick is optional -- it changes no result, only the s
 test checks this). The step's outgoing datagrams are put on the links and the peer's next
 wake is moved earlier if needed (stale wakes are ignored by token).
 
+Each peer runs the application of a :class:`~arcade_p2p.sim.games.SimGame` (``--app``):
+by default the paper's moving rectangle with inputs planned up front; a game that plays
+by itself has its player called at each planned input time.
+
 A run has two phases. The *main* phase lasts ``duration_s`` and is measured after the
 warm-up. The *settle* phase then heals every link, brings every slot online (a new
 session for each offline one), runs until every timeline has the same digest (at most
@@ -41,7 +45,14 @@ still recovering from a return are not pace-sampled (their catch-up is what reco
 measures). A returning peer has recovered when it holds every event its component held
 when it came back (among those some peer of its current component still holds) and its
 tick is within ``max(2 ticks, the clock's tolerance)`` of its component's highest tick
-(the tolerance is Delta for the paper's clock).
+(the tolerance is Delta for the paper's clock). A recovery still under way when the
+main phase ends goes on during the settle phase and is counted as finished there
+(``recoveries_in_settle``); one that never finishes is counted as incomplete, and its
+elapsed time enters the recovery figures as a lower bound. The network's speed is the
+highest tick among online peers at the end of the measured window minus the same at its
+start, against ``fps`` times its length (``speed_error_pct``). Memory is the retained size
+of the live sessions (:mod:`arcade_p2p.sim.memory`) at the end of the main phase, and,
+if asked, every ``memory_every_s`` seconds.
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from arcade_p2p.app import App
 from arcade_p2p.clock import ClockSettings
@@ -57,7 +68,9 @@ from arcade_p2p.desync import DesyncReport
 from arcade_p2p.errors import UsageError
 from arcade_p2p.session import Session
 from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.games import MOVING_RECT, Player, SimGame
 from arcade_p2p.sim.links import Link, Links
+from arcade_p2p.sim.memory import measure_peers
 from arcade_p2p.sim.metrics import (
     Ledger,
     PaceStats,
@@ -67,10 +80,10 @@ from arcade_p2p.sim.metrics import (
     mean,
     percentile,
 )
-from arcade_p2p.sim.moving_rect import MovingRectApp, diverge
+from arcade_p2p.sim.moving_rect import diverge
 from arcade_p2p.sim.scheduler import Scheduler
 from arcade_p2p.sim.topologies import Topology, build_topology, components
-from arcade_p2p.sim.workload import InputMaker, key_input, plan_peers
+from arcade_p2p.sim.workload import plan_peers
 from arcade_p2p.timeline import Timeline
 
 __all__ = ["SETTLE_MAX_S", "run_simulation"]
@@ -98,6 +111,7 @@ class _Slot:
         "index",
         "links",
         "neighbours",
+        "player",
         "session",
         "suspended",
         "wake_at",
@@ -110,6 +124,7 @@ class _Slot:
         self.links = links
         self.session: Session | None = None
         self.suspended: Session | None = None
+        self.player: Player | None = None
         self.incarnations = 0
         self.wake_at = INFINITY
         self.wake_token = 0
@@ -127,25 +142,22 @@ def run_simulation(
     config: SimConfig,
     *,
     progress: Callable[[float], None] | None = None,
-    app_factory: Callable[[], App] = MovingRectApp,
-    make_input: InputMaker = key_input,
+    game: SimGame = MOVING_RECT,
     tick_wakes: bool = False,
-    make_diverge: Callable[[App], None] = diverge,
+    memory_every_s: float | None = None,
 ) -> SimResult:
     """Run one simulated experiment.
 
     Args:
         config: The experiment.
         progress: Called now and then with the fraction (0..1) of simulated time done.
-        app_factory: Makes the application of each new session (default: the paper's
-            moving rectangle).
-        make_input: Draws each input event's ``(name, payload)`` from a peer's seeded
-            random stream (default: a ``"key"`` with a direction).
+        game: What every peer runs (default: the paper's moving rectangle with ``"key"``
+            inputs; see :func:`arcade_p2p.sim.games.load_game`).
         tick_wakes: Also wake every peer at every tick, like a game loop does. The
             results are identical either way (a peer runs its due ticks before anything
             touches it); waking only when there is work is faster.
-        make_diverge: What ``config.desync_peer`` does to that peer's app (default: the
-            moving rectangle shifts by a pixel).
+        memory_every_s: Also measure the memory per peer every this many simulated
+            seconds (``memory_mb_per_peer_series``); None: only at the end.
 
     Returns:
         Every figure of the run.
@@ -154,21 +166,18 @@ def run_simulation(
         UsageError: The configuration is invalid.
     """
     wall_start = time.perf_counter()
-    simulation = _Simulation(config, app_factory, make_input, tick_wakes=tick_wakes)
-    simulation.make_diverge = make_diverge
+    if config.desync_peer is not None and game.diverge is None:
+        raise UsageError(f"--desync-peer cannot make {game.name} diverge (moving_rect can)")
+    if memory_every_s is not None and memory_every_s <= 0:
+        raise UsageError("the memory sampling period must be > 0 s")
+    simulation = _Simulation(config, game, tick_wakes=tick_wakes)
+    simulation.memory_every_s = memory_every_s
     simulation.run(progress)
     return simulation.result(time.perf_counter() - wall_start)
 
 
 class _Simulation:
-    def __init__(
-        self,
-        config: SimConfig,
-        app_factory: Callable[[], App],
-        make_input: InputMaker,
-        *,
-        tick_wakes: bool,
-    ) -> None:
+    def __init__(self, config: SimConfig, game: SimGame, *, tick_wakes: bool) -> None:
         config.validate()
         self.tick_wakes = tick_wakes
         self.config = config
@@ -180,21 +189,29 @@ class _Simulation:
             if not all(0 <= slot < peers for slot in partition.side):
                 raise UsageError(f"a partition names a slot outside 0..{peers - 1}")
         self.session_config = config.session_config()
+        if game.snapshot_every_ticks is not None:
+            self.session_config = replace(
+                self.session_config, snapshot_every_ticks=game.snapshot_every_ticks
+            )
         self.session_config.validate()
         self.links = Links(self.topology.edges, config.link_model(), config.seed)
         self.slots = [
             _Slot(i, row, {n: self._link(i, n) for n in row})
             for i, row in enumerate(self.topology.neighbours())
         ]
-        self.app_factory = app_factory
-        self.plans = plan_peers(config, peers, make_input)
+        self.game = game
+        self.plans = plan_peers(config, peers, game.plan_input)
         self.scheduler = Scheduler()
         self.ledger = Ledger()
         self.pace = PaceStats(violation_ticks=config.fps)
         self.recovering: dict[int, _Recovery] = {}
         self.recovery_times: list[float] = []
         self.recoveries_incomplete = 0
-        self.emitted: list[tuple[int, int]] = []
+        self.recoveries_in_settle = 0
+        self.recoveries_unfinished = 0
+        self.main_over = False
+        self.emitted: dict[int, int] = {}
+        """Highest seq emitted by each source (a source's seqs are 1, 2, 3, ...)."""
         clock = ClockSettings.for_mode(config.clock, self.session_config.delta_ticks)
         self.recovery_tolerance = max(RECOVERY_TOLERANCE_TICKS, clock.tolerance_ticks)
         self.max_tick: int | None = None
@@ -203,9 +220,14 @@ class _Simulation:
         self.settle_s = 0.0
         self._labels: dict[int, int] | None = None
         self._checking = False
-        self.make_diverge: Callable[[App], None] = diverge
+        self.make_diverge: Callable[[App], None] = game.diverge or diverge
         self.desyncs: list[DesyncReport] = []
         self.diverged_at: float | None = None
+        self.memory_every_s: float | None = None
+        self.memory_series: list[tuple[float, float]] = []
+        self.memory_mb = self.history_mb = 0.0
+        self.window_ticks: tuple[int, int] | None = None
+        """The network's highest tick at the start and at the end of the measured window."""
 
     def _link(self, src: int, dst: int) -> Link:
         link = self.links.get(src, dst)
@@ -220,6 +242,8 @@ class _Simulation:
         call_at = self.scheduler.call_at
         call_at(config.warmup_s, self._open_window)
         call_at(config.warmup_s, self._sample_pace)
+        if self.memory_every_s is not None:
+            call_at(self.memory_every_s, self._sample_memory)
         if config.desync_peer is not None:
             call_at(config.warmup_s, self._diverge, self.slots[config.desync_peer])
         for step in range(1, PROGRESS_STEPS + 1):
@@ -228,7 +252,18 @@ class _Simulation:
                 progress(step / PROGRESS_STEPS)
         self._run_due_ticks()
         self.window = self.ledger.close_window()
+        assert self.window_ticks is not None  # the window opened at the warm-up
+        self.window_ticks = (self.window_ticks[0], self._network_tick())
+        memory = measure_peers(self._live())
+        self.memory_mb, self.history_mb = memory.mb_per_peer, memory.history_mb_per_peer
+        self.main_over = True
         self._settle()
+        now = self.scheduler.now
+        for recovery in self.recovering.values():  # never finished, even with every link up
+            self.recovery_times.append(now - recovery.since)
+            self.recoveries_incomplete += 1
+            self.recoveries_unfinished += 1
+        self.recovering.clear()
 
     def _schedule_plans(self) -> None:
         end = self.config.duration_s
@@ -287,13 +322,18 @@ class _Simulation:
             return
         peer_id = slot.index if slot.incarnations == 0 else self._new_id()
         slot.incarnations += 1
+        app, bind_player = self.game.new_app()
         session = Session(
-            self.app_factory(),
+            app,
             peer_id=peer_id,
             config=self.session_config,
             now=now,
             rng=random.Random(f"{self.config.seed}:session:{peer_id}"),
         )
+        if bind_player is not None:
+            slot.player = bind_player(
+                session, random.Random(f"{self.config.seed}:autopilot:{peer_id}")
+            )
         session.on_desync = self.desyncs.append
         for neighbour in slot.neighbours:
             session.add_peer(neighbour, now=now)
@@ -315,6 +355,9 @@ class _Simulation:
         session.pump_ticks(now=self.scheduler.now, max_tick=self.max_tick)  # it ran until now
         if self.config.churn_mode == "suspend":
             slot.suspended = session
+        else:
+            self.ledger.retire(session)  # the process died: only its counters remain
+            slot.player = None
         slot.session = None
         slot.wake_at = INFINITY
         slot.wake_token += 1
@@ -322,12 +365,18 @@ class _Simulation:
         if self.recovering.pop(slot.index, None) is not None:
             self.recoveries_incomplete += 1
 
-    def _input(self, slot: _Slot, name: str, payload: object) -> None:
+    def _input(self, slot: _Slot, name: str | None, payload: object) -> None:
         session = slot.session
         assert session is not None  # inputs are planned inside online spells
         now = self.scheduler.now
         session.pump_ticks(now=now, max_tick=self.max_tick)
-        self.emitted.append(session.emit(name, payload, now=now).ident)
+        if name is not None:
+            events = [session.emit(name, payload, now=now)]
+        else:
+            assert slot.player is not None  # games without planned inputs have players
+            events = slot.player(now)
+        for event in events:
+            self.emitted[event.source] = max(self.emitted.get(event.source, 0), event.seq)
         self._step(slot, session, now)
 
     def _diverge(self, slot: _Slot) -> None:
@@ -388,6 +437,19 @@ class _Simulation:
     def _open_window(self) -> None:
         self._run_due_ticks()
         self.ledger.open_window()
+        self.window_ticks = (self._network_tick(), 0)
+
+    def _network_tick(self) -> int:
+        """The highest tick among the online peers (the network's "real time")."""
+        return max((session.tick for session in self._live()), default=0)
+
+    def _sample_memory(self) -> None:
+        now = self.scheduler.now
+        self._run_due_ticks()
+        self.memory_series.append((now, measure_peers(self._live()).mb_per_peer))
+        assert self.memory_every_s is not None  # only scheduled with a period
+        if now + self.memory_every_s <= self.config.duration_s:
+            self.scheduler.call_at(now + self.memory_every_s, self._sample_memory)
 
     def _component_labels(self) -> dict[int, int]:
         if self._labels is None:
@@ -417,7 +479,7 @@ class _Simulation:
         for slot in self.slots:
             session = slot.session
             if session is not None and slot.index not in self.recovering:
-                self.pace.lags.append(highest[labels[slot.index]] - session.tick)
+                self.pace.lags.add(highest[labels[slot.index]] - session.tick)
         if now + PACE_SAMPLE_S <= self.config.duration_s:
             self.scheduler.call_at(now + PACE_SAMPLE_S, self._sample_pace)
 
@@ -448,6 +510,7 @@ class _Simulation:
             caught_up = session.tick >= highest[labels[index]] - self.recovery_tolerance
             if caught_up and recovery.target.met_by(session.timeline, self._mates(index)):
                 self.recovery_times.append(now - recovery.since)
+                self.recoveries_in_settle += self.main_over
                 del self.recovering[index]
         if self.recovering:
             self.scheduler.call_at(now + 1.0 / self.config.fps, self._check_recoveries)
@@ -465,15 +528,18 @@ class _Simulation:
         final_tick = self.max_tick if self.max_tick is not None else 0
         reached = all(session.tick == final_tick + 1 for session in finals)
         lost = orphaned = 0
-        for source, seq in self.emitted:
-            held = sum(1 for s in finals if s.timeline.get(source, seq) is not None)
-            if held < len(finals):
-                lost += 1
-                orphaned += held == 0
+        for source, highest in self.emitted.items():
+            for seq in range(1, highest + 1):
+                held = sum(1 for s in finals if s.timeline.get(source, seq) is not None)
+                if held < len(finals):
+                    lost += 1
+                    orphaned += held == 0
         depths = window.rollback_depths
         lags = self.pace.lags
         tick_ms = 1000.0 / config.fps
         window_s = config.duration_s - config.warmup_s
+        assert self.window_ticks is not None  # run() measured both ends
+        start_tick, end_tick = self.window_ticks
         return SimResult(
             peers=self.topology.peers,
             sim_seconds=config.duration_s,
@@ -485,23 +551,23 @@ class _Simulation:
                 else None
             ),
             late_events_pct=100.0 * window.late_deliveries / max(window.deliveries, 1),
-            events_total=len(self.emitted),
+            events_total=sum(self.emitted.values()),
             events_lost=lost,
             events_orphaned=orphaned,
             converged=len(hashes) == 1 and len(digests) == 1 and reached,
             final_tick=final_tick,
             settle_s=self.settle_s,
-            rollback_pct=100.0 * window.rollback_ticks / max(window.live_ticks, 1),
-            rollback_count=len(depths),
-            rollback_depth_p50=percentile(depths, 0.5),
-            rollback_depth_p95=percentile(depths, 0.95),
-            rollback_depth_max=max(depths, default=None),
-            pace_samples=len(lags),
+            rollback_pct=window.realtime_rollback_pct,
+            rollback_count=depths.count,
+            rollback_depth_p50=depths.quantile(0.5),
+            rollback_depth_p95=depths.quantile(0.95),
+            rollback_depth_max=depths.max,
+            pace_samples=lags.count,
             pace_violation_pct=self.pace.violation_pct,
-            lag_ticks_p50=percentile(lags, 0.5),
-            lag_ticks_p95=percentile(lags, 0.95),
-            lag_ticks_max=max(lags, default=None),
-            recoveries=len(self.recovery_times),
+            lag_ticks_p50=lags.quantile(0.5),
+            lag_ticks_p95=lags.quantile(0.95),
+            lag_ticks_max=lags.max,
+            recoveries=len(self.recovery_times) - self.recoveries_unfinished,
             recoveries_incomplete=self.recoveries_incomplete,
             recovery_s_mean=mean(self.recovery_times),
             recovery_s_p95=percentile(self.recovery_times, 0.95),
@@ -511,6 +577,15 @@ class _Simulation:
             sim_ticks_per_wall_s=self.ledger.total_live_ticks() / max(wall_seconds, 1e-9),
             desyncs_detected=len(self.desyncs),
             desync_detect_s=self._detect_s(),
+            app=self.game.name,
+            catch_up_ticks=window.catch_up_ticks,
+            recoveries_in_settle=self.recoveries_in_settle,
+            speed_error_pct=100.0 * ((end_tick - start_tick) / (window_s * config.fps) - 1.0),
+            memory_mb_per_peer=self.memory_mb,
+            memory_history_mb_per_peer=self.history_mb,
+            memory_mb_per_peer_series=(
+                tuple(self.memory_series) if self.memory_every_s is not None else None
+            ),
         )
 
     def _detect_s(self) -> float | None:

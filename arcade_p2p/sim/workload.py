@@ -51,21 +51,25 @@ class PeerPlan:
         slot: The topology slot.
         spells: Online spells ``(start, end)`` in seconds, ascending and disjoint. A spell
             ending at the run's duration means "still online at the end".
-        inputs: Input events ``(time, name, payload)``, ascending, each inside a spell.
+        inputs: Input events ``(time, name, payload)``, ascending, each inside a spell
+            (name and payload None: the game's player decides at that time).
     """
 
     slot: int
     spells: tuple[tuple[float, float], ...]
-    inputs: tuple[tuple[float, str, Any], ...]
+    inputs: tuple[tuple[float, str | None, Any], ...]
 
 
-def plan_peers(config: SimConfig, peers: int, make_input: InputMaker = key_input) -> list[PeerPlan]:
+def plan_peers(
+    config: SimConfig, peers: int, make_input: InputMaker | None = key_input
+) -> list[PeerPlan]:
     """Plan every slot's spells and inputs for one run.
 
     Args:
         config: The run (seed, duration, rate, churn, ...).
         peers: Number of slots in the topology.
-        make_input: Draws the name and payload of each input event.
+        make_input: Draws the name and payload of each input event (None: only the
+            times are planned).
 
     Returns:
         One plan per slot, indexed by slot.
@@ -73,7 +77,7 @@ def plan_peers(config: SimConfig, peers: int, make_input: InputMaker = key_input
     return [_plan_one(config, peers, slot, make_input) for slot in range(peers)]
 
 
-def _plan_one(config: SimConfig, peers: int, slot: int, make_input: InputMaker) -> PeerPlan:
+def _plan_one(config: SimConfig, peers: int, slot: int, make_input: InputMaker | None) -> PeerPlan:
     end = config.duration_s
     churn_rng = random.Random(f"{config.seed}:churn:{slot}")
     input_rng = random.Random(f"{config.seed}:input:{slot}")
@@ -88,14 +92,14 @@ def _plan_one(config: SimConfig, peers: int, slot: int, make_input: InputMaker) 
             off = t + churn_rng.expovariate(1.0 / config.churn_on_s)
             spells.append((t, min(off, end)))
             t = off + churn_rng.expovariate(1.0 / config.churn_off_s)
-    inputs: list[tuple[float, str, Any]] = []
+    inputs: list[tuple[float, str | None, Any]] = []
     if config.rate_per_min > 0:
         mean_gap_s = peers * SECONDS_PER_MINUTE / config.rate_per_min
         last_input = end - config.quiet_s
         for spell_start, spell_end in spells:
             t = spell_start + input_rng.uniform(0.0, 2.0 * mean_gap_s)
             while t < min(spell_end, last_input):
-                name, payload = make_input(input_rng)
+                name, payload = make_input(input_rng) if make_input else (None, None)
                 inputs.append((t, name, payload))
                 t += input_rng.uniform(0.0, 2.0 * mean_gap_s)
     return PeerPlan(slot, tuple(spells), tuple(inputs))

@@ -20,11 +20,17 @@ With a :class:`~arcade_p2p.transport.emulation.LinkEmulation`, arrivals go throu
 the receive path: each is dropped or held for its emulated one-way delay, and
 :meth:`UdpTransport.receive_ready` returns only the datagrams whose delay has elapsed.
 All times are ``time.monotonic()`` seconds.
+
+The inbox is bounded (:data:`INBOX_LIMIT_BYTES`): a driver that stops taking datagrams
+(a frozen game, a debugger) cannot make it grow without end. A datagram that arrives at
+a full inbox is dropped, as a full socket buffer would drop it, counted in
+:attr:`TransportStats.inbox_dropped` and reported by one WARNING log line per transport.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import selectors
 import socket
 import threading
@@ -41,6 +47,11 @@ __all__ = ["TransportStats", "UdpTransport", "parse_address", "reason_of"]
 RECV_BUFFER_BYTES = 65_535
 """Largest datagram read from the socket (bigger than any valid one; the codec rejects
 oversized datagrams with a counted reason)."""
+
+INBOX_LIMIT_BYTES = 8 * 2**20
+"""Most bytes of datagrams waiting in the inbox; arrivals beyond it are dropped."""
+
+log = logging.getLogger("arcade_p2p.transport")
 
 THREAD_JOIN_TIMEOUT_S = 2.0
 """How long :meth:`UdpTransport.close` waits for the receive thread to finish."""
@@ -59,6 +70,8 @@ class TransportStats:
         receive_errors: Failed reads by reason.
         emulated_lost: Datagrams dropped by the link emulation.
         emulated_held: Datagrams currently held back by the link emulation.
+        inbox_dropped: Datagrams dropped because the inbox was full (the driver did not
+            take them in time; see :data:`INBOX_LIMIT_BYTES`).
     """
 
     datagrams_sent: int
@@ -69,6 +82,7 @@ class TransportStats:
     receive_errors: dict[str, int] = field(default_factory=dict)
     emulated_lost: int = 0
     emulated_held: int = 0
+    inbox_dropped: int = 0
 
 
 def parse_address(text: str) -> Address:
@@ -105,6 +119,7 @@ class UdpTransport:
         host: IPv4 address to bind (``"127.0.0.1"`` for loopback only).
         port: Port to bind; 0 lets the operating system choose a free one.
         emulation: Optional link emulation applied to every received datagram.
+        inbox_limit_bytes: Most bytes waiting in the inbox before arrivals are dropped.
 
     Raises:
         UsageError: The address cannot be bound.
@@ -116,6 +131,7 @@ class UdpTransport:
         port: int = 0,
         *,
         emulation: LinkEmulation | None = None,
+        inbox_limit_bytes: int = INBOX_LIMIT_BYTES,
     ) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -131,6 +147,9 @@ class UdpTransport:
         self._wake_receiver, self._wake_sender = socket.socketpair()
         self._arrived = threading.Condition(threading.Lock())
         self._inbox: deque[tuple[bytes, Address, float]] = deque()
+        self._inbox_bytes = 0
+        self._inbox_limit_bytes = inbox_limit_bytes
+        self._inbox_dropped = 0
         self._closed = False
         self._woken = False
         self._sent = 0
@@ -173,6 +192,7 @@ class UdpTransport:
         with self._arrived:
             arrived = list(self._inbox)
             self._inbox.clear()
+            self._inbox_bytes = 0
         emulation = self.emulation
         if emulation is None:
             return [(data, address) for data, address, _ in arrived]
@@ -214,6 +234,7 @@ class UdpTransport:
         with self._arrived:
             received, bytes_received = self._received, self._bytes_received
             receive_errors = dict(self._receive_errors)
+            inbox_dropped = self._inbox_dropped
         return TransportStats(
             datagrams_sent=self._sent,
             bytes_sent=self._bytes_sent,
@@ -223,6 +244,7 @@ class UdpTransport:
             receive_errors=receive_errors,
             emulated_lost=emulation.stats.lost if emulation is not None else 0,
             emulated_held=emulation.held if emulation is not None else 0,
+            inbox_dropped=inbox_dropped,
         )
 
     @property
@@ -279,9 +301,23 @@ class UdpTransport:
                 break
             batch.append((data, (str(address[0]), int(address[1])), time.monotonic()))
         with self._arrived:
-            self._inbox.extend(batch)
+            first_drop = self._inbox_dropped == 0
+            for item in batch:
+                size = len(item[0])
+                if self._inbox_bytes + size > self._inbox_limit_bytes:
+                    self._inbox_dropped += 1
+                else:
+                    self._inbox.append(item)
+                    self._inbox_bytes += size
             self._received += len(batch)
             self._bytes_received += sum(len(data) for data, _, _ in batch)
             self._receive_errors.update(errors)
             if batch:
                 self._arrived.notify_all()
+            if first_drop and self._inbox_dropped:
+                log.warning(
+                    "UDP %s:%d: inbox full (%d bytes waiting): dropping arrivals until the "
+                    "driver takes them (counted as inbox_dropped)",
+                    *self.address,
+                    self._inbox_bytes,
+                )
