@@ -51,8 +51,9 @@ MIN_SAMPLES_FOR_STATISTICS = 6
 MARGIN_STANDARD_ERRORS = 3.0
 """A peer catches up only to its estimate minus this many standard errors."""
 ORIGIN_SILENCE_S = 3.0
-"""An origin whose freshness stamp has not grown for this long is gone; its estimates are
-ignored until it reports again."""
+"""An origin whose freshness stamp has not grown for this long, plus one round trip per hop
+its news travelled (a far origin's news is delayed and jittered hop by hop), is gone; its
+estimates are ignored until it reports again."""
 BOUNDARY_EPSILON_TICKS = 1e-9
 """Float slack when deciding whether a tick boundary has been reached."""
 MAX_TRACKED_ORIGINS = 64
@@ -264,7 +265,8 @@ class Clock:
         self._slew_ticks = 0
         self._slew_span = settings.catch_up_s
         self._neighbours: dict[Hashable, NeighbourFilter] = {}
-        self._freshness: dict[int, tuple[float, float]] = {}
+        self._freshness: dict[int, tuple[float, float, float]] = {}
+        """origin -> (newest stamp, when it grew, how long it may stay silent)."""
         self.catch_ups = 0
         self._join = join
 
@@ -351,7 +353,8 @@ class Clock:
         if report.origin == self.me:  # our own clock reflected back: no news, only noise
             self._neighbours.pop(neighbour, None)
             return
-        self._note_freshness(report.origin, report.stamp, now)
+        patience_s = ORIGIN_SILENCE_S + report.hops * (rtt_s or 0.0)
+        self._note_freshness(report.origin, report.stamp, now, patience_s)
         half_rtt_ticks = 0.0
         if self.settings.compensate_latency and rtt_s is not None:
             half_rtt_ticks = rtt_s / 2.0 * self.fps
@@ -370,17 +373,17 @@ class Clock:
         """Drop what a neighbour said (its link went down)."""
         self._neighbours.pop(neighbour, None)
 
-    def _note_freshness(self, origin: int, stamp: float, now: float) -> None:
+    def _note_freshness(self, origin: int, stamp: float, now: float, patience_s: float) -> None:
         known = self._freshness.get(origin)
         if known is None or stamp > known[0]:
-            self._freshness[origin] = (stamp, now)
+            self._freshness[origin] = (stamp, now, patience_s)
         if len(self._freshness) > MAX_TRACKED_ORIGINS:
             for stale in [o for o in self._freshness if not self._alive(o, now)]:
                 del self._freshness[stale]
 
     def _alive(self, origin: int | None, now: float) -> bool:
         known = self._freshness.get(origin) if origin is not None else None
-        return known is not None and now - known[1] <= ORIGIN_SILENCE_S
+        return known is not None and now - known[1] <= known[2]
 
     def _best_foreign(self, now: float) -> NeighbourFilter | None:
         """The neighbour to follow: of the leading live origin, the one fewest hops away.
