@@ -11,7 +11,9 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   peers that have not answered since a given time, so a driver can tell its user.
   A neighbour silent for ``link_timeout_s`` is considered gone; nothing else happens.
 * **Flooding.** Every event new to this node is queued for every live neighbour except the
-  one it came from; queues are packed into datagrams of at most 1200 bytes.
+  one it came from and its source; queues are packed into datagrams of at most 1200
+  bytes. A neighbour that sends this node an event still queued for it has it already:
+  the queued copy is taken back (in a mesh, the relays of one event cross each other).
 * **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
   last SYNC it sent us, from which both sides measure round-trip times.
 * **Slack.** SYNC also carries the slack facts of the session's
@@ -116,6 +118,8 @@ WANT_RETRY_RTTS = 3.0
 """A round is asked again after this many round-trip times (or WANT_RETRY_MIN_S)."""
 MAX_REMEMBERED_MARKS = 4096
 """Most sources whose advertised marks a link remembers for pipelined rounds."""
+TAKE_BACK_SCAN = 8
+"""How many of the events last queued for a neighbour are searched for one it sent us."""
 MAX_HAVES_PER_DIGEST = 4
 """Most HAVE datagrams sent in answer to one differing digest (256 sources; with more,
 successive answers take turns)."""
@@ -311,8 +315,9 @@ class GossipNode:
         self._flood(event, exclude=None)
 
     def _flood(self, event: Event, exclude: Address | None) -> None:
+        source = event.source
         for address, link in self._links.items():
-            if link.up and address != exclude:
+            if link.up and address != exclude and link.peer != source:
                 self._queue_event(link, event)
 
     def _queue_event(self, link: Link, event: Event) -> None:
@@ -450,9 +455,27 @@ class GossipNode:
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
+                self._take_back(address, event)
             else:
                 self.stats.events_conflict += 1
                 self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)
+
+    def _take_back(self, address: Address, event: Event) -> None:
+        """``address`` sent us ``event``: unqueue it if it waits among the last
+        ``TAKE_BACK_SCAN`` events queued for that neighbour (where a relay that crossed
+        ours is; a copy further back just goes out, redundant but harmless)."""
+        link = self._links.get(address)
+        if link is None or not link.outbox:
+            return
+        outbox = link.outbox
+        source, seq = event.source, event.seq
+        for i in range(len(outbox) - 1, max(len(outbox) - TAKE_BACK_SCAN, 0) - 1, -1):
+            queued = outbox[i]
+            if queued.seq == seq and queued.source == source:
+                del outbox[i]
+                if not outbox:
+                    self._pending.discard(address)
+                return
 
     def _on_sync(self, link: Link, sync: Sync, now: float) -> None:
         rtt: float | None = None
