@@ -78,7 +78,6 @@ from arcade_p2p.protocol.wire import (
     MAX_HAVE_ITEMS,
     MAX_HOPS,
     MAX_RANGE_ITEMS,
-    Datagram,
     Events,
     Have,
     Hello,
@@ -330,12 +329,12 @@ class GossipNode:
         self.stats.datagrams_in += 1
         self.stats.bytes_in += len(data)
         try:
-            datagram = self.codec.decode(data)
-            if datagram.sender == self.source:
+            sender, epoch, counter, message = self.codec.decode_parts(data)
+            if sender == self.source:
                 raise RemoteError("own_datagram", "a datagram of this very session")
-            if not self._replay.accept(datagram.sender, datagram.epoch, datagram.counter):
-                raise RemoteError("replayed", f"counter {datagram.counter}")
-            self._dispatch(datagram, address, now)
+            if not self._replay.accept(sender, epoch, counter):
+                raise RemoteError("replayed", f"counter {counter}")
+            self._dispatch(sender, message, address, now)
         except RemoteError as exc:
             self._drop(exc, address)
 
@@ -351,8 +350,7 @@ class GossipNode:
                 level, "dropped datagram from %r: %s (%d dropped for this reason)", address, exc, n
             )
 
-    def _dispatch(self, datagram: Datagram, address: Address, now: float) -> None:
-        message = datagram.message
+    def _dispatch(self, sender: int, message: Message, address: Address, now: float) -> None:
         link = self._links.get(address)
         if isinstance(message, Hello):
             if (message.fps, message.snapshot_every_ticks) != (self.fps, self.snapshot_every_ticks):
@@ -365,10 +363,10 @@ class GossipNode:
             if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
                 self._send(address, self._hello(reply=False))
             link = self._link(address)
-            self._link_up(link, datagram.sender, now)
+            self._link_up(link, sender, now)
             link.reports_sent.clear()  # it may have dropped what came before: send all again
             return
-        if link is None or not link.up or link.peer != datagram.sender:
+        if link is None or not link.up or link.peer != sender:
             self._send(address, self._hello(reply=True))
             raise RemoteError("unlinked", "message before HELLO")
         link.last_heard = now
@@ -389,7 +387,7 @@ class GossipNode:
             for chunk in self._state_server.answer(message):
                 self._send(address, chunk)
         elif isinstance(message, StateChunk):
-            fetch = self._fetches.get((datagram.sender, message.tick))
+            fetch = self._fetches.get((sender, message.tick))
             if fetch is not None:
                 request = fetch.on_chunk(message, now=now)
                 if request is not None:
