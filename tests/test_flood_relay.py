@@ -86,3 +86,18 @@ def test_only_the_crossing_copy_is_taken_back_and_others_still_go() -> None:
     peers["b"].send(Events((events[0],)))  # further back than the scan: still sent
     sent = relayed(session)["b"]
     assert sent == [e.ident for e in events if e is not events[-2]]
+
+
+def test_events_go_out_before_the_sync_that_counts_them_and_after_a_handshake() -> None:
+    session, peers = linked_session("a", "b")
+    peers["a"].send(Events((key(peers["a"].peer, 1),)))  # queued for b
+    session.add_peer("c", now=NOW)  # dialled: a HELLO is due
+    session.node.handle_timer(now=NOW + 1.0)  # SYNC to a and b, HELLO to c
+    codec = session.node.codec
+    order = [
+        (type(codec.decode(data).message).__name__, address)
+        for data, address in session.node.datagrams_to_send(now=NOW + 1.0)
+    ]
+    assert order[0] == ("Hello", "c")
+    assert order.index(("Events", "b")) < order.index(("Sync", "b"))
+    assert sorted(order[2:]) == [("Sync", "a"), ("Sync", "b")]

@@ -644,21 +644,31 @@ class GossipNode:
             self.transfer.handle_timer(now=now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
-        """Encode and return everything queued since the last call."""
+        """Encode and return everything queued since the last call (HELLOs first, then
+        events, then the other messages)."""
         if self.transfer is not None:
             self._queue.extend(self.transfer.paced_chunks(now=now))
         if not self._queue and not self._pending:
             return []  # most ticks: nothing to send
-        out: list[tuple[bytes, Address]] = []
-        for address, message in self._queue:
-            out.append((self._encode(message), address))
-        self._queue.clear()
+        # Order: HELLOs (nothing may overtake a handshake), then events, then the rest: a
+        # SYNC's digest is compared once the events sent before it are in (no HAVE/WANT
+        # round for events in flight beside it).
+        queue = self._queue
+        out = [
+            (self._encode(message), address) for address, message in queue if type(message) is Hello
+        ]
         for address in self._pending:
             link = self._links.get(address)
             if link is not None and link.outbox:
                 out.extend((data, address) for data in self._pack_events(link.outbox))
                 link.outbox.clear()
         self._pending.clear()
+        out.extend(
+            (self._encode(message), address)
+            for address, message in queue
+            if type(message) is not Hello
+        )
+        queue.clear()
         self.stats.datagrams_out += len(out)
         self.stats.bytes_out += sum(len(data) for data, _ in out)
         return out
