@@ -267,6 +267,11 @@ class Clock:
         self._neighbours: dict[Hashable, NeighbourFilter] = {}
         self._freshness: dict[int, tuple[float, float, float]] = {}
         """origin -> (newest stamp, when it grew, how long it may stay silent)."""
+        self._followed: tuple[float, float, NeighbourFilter | None] | None = None
+        """:meth:`_best_foreign`'s answer, when it was found, and when the first origin it
+        counted as live may count as silent (None: to be found again). Neighbours and
+        freshness change only through SYNC and :meth:`forget`; in between, the answer
+        changes only when an origin it counted as live falls silent."""
         self.catch_ups = 0
         self._join = join
 
@@ -350,6 +355,7 @@ class Clock:
             rtt_s: Round-trip time measured with this very SYNC, if any.
             now: Receive time.
         """
+        self._followed = None
         if report.origin == self.me:  # our own clock reflected back: no news, only noise
             self._neighbours.pop(neighbour, None)
             return
@@ -371,6 +377,7 @@ class Clock:
 
     def forget(self, neighbour: Hashable) -> None:
         """Drop what a neighbour said (its link went down)."""
+        self._followed = None
         self._neighbours.pop(neighbour, None)
 
     def _note_freshness(self, origin: int, stamp: float, now: float, patience_s: float) -> None:
@@ -392,16 +399,28 @@ class Clock:
         away from the origin, along shortest paths: a peer never takes back, through a
         cycle, an estimate that it forwarded itself, so noise cannot ratchet upwards.
         """
+        followed = self._followed
+        if (
+            followed is not None
+            and followed[0] <= now
+            and now <= followed[1]  # as _alive: every one still is
+        ):
+            return followed[2]
         leading: dict[int, float] = {}
+        silent_at = math.inf  # when the first live origin may count as silent
         for neighbour in self._neighbours.values():
             origin = neighbour.origin
             if origin is not None and self._alive(origin, now):
                 leading[origin] = max(leading.get(origin, -math.inf), neighbour.mean)
-        if not leading:
-            return None
-        origin = max(leading, key=lambda o: (leading[o], o))
-        candidates = [n for n in self._neighbours.values() if n.origin == origin]
-        return min(candidates, key=lambda n: (n.hops, -n.mean))
+                _, grew_at, patience_s = self._freshness[origin]
+                silent_at = min(silent_at, grew_at + patience_s)
+        best = None
+        if leading:
+            origin = max(leading, key=lambda o: (leading[o], o))
+            candidates = [n for n in self._neighbours.values() if n.origin == origin]
+            best = min(candidates, key=lambda n: (n.hops, -n.mean))
+        self._followed = (now, silent_at, best)
+        return best
 
     def _maybe_catch_up(self, now: float) -> None:
         best = self._best_foreign(now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 
@@ -189,3 +190,36 @@ def test_clock_modes_convert_from_names_once() -> None:
 def test_bad_settings_are_usage_errors() -> None:
     with pytest.raises(UsageError):
         Clock(0, ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=1), now=0.0)
+
+
+def test_the_followed_neighbour_is_remembered_only_while_nothing_could_change_it() -> None:
+    """A clock that keeps its answer between SYNCs reports exactly what one that works
+    it out afresh reports, as origins lead, fall silent, come back and links go down."""
+    rng = random.Random(7)
+    clock = default_clock()
+    now = 0.0
+    lead = {origin: 0.0 for origin in (ME, 3, 4, 5)}  # ticks ahead of this clock's start
+    stamps = dict.fromkeys(lead, 0.0)
+    followed = 0
+    for _ in range(3000):
+        now += rng.choice([0.001, 0.02, 0.3, 1.0, 2.9])
+        roll = rng.random()
+        origin = rng.choice(list(lead))
+        if roll < 0.05:
+            lead[origin] += rng.uniform(0, 400)  # it pulls ahead
+        elif roll < 0.45:
+            value = now * FPS + lead[origin]
+            if rng.random() < 0.8:  # else: a stale forward of a silent origin
+                stamps[origin] = value
+            report = ClockReport(value, origin, stamps[origin], rng.randrange(4))
+            rtt = rng.choice([None, 0.01, 0.2])
+            clock.on_sync(rng.choice("abcd"), report, rtt_s=rtt, now=now)
+        elif roll < 0.5:
+            clock.forget(rng.choice("abcd"))
+        fresh = copy.deepcopy(clock)
+        fresh._followed = None  # what the cache stands for
+        report = clock.report(now)
+        assert report == fresh.report(now)
+        assert clock.network_estimate(now) == fresh.network_estimate(now)
+        followed += report.origin != ME
+    assert followed > 500  # the foreign clocks mattered

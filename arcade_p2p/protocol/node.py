@@ -11,7 +11,9 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   peers that have not answered since a given time, so a driver can tell its user.
   A neighbour silent for ``link_timeout_s`` is considered gone; nothing else happens.
 * **Flooding.** Every event new to this node is queued for every live neighbour except the
-  one it came from; queues are packed into datagrams of at most 1200 bytes.
+  one it came from and its source; queues are packed into datagrams of at most 1200
+  bytes. A neighbour that sends this node an event still queued for it has it already:
+  the queued copy is taken back (in a mesh, the relays of one event cross each other).
 * **SYNC.** Periodically every neighbour gets this peer's clock value plus an echo of the
   last SYNC it sent us, from which both sides measure round-trip times.
 * **Slack.** SYNC also carries the slack facts of the session's
@@ -76,7 +78,6 @@ from arcade_p2p.protocol.wire import (
     MAX_HAVE_ITEMS,
     MAX_HOPS,
     MAX_RANGE_ITEMS,
-    Datagram,
     Events,
     Have,
     Hello,
@@ -116,6 +117,8 @@ WANT_RETRY_RTTS = 3.0
 """A round is asked again after this many round-trip times (or WANT_RETRY_MIN_S)."""
 MAX_REMEMBERED_MARKS = 4096
 """Most sources whose advertised marks a link remembers for pipelined rounds."""
+TAKE_BACK_SCAN = 8
+"""How many of the events last queued for a neighbour are searched for one it sent us."""
 MAX_HAVES_PER_DIGEST = 4
 """Most HAVE datagrams sent in answer to one differing digest (256 sources; with more,
 successive answers take turns)."""
@@ -311,8 +314,9 @@ class GossipNode:
         self._flood(event, exclude=None)
 
     def _flood(self, event: Event, exclude: Address | None) -> None:
+        source = event.source
         for address, link in self._links.items():
-            if link.up and address != exclude:
+            if link.up and address != exclude and link.peer != source:
                 self._queue_event(link, event)
 
     def _queue_event(self, link: Link, event: Event) -> None:
@@ -325,12 +329,12 @@ class GossipNode:
         self.stats.datagrams_in += 1
         self.stats.bytes_in += len(data)
         try:
-            datagram = self.codec.decode(data)
-            if datagram.sender == self.source:
+            sender, epoch, counter, message = self.codec.decode_parts(data)
+            if sender == self.source:
                 raise RemoteError("own_datagram", "a datagram of this very session")
-            if not self._replay.accept(datagram.sender, datagram.epoch, datagram.counter):
-                raise RemoteError("replayed", f"counter {datagram.counter}")
-            self._dispatch(datagram, address, now)
+            if not self._replay.accept(sender, epoch, counter):
+                raise RemoteError("replayed", f"counter {counter}")
+            self._dispatch(sender, message, address, now)
         except RemoteError as exc:
             self._drop(exc, address)
 
@@ -346,8 +350,7 @@ class GossipNode:
                 level, "dropped datagram from %r: %s (%d dropped for this reason)", address, exc, n
             )
 
-    def _dispatch(self, datagram: Datagram, address: Address, now: float) -> None:
-        message = datagram.message
+    def _dispatch(self, sender: int, message: Message, address: Address, now: float) -> None:
         link = self._links.get(address)
         if isinstance(message, Hello):
             if (message.fps, message.snapshot_every_ticks) != (self.fps, self.snapshot_every_ticks):
@@ -360,10 +363,10 @@ class GossipNode:
             if message.reply:  # answer first: our SYNC and SUMMARY must not overtake it
                 self._send(address, self._hello(reply=False))
             link = self._link(address)
-            self._link_up(link, datagram.sender, now)
+            self._link_up(link, sender, now)
             link.reports_sent.clear()  # it may have dropped what came before: send all again
             return
-        if link is None or not link.up or link.peer != datagram.sender:
+        if link is None or not link.up or link.peer != sender:
             self._send(address, self._hello(reply=True))
             raise RemoteError("unlinked", "message before HELLO")
         link.last_heard = now
@@ -384,7 +387,7 @@ class GossipNode:
             for chunk in self._state_server.answer(message):
                 self._send(address, chunk)
         elif isinstance(message, StateChunk):
-            fetch = self._fetches.get((datagram.sender, message.tick))
+            fetch = self._fetches.get((sender, message.tick))
             if fetch is not None:
                 request = fetch.on_chunk(message, now=now)
                 if request is not None:
@@ -450,9 +453,27 @@ class GossipNode:
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
+                self._take_back(address, event)
             else:
                 self.stats.events_conflict += 1
                 self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)
+
+    def _take_back(self, address: Address, event: Event) -> None:
+        """``address`` sent us ``event``: unqueue it if it waits among the last
+        ``TAKE_BACK_SCAN`` events queued for that neighbour (where a relay that crossed
+        ours is; a copy further back just goes out, redundant but harmless)."""
+        link = self._links.get(address)
+        if link is None or not link.outbox:
+            return
+        outbox = link.outbox
+        source, seq = event.source, event.seq
+        for i in range(len(outbox) - 1, max(len(outbox) - TAKE_BACK_SCAN, 0) - 1, -1):
+            queued = outbox[i]
+            if queued.seq == seq and queued.source == source:
+                del outbox[i]
+                if not outbox:
+                    self._pending.discard(address)
+                return
 
     def _on_sync(self, link: Link, sync: Sync, now: float) -> None:
         rtt: float | None = None
@@ -623,21 +644,31 @@ class GossipNode:
             self.transfer.handle_timer(now=now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Address]]:
-        """Encode and return everything queued since the last call."""
+        """Encode and return everything queued since the last call (HELLOs first, then
+        events, then the other messages)."""
         if self.transfer is not None:
             self._queue.extend(self.transfer.paced_chunks(now=now))
         if not self._queue and not self._pending:
             return []  # most ticks: nothing to send
-        out: list[tuple[bytes, Address]] = []
-        for address, message in self._queue:
-            out.append((self._encode(message), address))
-        self._queue.clear()
+        # Order: HELLOs (nothing may overtake a handshake), then events, then the rest: a
+        # SYNC's digest is compared once the events sent before it are in (no HAVE/WANT
+        # round for events in flight beside it).
+        queue = self._queue
+        out = [
+            (self._encode(message), address) for address, message in queue if type(message) is Hello
+        ]
         for address in self._pending:
             link = self._links.get(address)
             if link is not None and link.outbox:
                 out.extend((data, address) for data in self._pack_events(link.outbox))
                 link.outbox.clear()
         self._pending.clear()
+        out.extend(
+            (self._encode(message), address)
+            for address, message in queue
+            if type(message) is not Hello
+        )
+        queue.clear()
         self.stats.datagrams_out += len(out)
         self.stats.bytes_out += sum(len(data) for data, _ in out)
         return out

@@ -64,7 +64,9 @@ dropped (``bad_version``)."""
 MAC_BYTES = 16
 MAX_DATAGRAM_BYTES = 1200
 """Largest datagram sent or accepted (fits a typical path MTU)."""
-HEADER_BYTES = len(MAGIC) + 1
+HEADER = MAGIC + bytes((VERSION,))
+"""What every datagram of this version starts with."""
+HEADER_BYTES = len(HEADER)
 MAX_COUNTER = 2**63 - 1
 MAX_EPOCH = 2**32 - 1
 MAX_SEQ = 2**63 - 1
@@ -103,6 +105,7 @@ PAYLOAD_GROWTH_LIMIT = 9 / 5
 on the wire, 9 as a Python float). So a datagram shorter than ``MAX_PAYLOAD_BYTES`` divided
 by it cannot carry a payload over the limit, and the decoder skips measuring them."""
 UNMEASURED_DATAGRAM_BYTES = int(MAX_PAYLOAD_BYTES / PAYLOAD_GROWTH_LIMIT)
+UTF8_MAX_BYTES_PER_CHAR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +386,11 @@ class WireCodec:
         if key is not None and (not isinstance(key, str) or not key):
             raise UsageError("key must be a non-empty string or None")
         self._keyed = hashlib.blake2b(key=room_key(room, key), digest_size=MAC_BYTES)
+        self._after_header = self._keyed.copy()
+        """The MAC's state after the header every datagram starts with (copied per datagram)."""
+        self._after_header.update(HEADER)
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+        """One packer, not one per datagram (``msgpack.packb`` makes a new one each call)."""
 
     def mac(self, signed: bytes) -> bytes:
         """The room's :data:`MAC_BYTES`-byte MAC of ``signed`` (also used by LAN beacons):
@@ -401,19 +409,18 @@ class WireCodec:
         Raises:
             UsageError: The message does not fit in :data:`MAX_DATAGRAM_BYTES`.
         """
-        body: bytes = msgpack.packb(
-            [_TYPE_IDS[type(message)], sender, epoch, counter, *_fields(message)],
-            use_bin_type=True,
-        )
-        signed = MAGIC + bytes((VERSION,)) + body
-        data = signed + self.mac(signed)
-        if len(data) > MAX_DATAGRAM_BYTES:
-            raise UsageError(f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM_BYTES}")
-        return data
+        type_id, fields = _ENCODERS[type(message)]
+        body: bytes = self._pack([type_id, sender, epoch, counter, *fields(message)])
+        size = HEADER_BYTES + len(body) + MAC_BYTES
+        if size > MAX_DATAGRAM_BYTES:
+            raise UsageError(f"datagram of {size} bytes exceeds {MAX_DATAGRAM_BYTES}")
+        h = self._after_header.copy()
+        h.update(body)
+        return HEADER + body + h.digest()
 
     def event_bytes(self, event: Event) -> int:
         """Encoded size of one event inside an Events message (for batching)."""
-        packed: bytes = msgpack.packb(_event_fields(event), use_bin_type=True)
+        packed: bytes = self._pack(_event_fields(event))
         return len(packed)
 
     def decode(self, data: bytes) -> Datagram:
@@ -422,73 +429,87 @@ class WireCodec:
         Raises:
             RemoteError: For anything unacceptable; ``reason`` tells what.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise RemoteError("malformed", "not bytes")
-        data = bytes(data)
-        if len(data) > MAX_DATAGRAM_BYTES:
-            raise RemoteError("oversized", f"{len(data)} bytes")
-        if len(data) < HEADER_BYTES + MAC_BYTES + 1:
-            raise RemoteError("truncated", f"{len(data)} bytes")
-        if data[:2] != MAGIC:
-            raise RemoteError("bad_magic")
-        if data[2] != VERSION:
+        return Datagram(*self.decode_parts(data))
+
+    def decode_parts(self, data: bytes) -> tuple[int, int, int, Message]:
+        """:meth:`decode` without the :class:`Datagram` around the result (a receiver's hot
+        path): ``(sender, epoch, counter, message)``, validated in the same way.
+
+        Raises:
+            RemoteError: For anything unacceptable; ``reason`` tells what.
+        """
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise RemoteError("malformed", "not bytes")
+            data = bytes(data)
+        size = len(data)
+        if size > MAX_DATAGRAM_BYTES:
+            raise RemoteError("oversized", f"{size} bytes")
+        if size < HEADER_BYTES + MAC_BYTES + 1:
+            raise RemoteError("truncated", f"{size} bytes")
+        if data[:HEADER_BYTES] != HEADER:
+            if data[:2] != MAGIC:
+                raise RemoteError("bad_magic")
             raise RemoteError("bad_version", f"version {data[2]}")
-        signed, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
-        if not self.mac_matches(signed, mac):
+        body = data[HEADER_BYTES:-MAC_BYTES]
+        h = self._after_header.copy()
+        h.update(body)
+        if not hmac.compare_digest(h.digest(), data[-MAC_BYTES:]):
             raise RemoteError("bad_mac", "wrong room, tampered or truncated")
         try:
-            body = msgpack.unpackb(
-                signed[HEADER_BYTES:],
-                raw=False,
-                strict_map_key=True,
-            )
+            unpacked = msgpack.unpackb(body, raw=False, strict_map_key=True)
         except Exception as exc:  # msgpack raises many types for bad input
             raise RemoteError("malformed", f"msgpack: {type(exc).__name__}") from None
-        return _parse(body, measure_payloads=len(data) > UNMEASURED_DATAGRAM_BYTES)
+        return _parse(unpacked, measure_payloads=size > UNMEASURED_DATAGRAM_BYTES)
 
 
 def _event_fields(event: Event) -> list[Any]:
     return [event.tick, event.source, event.seq, event.name, event.payload]
 
 
-def _fields(message: Message) -> list[Any]:
-    if isinstance(message, Hello):
-        return [message.fps, message.snapshot_every_ticks, message.reply]
-    if isinstance(message, Events):
-        return [[_event_fields(e) for e in message.events]]
-    if isinstance(message, Sync):
-        return [
-            message.value,
-            message.origin,
-            message.stamp,
-            message.hops,
-            message.sent_at,
-            message.echo_sent_at,
-            message.echo_hold_s,
-            message.digest,
-            message.count,
-            message.joining,
-            [list(r) for r in message.reports],
-            *([[list(f) for f in message.slack]] if message.slack else []),
-        ]
-    if isinstance(message, Summary):
-        return [message.digest, message.count, message.joining]
-    if isinstance(message, Have):
-        return [[list(m) for m in message.marks]]
-    if isinstance(message, StateRequest):
-        return [message.tick, message.first, message.count]
-    if isinstance(message, StateChunk):
-        return [message.tick, message.index, message.total, message.data]
-    if isinstance(message, SnapRequest):
-        return [message.tick, list(message.chunks)]
-    if isinstance(message, SnapOffer):
-        return [message.tick, message.state_hash, message.events_digest, message.size]
-    if isinstance(message, SnapChunk):
-        return [message.tick, message.index, message.data]
-    return [[list(r) for r in message.ranges]]
+def _events_fields(message: Events) -> list[Any]:
+    return [[_event_fields(e) for e in message.events]]
 
 
-def _parse(body: Any, *, measure_payloads: bool) -> Datagram:
+def _sync_fields(message: Sync) -> list[Any]:
+    fields = [
+        message.value,
+        message.origin,
+        message.stamp,
+        message.hops,
+        message.sent_at,
+        message.echo_sent_at,
+        message.echo_hold_s,
+        message.digest,
+        message.count,
+        message.joining,
+        [list(r) for r in message.reports],
+    ]
+    if message.slack:
+        fields.append([list(f) for f in message.slack])
+    return fields
+
+
+_ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {
+    kind: (_TYPE_IDS[kind], fields)
+    for kind, fields in (
+        (Hello, lambda m: [m.fps, m.snapshot_every_ticks, m.reply]),
+        (Events, _events_fields),
+        (Sync, _sync_fields),
+        (Summary, lambda m: [m.digest, m.count, m.joining]),
+        (Have, lambda m: [[list(mark) for mark in m.marks]]),
+        (Want, lambda m: [[list(r) for r in m.ranges]]),
+        (StateRequest, lambda m: [m.tick, m.first, m.count]),
+        (StateChunk, lambda m: [m.tick, m.index, m.total, m.data]),
+        (SnapRequest, lambda m: [m.tick, list(m.chunks)]),
+        (SnapOffer, lambda m: [m.tick, m.state_hash, m.events_digest, m.size]),
+        (SnapChunk, lambda m: [m.tick, m.index, m.data]),
+    )
+}
+"""Message type -> (type id, the message's fields as packed after the datagram header)."""
+
+
+def _parse(body: Any, *, measure_payloads: bool) -> tuple[int, int, int, Message]:
     if not isinstance(body, list) or len(body) < 4:
         raise RemoteError("malformed", "body is not a list of >= 4 items")
     kind, sender, epoch, counter, *fields = body
@@ -496,11 +517,11 @@ def _parse(body: Any, *, measure_payloads: bool) -> Datagram:
     epoch = _int(epoch, 0, MAX_EPOCH, "epoch")
     counter = _int(counter, 0, MAX_COUNTER, "counter")
     if kind == _EVENTS_TYPE and type(kind) is int:
-        return Datagram(sender, epoch, counter, _parse_events(fields, measure_payloads))
+        return sender, epoch, counter, _parse_events(fields, measure_payloads)
     parser = _PARSERS.get(kind) if type(kind) is int else None
     if parser is None:
         raise RemoteError("unknown_type", repr(kind)[:40])
-    return Datagram(sender, epoch, counter, parser(fields))
+    return sender, epoch, counter, parser(fields)
 
 
 def _int(value: Any, low: int, high: int, what: str) -> int:
@@ -538,22 +559,33 @@ def _parse_hello(fields: list[Any]) -> Hello:
 def _parse_event(item: Any, measure_payload: bool) -> Event:
     if not isinstance(item, list) or len(item) != 5:
         raise RemoteError("malformed", "event is not a list of 5 items")
-    tick = _int(item[0], 0, MAX_TICK, "event.tick")
-    source = _int(item[1], 0, MAX_SOURCE_ID, "event.source")
-    seq = _int(item[2], 1, MAX_SEQ, "event.seq")
-    name = item[3]
-    if type(name) is not str or not name or len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES:
+    tick, source, seq, name, payload = item
+    tick = _int(tick, 0, MAX_TICK, "event.tick")
+    source = _int(source, 0, MAX_SOURCE_ID, "event.source")
+    seq = _int(seq, 1, MAX_SEQ, "event.seq")
+    if type(name) is not str or not name or _too_long(name):
         raise RemoteError("malformed", "event.name")
-    payload = item[4]
     if measure_payload and len(msgpack.packb(payload, use_bin_type=True)) > MAX_PAYLOAD_BYTES:
         raise RemoteError("malformed", "event.payload too large")
     return Event(tick, source, seq, name, payload)
 
 
+def _too_long(name: str) -> bool:
+    """Whether an event name exceeds ``MAX_EVENT_NAME_BYTES`` in UTF-8 (one that surely
+    fits, at four bytes a character at most, is not encoded to find out)."""
+    return (
+        len(name) > MAX_EVENT_NAME_BYTES // UTF8_MAX_BYTES_PER_CHAR
+        and len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES
+    )
+
+
 def _parse_events(fields: list[Any], measure_payloads: bool = True) -> Events:
-    _arity(fields, 1, "events")
-    items = _list(fields[0], MAX_DATAGRAM_BYTES, "events")
-    return Events(tuple(_parse_event(item, measure_payloads) for item in items))
+    if len(fields) != 1:
+        _arity(fields, 1, "events")
+    items = fields[0]
+    if type(items) is not list or len(items) > MAX_DATAGRAM_BYTES:
+        _list(items, MAX_DATAGRAM_BYTES, "events")
+    return Events(tuple([_parse_event(item, measure_payloads) for item in items]))
 
 
 def _parse_sync(fields: list[Any]) -> Sync:
