@@ -656,11 +656,16 @@ class Session:
         return wakeup
 
     def network_timer(self) -> float:
-        """When the network half next has work without a datagram arriving (absolute)."""
+        """When the network half next has work without a datagram arriving (absolute).
+
+        The end of a join hold by timeout counts too: the input held meanwhile is stamped
+        and sent then, so a driver that only wakes for work stamps it at the same time as
+        one that wakes every tick.
+        """
         if not self._split:  # called every tick: skip the no-op guard
-            return self.node.get_timer()
+            return min(self.node.get_timer(), self.join.deadline)
         with self._guard:
-            return self.node.get_timer()
+            return min(self.node.get_timer(), self.join.deadline)
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
