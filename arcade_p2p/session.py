@@ -215,7 +215,7 @@ class SessionStats:
     Attributes:
         tick: Next tick to simulate.
         neighbours: Live neighbours.
-        events: Events in the timeline.
+        events: Application events in the timeline (presence events not counted).
         events_emitted: Events the application emitted (presence events not counted).
         live_events: Events applied on time.
         rollbacks: Rollbacks performed.
@@ -230,6 +230,7 @@ class SessionStats:
         delta_ticks_total: Sum of the Delta of every local event (ticks).
         deliveries: Events of other sources received (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
+        presence_events: Presence events in the timeline (arrivals and departures).
     """
 
     tick: int
@@ -249,6 +250,7 @@ class SessionStats:
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
+    presence_events: int = 0
 
 
 class Session:
@@ -334,6 +336,8 @@ class Session:
         self._held: list[tuple[int, str, Any]] = []
         """``(seq, name, payload)`` emitted while joining, to stamp once in step."""
         self._next_presence_check = now
+        self._presence_events = 0
+        """Presence events in the node's timeline (network side)."""
         self._guard: AbstractContextManager[Any] = contextlib.nullcontext()
         self._split = False
         self._arrivals: list[Event] = []
@@ -483,7 +487,9 @@ class Session:
         event = Event(tick, self.peer_id, seq, name, payload)
         self.timeline.insert(event)
         self.node.broadcast(event)
-        if not is_system_name(name):  # Delta figures describe the application's events
+        if is_system_name(name):  # Delta figures describe the application's events
+            self._presence_events += 1
+        else:
             self.delta_ticks_total += delta
         return event
 
@@ -517,13 +523,17 @@ class Session:
     def _on_new_event(self, event: Event) -> None:
         """An event new to this peer arrived: note it for the machine, measure its slack."""
         self.machine.note_event(event)
-        self.announcer.heard(event.source, self._now)
-        self._measure(event)
+        self._heard(event)
 
     def _on_arrival(self, event: Event) -> None:
         """The same after a hand-off: the tick half takes the event later (network side)."""
         self._arrivals.append(event)
+        self._heard(event)
+
+    def _heard(self, event: Event) -> None:
+        """Presence bookkeeping and slack of a new event (network side)."""
         self.announcer.heard(event.source, self._now)
+        self._presence_events += is_system_name(event.name)
         self._measure(event)
 
     def _measure(self, event: Event) -> None:
@@ -710,7 +720,7 @@ class Session:
             return SessionStats(
                 tick=self.machine.tick,
                 neighbours=len(self.node.neighbours()),
-                events=len(self.timeline),
+                events=len(self.timeline) - self._presence_events,
                 events_emitted=self._emitted,
                 live_events=m.live_events,
                 rollbacks=m.rollbacks,
@@ -725,6 +735,7 @@ class Session:
                 delta_ticks_total=self.delta_ticks_total,
                 deliveries=self.deliveries,
                 late_deliveries=self.late_deliveries,
+                presence_events=self._presence_events,
             )
 
 
