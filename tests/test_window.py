@@ -330,9 +330,9 @@ def test_command_line_stops_at_the_agreed_tick_reports_json_and_saves_the_frame(
 ) -> None:
     shot = tmp_path / "final.png"
     command = [sys.executable, "-m", "sample_games.moving_rect", "--headless", "--fps", "25"]
+    command += ["--id", "7", "--seconds", "0.2", "--settle", "0.2", "--json"]
     done = subprocess.run(
-        [*command, "--seconds", "0.2", "--settle", "0.2", "--json", "--id", "7"]
-        + ["--screenshot", str(shot)],
+        [*command, "--screenshot", str(shot)],
         capture_output=True,
         text=True,
         timeout=60,
