@@ -319,7 +319,7 @@ class _Comparison:
 
     def _rollback(self, deliveries: list[tuple[int, Event]]) -> None:
         """Run B against A's states, with late events and forced rollbacks."""
-        b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID)
+        b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID, announce=False)
         rng = random.Random(f"rollbacks-{self.seed}")
         pending = sorted(deliveries, key=lambda due: due[0])
         next_rollback = rng.randint(*FIRST_ROLLBACK_TICKS)
