@@ -22,8 +22,9 @@ The driver step, in this order (the only place the order is written down):
    tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
    timer ran, since it would then change nothing.
 
-The two halves are independent on purpose: ticks never queue datagrams, and the network
-half never runs a tick (it only notes new events for the tick half), so a driver may run
+The two halves are independent on purpose: ticks queue no datagram (only local events,
+like the game's input: held input and presence announcements), and the network half never
+runs a tick (it only notes new events for the tick half), so a driver may run
 the network half on its own thread and the ticks on the game's thread, each waking at its
 own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
