@@ -8,6 +8,11 @@ everything in ``self.state``, which is how :class:`~arcade_p2p.window.SymmetricW
 with a :class:`~arcade_p2p.state_codec.StateCodec`: plain pickle out, and back in through the
 restricted decoder that other peers use too, so a state that peers would refuse fails at the
 first snapshot, with the path of the offending attribute.
+
+An app may also define ``on_peer_join(peer)`` and ``on_peer_leave(peer)``: the time
+machine calls them, inside the simulation, when a peer arrives or leaves (see
+:mod:`arcade_p2p.presence`). :class:`StateApp` defines both (doing nothing) and lists the
+present peers in :attr:`StateApp.peers`.
 """
 
 from __future__ import annotations
@@ -15,17 +20,24 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from arcade_p2p.events import Event
 from arcade_p2p.state_codec import StateCodec
+
+if TYPE_CHECKING:
+    from arcade_p2p.presence import Presence
 
 __all__ = ["App", "StateApp", "state_hash"]
 
 
 @runtime_checkable
 class App(Protocol):
-    """A deterministic simulation the time machine can drive and rewind."""
+    """A deterministic simulation the time machine can drive and rewind.
+
+    Optional: ``on_peer_join(peer: int)`` and ``on_peer_leave(peer: int)``, called at the
+    tick where a peer arrives or leaves (after that tick's TICK step, in event order).
+    """
 
     def start(self) -> None:
         """Set the initial state (tick 0, START)."""
@@ -46,7 +58,8 @@ class App(Protocol):
 class StateApp:
     """Base for apps whose whole simulation state is ``self.state`` (any picklable object).
 
-    Subclasses override :meth:`start`, :meth:`tick` and :meth:`event`.
+    Subclasses override :meth:`start`, :meth:`tick` and :meth:`event`, and may override
+    :meth:`on_peer_join` and :meth:`on_peer_leave`.
 
     Attributes:
         STATE_MODULES: Modules besides the app class's own whose classes ``self.state``
@@ -59,6 +72,7 @@ class StateApp:
     STATE_FUNCTIONS: ClassVar[tuple[Callable[..., Any], ...]] = ()
 
     state: Any = None
+    _presence: Presence | None = None
 
     def start(self) -> None:
         """Set ``self.state`` to the initial state."""
@@ -68,6 +82,24 @@ class StateApp:
 
     def event(self, event: Event) -> None:
         """Apply ``event`` to ``self.state``."""
+
+    def on_peer_join(self, peer: int) -> None:
+        """Peer ``peer`` arrived (deterministic: every peer calls it at the same tick,
+        again after a rollback); it is in :attr:`peers` already."""
+
+    def on_peer_leave(self, peer: int) -> None:
+        """Peer ``peer`` left, or was noticed gone (deterministic, like
+        :meth:`on_peer_join`); it is no longer in :attr:`peers`."""
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The ids of the peers present at the current tick, ascending (read it in the
+        simulation hooks: it is simulation state, rolled back with the rest)."""
+        return () if self._presence is None else self._presence.peers
+
+    def bind_presence(self, presence: Presence) -> None:
+        """Read :attr:`peers` from ``presence`` (the time machine's; it calls this)."""
+        self._presence = presence
 
     @functools.cached_property
     def codec(self) -> StateCodec:

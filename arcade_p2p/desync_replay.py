@@ -27,6 +27,7 @@ from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import TimeMachine
+from arcade_p2p.presence import unpack_snapshot
 from arcade_p2p.statediff import diff_states
 from arcade_p2p.timeline import Timeline
 
@@ -128,9 +129,11 @@ def replay_bundle(bundle: DesyncBundle, app: StateApp) -> ReplayResult:
     machine = TimeMachine(app, timeline, snapshot_every_ticks=every)
     if bundle.base_state is not None:
         try:
-            app.load_remote_state(bundle.base_state)
+            presence, app_state = unpack_snapshot(bundle.base_state)
+            app.load_remote_state(app_state)
         except RemoteError as exc:
             raise UsageError(f"the bundle's base snapshot is refused: {exc}") from None
+        machine.presence.restore(presence)
         machine.resume_at(bundle.base_tick)
     resimulated: dict[int, bytes] = {}
     if bundle.base_state is not None:
@@ -144,7 +147,7 @@ def replay_bundle(bundle: DesyncBundle, app: StateApp) -> ReplayResult:
     if final is None:
         raise UsageError(f"the bundle's tick {bundle.tick} is not a snapshot tick")
     hashes = {tick: snapshot_hash(blob).hex() for tick, blob in resimulated.items()}
-    expected = app.codec.decode(final)
+    expected = app.codec.decode(unpack_snapshot(final)[1])
     sides = (
         (bundle.peer, bundle.hashes, bundle.state_hash, bundle.state),
         (bundle.other, bundle.other_hashes, bundle.other_state_hash, bundle.other_state),
@@ -182,7 +185,7 @@ def _verdict(
     if state is None:
         return PeerVerdict(peer, first, last, note="its state is not in the bundle")
     try:
-        theirs = app.codec.decode(state)
+        theirs = app.codec.decode(unpack_snapshot(state)[1])
     except RemoteError as exc:
         return PeerVerdict(peer, first, last, note=f"its state is refused by the decoder: {exc}")
     fields = [diff.to_json() for diff in diff_states(expected, theirs)]

@@ -5,7 +5,9 @@ payload)``. ``source`` identifies the session that emitted it (any non-negative 
 ids need not be contiguous) and ``seq`` counts that source's events from 1 with no gaps,
 which gives duplicate suppression and gap detection for free. Every peer applies the events
 of a tick in the order of :attr:`Event.order_key`, so the order never depends on arrival.
-Payloads must be msgpack-able and small enough to travel in one datagram.
+Payloads must be msgpack-able and small enough to travel in one datagram. Names that
+start with :data:`SYSTEM_PREFIX` are reserved for the session's own events (presence, see
+:mod:`arcade_p2p.presence`): a game cannot emit them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_SOURCE_ID",
     "MAX_TICK",
+    "SYSTEM_PREFIX",
     "Event",
     "canonical_payload",
+    "is_system_name",
 ]
 
 MAX_EVENT_NAME_BYTES = 32
@@ -37,6 +41,14 @@ MAX_SOURCE_ID = 2**63 - 1
 
 MAX_TICK = 2**40
 """Largest tick accepted (about 700 years at 50 fps)."""
+
+SYSTEM_PREFIX = "@"
+"""Event names starting with this are the session's own (``"@join"``, ``"@leave"``)."""
+
+
+def is_system_name(name: str) -> bool:
+    """Whether ``name`` is reserved for the session's own events (games cannot emit it)."""
+    return name.startswith(SYSTEM_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +95,17 @@ def canonical_payload(name: str, payload: Any) -> Any:
         The payload after a msgpack round trip.
 
     Raises:
-        UsageError: The name is empty or too long, or the payload is not msgpack-able
-            or is larger than :data:`MAX_PAYLOAD_BYTES` once encoded.
+        UsageError: The name is empty, too long or reserved (it starts with
+            :data:`SYSTEM_PREFIX`), or the payload is not msgpack-able or is larger than
+            :data:`MAX_PAYLOAD_BYTES` once encoded.
     """
     if not isinstance(name, str) or not name:
         raise UsageError("event name must be a non-empty str")
+    if is_system_name(name):
+        raise UsageError(
+            f"event names starting with {SYSTEM_PREFIX!r} are reserved for the session "
+            f"(presence: override on_peer_join/on_peer_leave instead): {name!r}"
+        )
     if len(name.encode("utf-8")) > MAX_EVENT_NAME_BYTES:
         raise UsageError(f"event name longer than {MAX_EVENT_NAME_BYTES} bytes: {name!r}")
     try:

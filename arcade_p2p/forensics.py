@@ -23,6 +23,7 @@ from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import HashReport, HashReports
+from arcade_p2p.presence import unpack_snapshot
 from arcade_p2p.protocol.node import GossipNode
 from arcade_p2p.statediff import diff_states
 
@@ -108,8 +109,8 @@ class Forensics:
             note = f"peer {report.other} did not send its state at tick {report.tick}"
         elif isinstance(app, StateApp):
             try:
-                mine = app.codec.decode(pinned.state)
-                theirs = app.codec.decode(other_state)
+                mine = app.codec.decode(unpack_snapshot(pinned.state)[1])
+                theirs = app.codec.decode(unpack_snapshot(other_state)[1])
             except RemoteError as exc:
                 note = f"the state decoder refused a state: {exc}"
             else:

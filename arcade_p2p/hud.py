@@ -47,7 +47,8 @@ def hud_lines(session: Session, *, now: float, room: str | None = None) -> list[
     """
     stats = session.stats()
     last_depth = session.machine.last_rollback_depth
-    late = max(0, stats.events - stats.live_events - _pending_events(session))
+    applied = stats.events + stats.presence_events  # live_events counts presence events too
+    late = max(0, applied - stats.live_events - _pending_events(session))
     lines = [
         f"peer {session.peer_id}  room {room if room is not None else session.config.room!r}",
         f"tick {stats.tick - 1}  delta {_delta_text(session)}  {_sync_state(session, now)}",

@@ -19,6 +19,7 @@ read them here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 __all__ = ["JoinState"]
@@ -55,6 +56,11 @@ class JoinState:
     def joining(self) -> bool:
         """Whether the session holds its simulation while it fetches the history."""
         return self._deadline is not None
+
+    @property
+    def deadline(self) -> float:
+        """When the current hold times out (infinity: not holding)."""
+        return math.inf if self._deadline is None else self._deadline
 
     @property
     def instant_catch_up(self) -> bool:

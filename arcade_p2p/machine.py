@@ -28,17 +28,26 @@ An event before ``T`` that the snapshot does not contain (a healed partition) ca
 applied on top of the base: the machine then drops the base and re-simulates the whole
 history from START, after which it is an ordinary machine again (later old events cause
 ordinary rollbacks, so the state converges once the history is complete).
+
+Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
+to the machine's :attr:`TimeMachine.presence` in the same order, instead of
+``app.event``, and call the app's optional ``on_peer_join(peer)``/``on_peer_leave(peer)``
+when the set of present peers changes. A snapshot holds the presence beside the app's
+blob (:func:`~arcade_p2p.presence.pack_snapshot`), so rollback, a joiner's start and the
+state hashes cover it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from arcade_p2p.app import App, state_hash
+from arcade_p2p.app import App, StateApp
 from arcade_p2p.errors import UsageError
-from arcade_p2p.events import Event
+from arcade_p2p.events import Event, is_system_name
 from arcade_p2p.histogram import Histogram
+from arcade_p2p.presence import Change, Presence, pack_snapshot, unpack_snapshot
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 
@@ -117,6 +126,14 @@ class TimeMachine:
     ) -> None:
         self.app = app
         self.timeline = timeline
+        self.presence = Presence()
+        """The peers present at the start of :attr:`tick` (simulation state)."""
+        if isinstance(app, StateApp):
+            app.bind_presence(self.presence)
+        self._peer_hooks = {
+            Change.JOIN: getattr(app, "on_peer_join", None),
+            Change.LEAVE: getattr(app, "on_peer_leave", None),
+        }
         self.snapshots = SnapshotStore(snapshot_every_ticks, dense_snapshots)
         self.stats = MachineStats()
         self.rollback_depths = Histogram()
@@ -164,14 +181,15 @@ class TimeMachine:
 
         Args:
             coverage: The snapshot's tick and the events its state contains.
-            blob: The saved state at the start of that tick.
-            load: Loads ``blob`` into the app (default ``app.load_state``); a joiner
+            blob: The snapshot at the start of that tick (presence and the app's blob).
+            load: Loads the app's blob into the app (default ``app.load_state``); a joiner
                 passes a decoder for untrusted bytes, whose errors propagate and leave the
                 machine as it was.
 
         Raises:
             UsageError: The machine has already simulated past START, or the tick is not
                 a snapshot tick.
+            RemoteError: The snapshot is malformed (the machine is unchanged).
         """
         tick = coverage.tick
         every = self.snapshots.every_ticks
@@ -179,7 +197,9 @@ class TimeMachine:
             raise UsageError("only a machine still at START can start from a snapshot")
         if tick <= 0 or tick % every:
             raise UsageError(f"a snapshot tick is a positive multiple of {every}, got {tick}")
-        (load or self.app.load_state)(blob)
+        entries, app_blob = unpack_snapshot(blob)
+        (load or self.app.load_state)(app_blob)
+        self.presence.restore(entries)
         self.snapshots = SnapshotStore(every, self.snapshots.dense_count)
         self.snapshots.put(tick, blob)
         self._base = (coverage, blob)
@@ -234,9 +254,10 @@ class TimeMachine:
     def resume_at(self, tick: int) -> None:
         """Continue from the app's current state, taken as the state at the start of ``tick``.
 
-        The caller has loaded that state into the app (a snapshot ``tick`` whose own
-        ticks ``0 .. tick-1`` this machine never ran); the next :meth:`advance` simulates
-        ``tick`` first. Used to re-simulate a stretch of history offline.
+        The caller has loaded that state into the app and the presence (a snapshot
+        ``tick`` whose own ticks ``0 .. tick-1`` this machine never ran); the next
+        :meth:`advance` simulates ``tick`` first. Used to re-simulate a stretch of history
+        offline.
         """
         self._tick = tick
         self._dirty = None
@@ -292,14 +313,22 @@ class TimeMachine:
             self._simulate(0, present, fresh_from_snapshot=False)
         else:
             restored, blob = snapshot
-            self.app.load_state(blob)
+            self._load(blob)
             self._simulate(restored, present, fresh_from_snapshot=True)
         self.stats.resim_ticks += present - restored
 
     def state_hash(self) -> str:
-        """Hex digest of the app state after tick ``tick - 1``."""
+        """Hex digest of the state after tick ``tick - 1`` (the app's and the presence),
+        as a snapshot taken now would hash."""
         self.repair()
-        return state_hash(self.app)
+        blob = pack_snapshot(self.presence, self.app.save_state())
+        return hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+    def _load(self, blob: bytes) -> None:
+        """Restore a snapshot of this machine's own (the app's state and the presence)."""
+        entries, app_blob = unpack_snapshot(blob)
+        self.app.load_state(app_blob)
+        self.presence.restore(entries)
 
     def _simulate(self, first: int, end: int, *, fresh_from_snapshot: bool) -> int:
         """Run ticks ``first .. end-1`` from the state at the start of ``first``.
@@ -308,6 +337,7 @@ class TimeMachine:
             The number of events applied.
         """
         app = self.app
+        presence = self.presence
         at = self.timeline.at
         every = self.snapshots.every_ticks
         put = self.snapshots.put
@@ -315,18 +345,31 @@ class TimeMachine:
         applied = 0
         while tick < end:
             if tick == 0:
+                presence.clear()
                 app.start()
             else:
                 if tick % every == 0 and not (fresh_from_snapshot and tick == first):
                     blob = app.save_state()
-                    put(tick, blob)
+                    put(tick, pack_snapshot(presence, blob))
                     app.load_state(blob)
                 app.tick()
             events = at(tick)
             if events:
                 applied += len(events)
                 for event in events:
-                    app.event(event)
+                    if is_system_name(event.name):
+                        self._apply_presence(event)
+                    else:
+                        app.event(event)
             tick += 1
         self._tick = end
         return applied
+
+    def _apply_presence(self, event: Event) -> None:
+        """Apply a presence event and call the app's hook if the present peers changed."""
+        applied = self.presence.apply(event)
+        if applied is not None:
+            change, peer = applied
+            hook = self._peer_hooks[change]
+            if hook is not None:
+                hook(peer)

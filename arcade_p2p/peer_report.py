@@ -29,7 +29,8 @@ class PeerReport:
         end_tick: The agreed last tick.
         final_tick: The last tick it simulated (equal to ``end_tick`` when all went well).
         state_hash: Digest of the state after ``final_tick``.
-        events: Events in its timeline (from every peer, its own included).
+        events: Application events in its timeline (from every peer, its own included;
+            presence events not counted).
         events_emitted: Events it emitted.
         live_events: Events applied on time (not through a rollback).
         rollbacks: Rollbacks performed.

@@ -17,8 +17,9 @@ each turn first dials the peers it chose).
 
 :meth:`PeerRunner.next_wakeup` says when the next turn has work and :meth:`PeerRunner.wait`
 sleeps until then or until datagrams arrive; :meth:`PeerRunner.run` is the headless loop
-built from the two. :meth:`PeerRunner.close` stops the gossip thread (the transport is the
-caller's to close, after the runner).
+built from the two. :meth:`PeerRunner.close` announces this peer's departure
+(:meth:`Session.leave <arcade_p2p.session.Session.leave>`), stops the gossip thread and
+sends the departure itself (the transport is the caller's to close, after the runner).
 
 A dialled peer that has not answered after :data:`NO_ANSWER_WARNING_S` is named in one
 warning (and again if it later answers and then falls silent), because a peer that dials
@@ -99,6 +100,7 @@ class PeerRunner:
         self.desync_dir = desync_dir
         self.bundles_written: list[Path] = []
         self._finished_at: float | None = None
+        self._closed = False
         self._warned: dict[object, float | None] = {}
         """Address -> the dial time of the silence already warned about."""
 
@@ -214,9 +216,26 @@ class PeerRunner:
             self.gossip.wait_for_news(timeout)
 
     def close(self) -> None:
-        """Stop the gossip thread, if any (calling it again does nothing)."""
+        """Announce this peer's departure to its neighbours and stop the gossip thread, if
+        any (calling it again does nothing).
+
+        The departure is sent once, best effort: if it is lost, the neighbours notice the
+        silence after the link timeout and announce it instead. A runner that has reached
+        its ``max_tick`` says nothing: the run ended there for every peer, and a departure
+        stamped after it would never be simulated.
+        """
+        if self._closed:
+            return
+        self._closed = True
         if self.gossip is not None:
             self.gossip.close()
+        session = self.session
+        transport = self.transport
+        now = time.monotonic()
+        if self.finished or transport.closed or session.leave(now=now) is None:
+            return
+        for data, destination in session.pump_network(now=now):
+            transport.send(data, cast(Address, destination))
 
     def __enter__(self) -> PeerRunner:
         return self

@@ -22,8 +22,9 @@ The driver step, in this order (the only place the order is written down):
    tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
    timer ran, since it would then change nothing.
 
-The two halves are independent on purpose: ticks never queue datagrams, and the network
-half never runs a tick (it only notes new events for the tick half), so a driver may run
+The two halves are independent on purpose: ticks queue no datagram (only local events,
+like the game's input: held input and presence announcements), and the network half never
+runs a tick (it only notes new events for the tick half), so a driver may run
 the network half on its own thread and the ticks on the game's thread, each waking at its
 own time (:meth:`Session.network_timer`, :meth:`Session.next_tick_time`).
 
@@ -59,6 +60,14 @@ paper mode uses the own tick); the second term only counts within one second pas
 first, so a stray far-future event cannot stall everyone's input. Delta is fixed, or with
 ``delay_ms="auto"`` chosen by this source from the slack its events had at the others
 (:mod:`arcade_p2p.delay`); every session measures the slack of the events it receives.
+
+Input emitted while the session is joining (or returning) is *held*: it keeps its seq but
+is stamped only once the session is in step, in the order emitted, so that it lands at
+the room's tick and never rewrites what the others have shown. After its ticks the
+session also announces presence (:mod:`arcade_p2p.presence`): its own arrival once in
+step (before the held input), a neighbour gone silent, and, from :meth:`Session.leave`,
+its own departure. These are local events like the game's; the tick half stamps them
+under the guard.
 """
 
 from __future__ import annotations
@@ -76,17 +85,18 @@ from arcade_p2p.delay import DelayController, SlackBoard
 from arcade_p2p.desync import DesyncMonitor, DesyncReport
 from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.errors import UsageError
-from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload
+from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload, is_system_name
 from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
 from arcade_p2p.machine import Coverage, TimeMachine
+from arcade_p2p.presence import JOIN_EVENT, LEAVE_EVENT, Announcer, unpack_snapshot
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["AUTO_DELAY", "Session", "SessionConfig", "SessionStats"]
+__all__ = ["AUTO_DELAY", "HELD_TICK", "Session", "SessionConfig", "SessionStats"]
 
 DEFAULT_FPS = 50
 DEFAULT_DELAY_MS = 500.0
@@ -103,6 +113,11 @@ it measures says more about its own clock than about the path (see
 :meth:`arcade_p2p.delay.SlackBoard.measure`)."""
 JOIN_TIMEOUT_S = 3.0
 """Longest a joining session holds at START waiting for the history."""
+HELD_TICK = -1
+"""The tick of an event :meth:`Session.emit` returns while the session is joining: it is
+held and stamped once the session is in step (its source and seq are final)."""
+PRESENCE_CHECK_INTERVAL_S = 0.1
+"""How often a session looks for neighbours gone silent (to announce their departure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +138,11 @@ class SessionConfig:
             and is left out of ``repr``. Peers with another key are refused (``bad_mac``).
         snapshot_every_ticks: Snapshot period K.
         summary_interval_s: Anti-entropy period.
-        link_timeout_s: Silence after which a neighbour is considered gone.
+        link_timeout_s: Silence after which a neighbour is considered gone (and, with
+            ``presence``, announced gone once its events have stopped as long).
+        presence: Announce this peer's arrival and departure, and neighbours noticed
+            gone, as presence events (see :mod:`arcade_p2p.presence`). Every session
+            applies the presence events it receives either way.
     """
 
     fps: int = DEFAULT_FPS
@@ -136,6 +155,7 @@ class SessionConfig:
     key: str | None = field(default=None, repr=False)
     auto_start_ms: float = DEFAULT_AUTO_START_MS
     auto_max_ms: float = DEFAULT_AUTO_MAX_MS
+    presence: bool = True
 
     @property
     def auto(self) -> bool:
@@ -196,8 +216,8 @@ class SessionStats:
     Attributes:
         tick: Next tick to simulate.
         neighbours: Live neighbours.
-        events: Events in the timeline.
-        events_emitted: Events this session emitted.
+        events: Application events in the timeline (presence events not counted).
+        events_emitted: Events the application emitted (presence events not counted).
         live_events: Events applied on time.
         rollbacks: Rollbacks performed.
         rollback_ticks: Sum of rollback depths (the paper's metric).
@@ -211,6 +231,7 @@ class SessionStats:
         delta_ticks_total: Sum of the Delta of every local event (ticks).
         deliveries: Events of other sources received (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
+        presence_events: Presence events in the timeline (arrivals and departures).
     """
 
     tick: int
@@ -230,6 +251,7 @@ class SessionStats:
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
+    presence_events: int = 0
 
 
 class Session:
@@ -309,6 +331,14 @@ class Session:
         self.desyncs = DesyncMonitor(peer_id, self.reports, forensics)
         self._seq = 0
         self._emitted = 0
+        self.announcer = Announcer(
+            peer_id, silence_s=config.link_timeout_s, enabled=config.presence
+        )
+        self._held: list[tuple[int, str, Any]] = []
+        """``(seq, name, payload)`` emitted while joining, to stamp once in step."""
+        self._next_presence_check = now
+        self._presence_events = 0
+        """Presence events in the node's timeline (network side)."""
         self._guard: AbstractContextManager[Any] = contextlib.nullcontext()
         self._split = False
         self._arrivals: list[Event] = []
@@ -357,7 +387,7 @@ class Session:
 
     @property
     def events_emitted(self) -> int:
-        """How many events this session emitted."""
+        """How many events the application emitted (held ones included)."""
         return self._emitted
 
     @property
@@ -392,42 +422,119 @@ class Session:
     def emit(self, name: str, payload: Any = None, *, now: float) -> Event:
         """Broadcast an application event; it is applied everywhere at its stamped tick.
 
+        While the session is joining (see :attr:`joining`) the event is held: the returned
+        event has its final source and seq but tick :data:`HELD_TICK`, and is stamped and
+        sent once the session is in step, after any held before it.
+
         Raises:
-            UsageError: The name or payload cannot be sent.
+            UsageError: The name or payload cannot be sent (names starting with ``"@"``
+                are the session's own).
         """
         payload = canonical_payload(name, payload)
-        present = self.machine.tick
         with self._guard:
-            delay = self.delay
-            if self.config.auto:
-                facts, spreads = self.slack.take_own()
-                delay.on_facts(facts, spreads, now=now)
-            base = self.clock.stamp_base(now)
-            delta = delay.delta_ticks
-            earliest = present
-            last = self.timeline.last_tick
-            if base + delta <= last <= base + delta + self.config.fps:
-                earliest = max(earliest, last + 1)
-            own = self.timeline.source_log(self.peer_id)
-            self._seq = max(self._seq, own.highest if own else 0) + 1
-            tick = delay.stamp(self._seq, base, earliest)
-            event = Event(tick, self.peer_id, self._seq, name, payload)
-            self.timeline.insert(event)
-            self.node.broadcast(event)
-        if self._split:
+            if self.join.joining:
+                if not self._held and self.announcer.announces_first_join():
+                    self._held.append((self._next_seq(), JOIN_EVENT, None))  # goes first
+                seq = self._next_seq()
+                self._held.append((seq, name, payload))
+                event = Event(HELD_TICK, self.peer_id, seq, name, payload)
+            else:
+                event = self._stamp(self._next_seq(), name, payload, now=now)
+        if self._split and event.tick != HELD_TICK:
             self.machine.timeline.insert(event)
         self._emitted += 1
-        self.delta_ticks_total += delta
         return event
+
+    def leave(self, *, now: float) -> Event | None:
+        """Announce that this peer leaves (a clean stop); the driver sends it, then stops.
+
+        Input still held (the session never got in step) is dropped. Afterwards the
+        session announces nothing more.
+
+        Returns:
+            The stamped departure, or None when this peer never announced itself (or
+            ``presence`` is off, or it has left already).
+        """
+        with self._guard:
+            self._held.clear()
+            join_seq = self.announcer.farewell()
+            if join_seq is None:
+                return None
+            event = self._stamp(self._next_seq(), LEAVE_EVENT, [self.peer_id, join_seq], now=now)
+        if self._split:
+            self.machine.timeline.insert(event)
+        return event
+
+    def _next_seq(self) -> int:
+        """The seq of the next own event (under the guard)."""
+        own = self.timeline.source_log(self.peer_id)
+        self._seq = max(self._seq, own.highest if own else 0) + 1
+        return self._seq
+
+    def _stamp(self, seq: int, name: str, payload: Any, *, now: float) -> Event:
+        """Stamp an own event, put it in the timeline and flood it (under the guard;
+        with a hand-off the caller also gives it to the machine's timeline)."""
+        delay = self.delay
+        if self.config.auto:
+            facts, spreads = self.slack.take_own()
+            delay.on_facts(facts, spreads, now=now)
+        base = self.clock.stamp_base(now)
+        delta = delay.delta_ticks
+        earliest = self.machine.tick
+        last = self.timeline.last_tick
+        if base + delta <= last <= base + delta + self.config.fps:
+            earliest = max(earliest, last + 1)
+        tick = delay.stamp(seq, base, earliest)
+        event = Event(tick, self.peer_id, seq, name, payload)
+        self.timeline.insert(event)
+        self.node.broadcast(event)
+        if is_system_name(name):  # Delta figures describe the application's events
+            self._presence_events += 1
+        else:
+            self.delta_ticks_total += delta
+        return event
+
+    def _announce(self, now: float) -> list[Event]:
+        """After the ticks: stamp the held input and the presence events that are due
+        (tick half, under the guard); what was stamped."""
+        if self.join.joining:
+            return []
+        stamped: list[Event] = []
+        announcer = self.announcer
+        for seq, name, payload in self._held:
+            stamped.append(self._stamp(seq, name, payload, now=now))
+            if name == JOIN_EVENT:
+                announcer.joined(stamped[-1])
+        self._held.clear()
+        machine = self.machine
+        if announcer.join_due(tick=machine.tick, presence=machine.presence):
+            stamped.append(self._stamp(self._next_seq(), JOIN_EVENT, None, now=now))
+            announcer.joined(stamped[-1])
+        if announcer.enabled and now >= self._next_presence_check:
+            self._next_presence_check = now + PRESENCE_CHECK_INTERVAL_S
+            links = self.node.links
+            if any(link.up for link in links):  # all down: this peer is the one cut off
+                down = [link.peer for link in links if not link.up and link.peer is not None]
+                gone = announcer.gone(presence=machine.presence, down=down, now=now)
+                for peer, join_seq in gone:
+                    notice = [peer, join_seq]
+                    stamped.append(self._stamp(self._next_seq(), LEAVE_EVENT, notice, now=now))
+        return stamped
 
     def _on_new_event(self, event: Event) -> None:
         """An event new to this peer arrived: note it for the machine, measure its slack."""
         self.machine.note_event(event)
-        self._measure(event)
+        self._heard(event)
 
     def _on_arrival(self, event: Event) -> None:
         """The same after a hand-off: the tick half takes the event later (network side)."""
         self._arrivals.append(event)
+        self._heard(event)
+
+    def _heard(self, event: Event) -> None:
+        """Presence bookkeeping and slack of a new event (network side)."""
+        self.announcer.heard(event.source, self._now)
+        self._presence_events += is_system_name(event.name)
         self._measure(event)
 
     def _measure(self, event: Event) -> None:
@@ -512,6 +619,10 @@ class Session:
             self.reports.refresh()
             self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
+            stamped = self._announce(now)
+        if self._split:
+            for event in stamped:
+                machine.timeline.insert(event)
         return ran
 
     def pump_network(
@@ -563,11 +674,16 @@ class Session:
         return wakeup
 
     def network_timer(self) -> float:
-        """When the network half next has work without a datagram arriving (absolute)."""
+        """When the network half next has work without a datagram arriving (absolute).
+
+        The end of a join hold by timeout counts too: the input held meanwhile is stamped
+        and sent then, so a driver that only wakes for work stamps it at the same time as
+        one that wakes every tick.
+        """
         if not self._split:  # called every tick: skip the no-op guard
-            return self.node.get_timer()
+            return min(self.node.get_timer(), self.join.deadline)
         with self._guard:
-            return self.node.get_timer()
+            return min(self.node.get_timer(), self.join.deadline)
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up)."""
@@ -612,7 +728,7 @@ class Session:
             return SessionStats(
                 tick=self.machine.tick,
                 neighbours=len(self.node.neighbours()),
-                events=len(self.timeline),
+                events=len(self.timeline) - self._presence_events,
                 events_emitted=self._emitted,
                 live_events=m.live_events,
                 rollbacks=m.rollbacks,
@@ -627,6 +743,7 @@ class Session:
                 delta_ticks_total=self.delta_ticks_total,
                 deliveries=self.deliveries,
                 late_deliveries=self.late_deliveries,
+                presence_events=self._presence_events,
             )
 
 
@@ -683,7 +800,8 @@ class _SnapshotHost:
     def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
         app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
-        self.received = (coverage, blob, app.codec.decode(blob))  # RemoteError: refused
+        _, app_blob = unpack_snapshot(blob)  # RemoteError: refused
+        self.received = (coverage, blob, app.codec.decode(app_blob))
 
     # ------------------------------------------------------------ tick half (guarded)
     def publish_offer(self) -> None:

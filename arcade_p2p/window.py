@@ -14,7 +14,10 @@ simulation hooks are called only by the time machine:
 * ``on_start()`` at tick 0 (START): set ``self.state``;
 * ``on_update(delta_time)`` once per tick (TICK), with ``delta_time == 1 / fps`` always,
   including during re-simulation;
-* ``on_event(event)`` for each broadcast event, at its tick, after that tick's update.
+* ``on_event(event)`` for each broadcast event, at its tick, after that tick's update;
+* ``on_peer_join(peer_id)`` and ``on_peer_leave(peer_id)`` when a peer arrives or leaves
+  (see :mod:`arcade_p2p.presence`), at the tick every peer agrees on; ``self.peers`` lists
+  the peers present.
 
 ``on_draw()`` is called after the pump, once per real-time frame, never during
 re-simulation. Input handlers call :meth:`SymmetricWindow.broadcast`. With an autopilot
@@ -115,7 +118,7 @@ AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
 AUTOPILOT_QUIET_S = 1.0
 """With ``max_tick``, the autopilot stops once its input would be stamped less than this
 before ``max_tick``, so that its last events reach every peer before the agreed tick."""
-SIMULATION_HOOKS = ("on_start", "on_update", "on_event")
+SIMULATION_HOOKS = ("on_start", "on_update", "on_event", "on_peer_join", "on_peer_leave")
 
 
 class _WindowApp(StateApp):
@@ -159,6 +162,14 @@ class _WindowApp(StateApp):
     def event(self, event: Event) -> None:
         """An event at its tick: ``on_event``."""
         self._call(self.window.simulation.on_event, event)
+
+    def on_peer_join(self, peer: int) -> None:
+        """A peer arrived: ``on_peer_join``."""
+        self._call(self.window.simulation.on_peer_join, peer)
+
+    def on_peer_leave(self, peer: int) -> None:
+        """A peer left: ``on_peer_leave``."""
+        self._call(self.window.simulation.on_peer_leave, peer)
 
     def _call(self, hook: Callable[..., Any], *args: Any) -> None:
         self.simulating = True
@@ -367,6 +378,30 @@ class SymmetricWindow(arcade.Window):
             event: The event; ``event.source`` is the id of the peer that broadcast it.
         """
 
+    def on_peer_join(self, peer_id: int) -> None:
+        """A peer arrived: every peer calls this at the same tick (after that tick's
+        update, in event order), and again after a rollback, like ``on_event``. Spawn its
+        player in ``self.state`` here; it is in :attr:`peers` already.
+
+        Args:
+            peer_id: The peer's id (``event.source`` of its events).
+        """
+
+    def on_peer_leave(self, peer_id: int) -> None:
+        """A peer left: it stopped cleanly, or its neighbours noticed it gone (silent for
+        the link timeout). Deterministic like :meth:`on_peer_join`; it is no longer in
+        :attr:`peers`. A peer noticed gone by mistake comes back with a new join.
+
+        Args:
+            peer_id: The peer's id.
+        """
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The ids of the peers present at the current tick, ascending (simulation state:
+        read it in the simulation hooks or in ``on_draw``)."""
+        return self._app.peers
+
     def _random_keys(self, rng: random.Random) -> None:
         """The autopilot of a game that defines none: random arrow keys and space.
 
@@ -495,11 +530,13 @@ class SymmetricWindow(arcade.Window):
         Call it from input handlers (never from the simulation hooks).
 
         Args:
-            name: Event name, for example ``"key"``.
+            name: Event name, for example ``"key"`` (names starting with ``"@"`` are
+                reserved).
             payload: msgpack-able data (None, bool, int, float, str, bytes, lists, dicts).
 
         Returns:
-            The stamped event.
+            The stamped event. While this peer is still joining the event is held until
+            it is in step: its tick is then :data:`~arcade_p2p.session.HELD_TICK` (-1).
 
         Raises:
             UsageError: Called from a simulation hook, or the event cannot be sent.
@@ -593,7 +630,8 @@ class SymmetricWindow(arcade.Window):
         arcade.get_image(0, 0, *self.get_framebuffer_size()).save(path)
 
     def close(self) -> None:
-        """Close the window, its gossip thread, UDP socket and LAN discovery."""
+        """Announce this peer's departure, then close the window, its gossip thread, UDP
+        socket and LAN discovery."""
         self._runner.close()
         if self._discovery is not None:
             self._discovery.close()
@@ -789,6 +827,17 @@ class SharedView(arcade.View):
 
     def on_event(self, event: Event) -> None:
         """Apply a broadcast event to ``self.state``, at its tick."""
+
+    def on_peer_join(self, peer_id: int) -> None:
+        """A peer arrived (see :meth:`SymmetricWindow.on_peer_join`)."""
+
+    def on_peer_leave(self, peer_id: int) -> None:
+        """A peer left (see :meth:`SymmetricWindow.on_peer_leave`)."""
+
+    @property
+    def peers(self) -> tuple[int, ...]:
+        """The ids of the peers present at the current tick (the window's ``peers``)."""
+        return self.shared_window.peers
 
 
 NO_DISPLAY = "no display to open a window on: add --headless, or set DISPLAY"

@@ -16,8 +16,11 @@ player sprite to the mouse and removes the coin sprites it touches. Here:
   player walks toward its latest aim at :data:`PLAYER_SPEED_PX` per tick, so an aim that
   arrives late moves a player by a few pixels, not across the screen.
 
-Every peer that moves its mouse in the game joins the race; a new wave of coins is
-scattered (from the integer random generator in the state) when the last coin is taken.
+Every peer in the room races: its player appears at the spawn point when the peer arrives
+(``on_peer_join``, at the same tick on every peer) and disappears when it leaves
+(``on_peer_leave``: it closed its window, or its neighbours noticed it gone). A new wave of
+coins is scattered (from the integer random generator in the state) when the last coin is
+taken.
 
 Run two peers on one machine (click in the menu, then move the mouse)::
 
@@ -181,10 +184,16 @@ class CoinGameView(SharedView):
 
     def on_event(self, event: Event) -> None:
         point = aim_point(event.payload) if event.name == "aim" else None
-        if point is None:
+        player = self.state.players.get(event.source)
+        if point is None or player is None:  # no player: its peer has left
             return
-        player = self.state.players.setdefault(event.source, Player(*SPAWN, *SPAWN))
         player.aim_x, player.aim_y = point
+
+    def on_peer_join(self, peer_id: int) -> None:
+        self.state.players[peer_id] = Player(*SPAWN, *SPAWN)
+
+    def on_peer_leave(self, peer_id: int) -> None:
+        del self.state.players[peer_id]  # its score leaves with it
 
     # ------------------------------------------------------------ local side
     def on_mouse_motion(self, x: int, y: int, dx: int, dy: int) -> None:

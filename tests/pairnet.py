@@ -92,7 +92,7 @@ def make_network(
     """Sessions 0..n-1 running ``app_factory``'s app (default: the moving rectangle), linked
     along ``edges`` (both ways)."""
     n = 1 + max(max(e) for e in edges)
-    config = config or SessionConfig(delay_ms=100)
+    config = config or SessionConfig(delay_ms=100, presence=False)  # presence: its own tests
     sessions = [
         Session(
             app_factory(),

@@ -16,6 +16,7 @@ from arcade_p2p.desync_bundle import DesyncBundle
 from arcade_p2p.desync_replay import replay_bundle
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.state_fetch import FETCH_TIMEOUT_S, RETRY_S, StateFetch, StateServer
 from arcade_p2p.protocol.wire import MAX_CHUNKS_PER_REQUEST, STATE_CHUNK_BYTES, StateRequest
 from arcade_p2p.session import Session, SessionConfig
@@ -120,7 +121,7 @@ def test_a_state_naming_a_forbidden_class_is_refused_not_loaded() -> None:
     wire = make_network([(0, 1)])
     sessions = wire.sessions
     wire.run(3.0)
-    evil = pickle.dumps(print)  # builtins.print is not a class the game allows
+    evil = pack_snapshot(Presence(), pickle.dumps(print))  # print: not a class it allows
     sessions[1].node._state_server = StateServer(lambda tick: evil)
     diverge(sessions[1].app)
     bundles = _run_until_bundles(wire, [sessions[0]], 1, 10.0)

@@ -272,7 +272,10 @@ def test_a_peer_that_ran_alone_then_discovers_the_room_converges(alone_id: int) 
                 pump_until([r_room, r_alone], lambda: r_room.finished and r_alone.finished)
                 pump_until(
                     [r_room, r_alone],
-                    lambda: len(room.timeline) == len(alone.timeline) == 3,
+                    lambda: (
+                        room.stats().events == alone.stats().events == 3
+                        and room.timeline.digest() == alone.timeline.digest()
+                    ),  # presence too
                 )
                 assert room.stats().neighbours == alone.stats().neighbours == 1
     assert room.state_hash() == alone.state_hash()

@@ -81,7 +81,10 @@ def test_threaded_runners_in_a_line_converge_to_the_same_state() -> None:
         c.emit("key", "left", now=time.monotonic())
         b.emit("key", "down", now=time.monotonic())
         deadline = time.monotonic() + DEADLINE_S
-        while not all(r.finished and len(r.session.timeline) == 3 for r in runners):
+        while not (
+            all(r.finished and r.session.stats().events == 3 for r in runners)
+            and len({r.session.timeline.digest() for r in runners}) == 1  # presence too
+        ):
             assert time.monotonic() < deadline, [r.session.stats() for r in runners]
             now = time.monotonic()
             for runner in runners:
@@ -90,7 +93,7 @@ def test_threaded_runners_in_a_line_converge_to_the_same_state() -> None:
         hashes = {r.session.state_hash() for r in runners}
         assert len(hashes) == 1
         assert {r.session.tick for r in runners} == {end_tick + 1}
-        assert all(len(r.session.machine.timeline) == 3 for r in runners)
+        assert all(len(r.session.machine.timeline) == len(r.session.timeline) for r in runners)
         # The end points only hear each other through b's relaying thread.
         assert a.session.timeline.get(3, 1) is not None
         assert c.session.timeline.get(1, 1) is not None
@@ -317,7 +320,8 @@ def test_a_handed_off_session_simulates_outside_the_guard_and_sees_events_betwee
                 out = plain.pump(now=now, datagrams=inbox)
             boxes["sender"].extend((data, name) for data, _ in out)
     assert late_event_seen_by_network_only
-    assert len(plain.timeline) == len(split.timeline) == len(split.machine.timeline) == 3
+    assert plain.stats().events == split.stats().events == 3  # and each peer's arrival:
+    assert len(plain.timeline) == len(split.timeline) == len(split.machine.timeline)
     assert split.tick == plain.tick
     assert split.state_hash() == plain.state_hash() == sender.state_hash()
     assert guard.entries > 0 and not guard.held

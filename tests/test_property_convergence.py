@@ -1,5 +1,6 @@
 """Property: whatever the graph and however datagrams are delayed, duplicated, reordered or
-lost, all peers end with the identical event log and state hash, and no event is lost."""
+lost, all peers end with the identical event log and state hash, and no event is lost
+(presence included: every peer announces itself and ends seeing every peer present)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 from pairnet import make_network, settle_and_compare
 
 from arcade_p2p.clock import ClockMode
-from arcade_p2p.session import Session, SessionConfig
+from arcade_p2p.events import is_system_name
+from arcade_p2p.session import HELD_TICK, Session, SessionConfig
 
 
 @st.composite
@@ -64,5 +66,12 @@ def test_any_delivery_order_converges(
     hashes, _ = settle_and_compare(wire, seconds=6.0)
     logs = {tuple(s.timeline.all_events()) for s in wire.sessions}
     assert len(logs) == 1, "event logs differ"
-    assert set(logs.pop()) == set(emitted), "an event was lost"
+    log = logs.pop()
+    game = {(e.source, e.seq, e.name, e.payload) for e in log if not is_system_name(e.name)}
+    assert game == {(e.source, e.seq, e.name, e.payload) for e in emitted}, "an event was lost"
+    stamped = {e for e in emitted if e.tick != HELD_TICK}
+    assert stamped <= set(log), "an event was re-stamped"
     assert len(hashes) == 1, "state hashes differ"
+    assert {s.machine.presence.peers for s in wire.sessions} == {
+        tuple(sorted(s.peer_id for s in wire.sessions))
+    }, "every peer sees every peer present"

@@ -24,6 +24,7 @@ CORE_MODULES = [
     "joining.py",
     "link_model.py",
     "machine.py",
+    "presence.py",
     "sim/moving_rect.py",
     "session.py",
     "snapshots.py",

@@ -158,7 +158,7 @@ def test_a_peer_that_goes_silent_is_dropped_and_comes_back() -> None:
 
 
 def test_stamping_is_now_plus_delta_and_keeps_the_log_increasing() -> None:
-    config = SessionConfig(delay_ms=200)  # 10 ticks at 50 fps
+    config = SessionConfig(delay_ms=200, presence=False)  # 10 ticks at 50 fps; no @join
     session = Session(MovingRectApp(), peer_id=1, config=config, now=0.0)
     session.pump_ticks(now=1.0)
     first = session.emit("key", "up", now=1.0)

@@ -20,6 +20,7 @@ from test_physics import BallsApp, build_world
 
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.hash_reports import snapshot_hash
+from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
     Hello,
@@ -152,9 +153,10 @@ def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(
     joiner = new_joiner(wire)
     insider = Insider(joiner, wire)  # the joiner's sole neighbour, so it is believed
     assert insider.requests() == [SnapRequest(0, ())]
-    evil = pickle.dumps(Hostile(), protocol=5)
+    evil_state = pickle.dumps(Hostile(), protocol=5)
     with pytest.raises(RemoteError):  # what the game's restricted decoder says
-        MovingRectApp().codec.decode(evil)
+        MovingRectApp().codec.decode(evil_state)
+    evil = pack_snapshot(Presence(), evil_state)  # a snapshot: presence beside the state
     with caplog.at_level(logging.INFO, logger="arcade_p2p"):
         insider.serve(100, evil, state_hash=snapshot_hash(evil), events_digest=bytes(8))
     assert RAN == []  # no code ran
@@ -186,7 +188,7 @@ def test_a_snapshot_that_other_peers_contradict_is_refused_before_it_is_decoded(
     reported_hash, digest = joiner.reports.reported_hashes(tick)[honest]
     forged = MovingRectApp()
     forged.start()
-    blob = forged.save_state()  # a state that decodes fine but is not the room's
+    blob = pack_snapshot(Presence(), forged.save_state())  # decodes, but not the room's
     assert snapshot_hash(blob) != reported_hash
     insider.serve(tick, blob, state_hash=snapshot_hash(blob), events_digest=digest)
     assert joiner.node.dropped["snapshot_mismatch"] == 1

@@ -39,7 +39,7 @@ from arcade_p2p.check.driver import CheckedPeer, GameFailure, changed, digest, s
 from arcade_p2p.check.target import ensure_headless, load_target, target_spec
 from arcade_p2p.check.worker import STRAIGHT_PEER_ID, WorkerResult, input_rng
 from arcade_p2p.errors import UsageError
-from arcade_p2p.events import Event
+from arcade_p2p.events import Event, is_system_name
 from arcade_p2p.statediff import DEFAULT_MAX_DIFFS, FieldDiff, diff_states
 
 __all__ = [
@@ -314,12 +314,12 @@ class _Comparison:
             self.attributes_changed = changed(attributes, a.game_attributes(), "self")
             self.drawn_attributes = a.drawn_attributes
             a.close()
-        self.events = len(deliveries)
+        self.events = sum(not is_system_name(event.name) for _, event in deliveries)
         return deliveries
 
     def _rollback(self, deliveries: list[tuple[int, Event]]) -> None:
         """Run B against A's states, with late events and forced rollbacks."""
-        b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID)
+        b = CheckedPeer(self.cls, peer_id=ROLLBACK_PEER_ID, announce=False)
         rng = random.Random(f"rollbacks-{self.seed}")
         pending = sorted(deliveries, key=lambda due: due[0])
         next_rollback = rng.randint(*FIRST_ROLLBACK_TICKS)

@@ -23,6 +23,7 @@ timeline/time-machine calls as events arriving from the network.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import pickle
 import random
@@ -75,13 +76,17 @@ class CheckedPeer:
         cls: A :class:`~arcade_p2p.window.SymmetricWindow` or
             :class:`~arcade_p2p.app.StateApp` subclass.
         peer_id: This peer's id (events it broadcasts carry it).
+        announce: Whether its session announces its own arrival (a presence event, which
+            :meth:`play` returns with the input).
     """
 
-    def __init__(self, cls: type, *, peer_id: int) -> None:
+    def __init__(self, cls: type, *, peer_id: int, announce: bool = True) -> None:
         self.is_window = is_window_class(cls)
         self.game: Any
         self.session: Session
         config: SessionConfig = getattr(cls, "CONFIG", None) or SessionConfig()
+        if not announce:  # it receives the other run's arrival instead (with its input)
+            config = dataclasses.replace(config, presence=False)
         self.fps = config.fps
         if self.is_window:
             try:

@@ -82,6 +82,9 @@ SNAP_CHUNKS_PER_S = 1600.0
 """Pacing rate of snapshot chunks (about 1.8 MB/s; a 220 KB physics space takes ~0.13 s)."""
 SNAP_BURST_CHUNKS = 16
 """Most chunks sent back to back before the pacing rate applies."""
+MIN_PACING_WAIT_S = 1e-6
+"""Shortest wait for the next token: a shorter one can vanish in the float addition to the
+current time, which would wake the driver at the same instant again and again."""
 WINDOW_RETRY_MIN_S = 0.1
 """Shortest wait before the missing chunks of a window are asked again."""
 WINDOW_RETRY_RTTS = 3.0
@@ -225,7 +228,7 @@ class SnapshotTransfer:
         if fetch is not None:
             deadline = fetch.verify_until if fetch.complete is not None else fetch.deadline
         if self._queue:
-            wait = max(0.0, 1.0 - self._tokens) / SNAP_CHUNKS_PER_S
+            wait = max(MIN_PACING_WAIT_S, (1.0 - self._tokens) / SNAP_CHUNKS_PER_S)
             deadline = min(deadline, self._refilled_at + wait)
         return deadline
 

@@ -33,7 +33,9 @@ from arcade_p2p.events import (
     MAX_SOURCE_ID,
     MAX_TICK,
     Event,
+    is_system_name,
 )
+from arcade_p2p.presence import check_system_event
 
 __all__ = [
     "MAC_BYTES",
@@ -567,6 +569,8 @@ def _parse_event(item: Any, measure_payload: bool) -> Event:
         raise RemoteError("malformed", "event.name")
     if measure_payload and len(msgpack.packb(payload, use_bin_type=True)) > MAX_PAYLOAD_BYTES:
         raise RemoteError("malformed", "event.payload too large")
+    if is_system_name(name):
+        check_system_event(name, payload)
     return Event(tick, source, seq, name, payload)
 
 

@@ -117,7 +117,8 @@ class SimConfig:
         return self.latency_ms * PAPER_AVG_HOPS * self.mult
 
     def session_config(self) -> SessionConfig:
-        """The settings every session of the run shares."""
+        """The settings every session of the run shares (the paper's workload: peers
+        announce no presence events)."""
         if self.auto:
             return SessionConfig(
                 fps=self.fps,
@@ -125,8 +126,11 @@ class SimConfig:
                 auto_start_ms=self.delta_ms,
                 clock=self.clock,
                 key=self.key,
+                presence=False,
             )
-        return SessionConfig(fps=self.fps, delay_ms=self.delta_ms, clock=self.clock, key=self.key)
+        return SessionConfig(
+            fps=self.fps, delay_ms=self.delta_ms, clock=self.clock, key=self.key, presence=False
+        )
 
     @property
     def jitter(self) -> float:

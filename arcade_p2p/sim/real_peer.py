@@ -50,6 +50,7 @@ def main() -> int:
         clock=ClockMode(spec["clock"]),
         room=spec["room"],
         key=spec["key"],
+        presence=False,  # the simulator's workload (see SimConfig.session_config)
     )
     t0: float = spec["t0"]
     with UdpTransport("127.0.0.1", 0, emulation=emulation) as transport:
