@@ -23,7 +23,7 @@ from typing import Any
 
 import arcade
 import pytest
-from test_window import frames, window_factory
+from test_window import frames, frames_until_in_step, window_factory
 
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.session import SessionConfig
@@ -134,18 +134,20 @@ def first_ink_order(window: Whiteboard) -> list[tuple[int, int]]:
 def test_whiteboards_agree_and_a_late_stroke_lands_in_its_place(
     windows: Callable[..., Any],
 ) -> None:
-    a = windows(Whiteboard, config=INSTANT, max_tick=120, peer_id=1)
-    b = windows(Whiteboard, config=INSTANT, max_tick=120, peer_id=2, peers=[a.address])
+    a = windows(Whiteboard, config=INSTANT, max_tick=300, peer_id=1)
+    b = windows(Whiteboard, config=INSTANT, max_tick=300, peer_id=2, peers=[a.address])
     long_line = [(100 + 5 * i, 300) for i in range(60)]  # 60 points: three ink events
+    start = frames_until_in_step([a, b])  # so that no input is held and stamped later
     inputs = {
-        10: lambda: (draw_stroke(a, [(50, 50), (90, 90)]), draw_stroke(b, long_line)),
-        20: lambda: draw_stroke(b, [(400, 400), (420, 380)]),
-        21: lambda: draw_stroke(a, [(600, 200), (640, 260)]),
-        30: lambda: draw_stroke(a, [(700, 100), (720, 160)]),
-        40: lambda: a.on_key_press(arcade.key.Z, arcade.key.MOD_CTRL),
-        60: lambda: b.broadcast("ink", [9, 5000, 5]),  # off the board: everyone ignores it
+        start + 10: lambda: (draw_stroke(a, [(50, 50), (90, 90)]), draw_stroke(b, long_line)),
+        start + 20: lambda: draw_stroke(b, [(400, 400), (420, 380)]),
+        start + 21: lambda: draw_stroke(a, [(600, 200), (640, 260)]),
+        start + 30: lambda: draw_stroke(a, [(700, 100), (720, 160)]),
+        start + 40: lambda: a.on_key_press(arcade.key.Z, arcade.key.MOD_CTRL),
+        start + 60: lambda: b.broadcast("ink", [9, 5000, 5]),  # off the board: ignored
     }
-    settle([a, b], frames([a, b], 100, inputs))
+    assert start + 100 < 300, "the schedule must fit before max_tick"
+    settle([a, b], frames([a, b], start + 100, inputs, start=start))
     assert a.session.state_hash() == b.session.state_hash()
     assert a.state == b.state
     # b's second stroke goes under the stroke ``a`` drew a moment later: timeline order.

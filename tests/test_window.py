@@ -105,16 +105,33 @@ def windows() -> Iterator[Callable[..., Any]]:
     yield from window_factory()
 
 
-def frames(windows: list[Any], count: int, inputs: dict[int, Callable[[], object]]) -> float:
-    """Step every window through ``count`` frames; ``inputs[k]`` runs after frame ``k``."""
+def frames(
+    windows: list[Any], count: int, inputs: dict[int, Callable[[], object]], *, start: int = 0
+) -> float:
+    """Step every window through frames ``start`` to ``count - 1``; ``inputs[k]`` runs after
+    frame ``k``."""
     now = 0.0
-    for frame in range(count):
+    for frame in range(start, count):
         now = (frame + 0.5) / FPS
         for window in windows:
             window.step_frame(now)
         if frame in inputs:
             inputs[frame]()
     return now
+
+
+def frames_until_in_step(windows: list[Any], limit: int = 300) -> int:
+    """Step every window until none is joining; return the number of frames stepped.
+
+    Input broadcast while joining is held and stamped at the room's tick once in step, so
+    a test that schedules input at given frames starts its schedule from here.
+    """
+    frame = 0
+    while any(w.session.joining for w in windows):
+        assert frame < limit, [w.session.stats() for w in windows]
+        frames(windows, frame + 1, {}, start=frame)
+        frame += 1
+    return frame
 
 
 def settle(windows: list[Any], now: float, events: int) -> None:
