@@ -676,21 +676,25 @@ class Session:
     def network_timer(self) -> float:
         """When the network half next has work without a datagram arriving (absolute).
 
-        The end of a join hold by timeout counts too: the input held meanwhile is stamped
-        and sent then, so a driver that only wakes for work stamps it at the same time as
-        one that wakes every tick.
+        Before :meth:`hand_off`, the end of a join hold by timeout counts too: the input
+        held meanwhile is stamped and sent then, so a driver that only wakes for work
+        stamps it at the same time as one that wakes every tick. After it, that end is the
+        tick half's (:meth:`next_tick_time`): only :meth:`pump_ticks` ends a hold, so a
+        network thread woken for it would find it still due and never sleep again.
         """
         if not self._split:  # called every tick: skip the no-op guard
             return min(self.node.get_timer(), self.join.deadline)
         with self._guard:
-            return min(self.node.get_timer(), self.join.deadline)
+            return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
-        """When the next tick becomes due (the tick half's wake-up)."""
+        """When the next tick becomes due (the tick half's wake-up); after
+        :meth:`hand_off`, also the end of a join hold by timeout (see
+        :meth:`network_timer`)."""
         if not self._split:  # called every tick: skip the no-op guard
             return self.clock.next_due_time(now)
         with self._guard:
-            return self.clock.next_due_time(now)
+            return min(self.clock.next_due_time(now), self.join.deadline)
 
     @property
     def desync(self) -> DesyncReport | None:
