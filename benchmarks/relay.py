@@ -4,13 +4,14 @@ Three peers in a line A -- B -- C over real UDP on loopback, in one process: A a
 threaded runners, B is a real headless window (``ARCADE_HEADLESS=1``) whose ``on_draw``
 takes ``--frame-ms`` (sleeping, like a vsync wait or GPU-bound frame, or with ``--spin``
 busy in Python, holding the interpreter lock like Python game code does: a fixed amount
-of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits events
-at irregular times; C stamps each one as its gossip thread takes it in. The same run with
-an idle B (``on_draw`` does nothing) gives the baseline, and the figures are the
-per-event delays minus the idle median: what B's busy frames add. ``frame_ms_median`` and
-``frame_cpu_ms_median`` are how long B's ``on_draw`` took during the busy run, in wall
-time and in CPU time of B's thread: with ``--spin``, what the other threads cost the
-game's thread (the CPU time leaves out other processes of a shared machine).
+of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits 100
+events (``--events``) at irregular times; C stamps each one as its gossip thread takes it
+in. The same run with an idle B (``on_draw`` does nothing) gives the baseline, and the
+figures are the per-event delays minus the idle median: what B's busy frames add.
+``frame_ms_median`` and ``frame_cpu_ms_median`` are how long B's ``on_draw`` took during
+the busy run, in wall time and in CPU time of B's thread: with ``--spin``, what the other
+threads cost the game's thread (the CPU time leaves out other processes of a shared
+machine).
 
 The gossip thread lowers the interpreter's switch interval while it runs (see
 :mod:`arcade_p2p.gossip_thread`); ``--switch-interval-ms 5`` keeps CPython's default
@@ -63,6 +64,7 @@ from arcade_p2p.window import SymmetricWindow
 
 CONFIG = SessionConfig(fps=50, delay_ms=100)
 EVENTS = 100
+"""A emits this many events per run (``--events``)."""
 GAP_S = (0.02, 0.05)
 """A emits at uniformly random gaps in this range (not in step with B's frames)."""
 LINK_DEADLINE_S = 10.0
@@ -175,6 +177,7 @@ def run_line(
     threaded: bool,
     seed: int,
     intervals: tuple[float, ...] = (),
+    events: int = EVENTS,
 ) -> Line:
     """One run A -- B -- C (see :class:`Line`)."""
     rng = random.Random(seed)
@@ -215,7 +218,7 @@ def run_line(
             b.run(seconds=0.05)
 
         def emit_events() -> None:  # A's game thread
-            for _ in range(EVENTS):
+            for _ in range(events):
                 time.sleep(rng.uniform(*GAP_S))
                 at = time.monotonic()
                 event = a.emit("key", "up", now=at)
@@ -225,7 +228,7 @@ def run_line(
         b.frames.clear()
         watch.on = True
         emitter.start()
-        b.run(seconds=EVENTS * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
+        b.run(seconds=events * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
         emitter.join()
         watch.on = False
         frames = b.frames.copy()
@@ -265,11 +268,11 @@ def frame_cost(frame_s: float) -> dict[str, Any]:
     return figures
 
 
-def relay(*, frame_s: float, spin: bool, threaded: bool) -> dict[str, Any]:
+def relay(*, frame_s: float, spin: bool, threaded: bool, events: int) -> dict[str, Any]:
     """The relay figures (see the module header)."""
-    idle = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1).delays
+    idle = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1, events=events).delays
     work = iterations_for(frame_s) if spin else 0
-    line = run_line(frame_s=frame_s, spin=work, threaded=threaded, seed=2)
+    line = run_line(frame_s=frame_s, spin=work, threaded=threaded, seed=2, events=events)
     busy, frames = line.delays, line.frames
     median, p95 = added(busy, idle)
     return {
@@ -277,7 +280,7 @@ def relay(*, frame_s: float, spin: bool, threaded: bool) -> dict[str, Any]:
         "relay_added_ms_p95": round(p95, 2),
         "idle_delay_ms_median": round(statistics.median(idle), 2),
         "busy_delay_ms_median": round(statistics.median(busy), 2),
-        "events_sent": EVENTS,
+        "events_sent": events,
         "events_arrived_idle": len(idle),
         "events_arrived_busy": len(busy),
         "frame_ms": frame_s * 1e3,
@@ -301,6 +304,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--frame-ms", type=float, default=30.0, help="B's frame time")
+    parser.add_argument("--events", type=int, default=EVENTS, help="events A emits per run")
     parser.add_argument("--spin", action="store_true", help="B's frames busy in Python")
     parser.add_argument(
         "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
@@ -328,7 +332,12 @@ def main() -> None:
     if args.frame_cost:
         figures = frame_cost(frame_s)
     else:
-        figures = relay(frame_s=frame_s, spin=args.spin, threaded=not args.single_threaded)
+        figures = relay(
+            frame_s=frame_s,
+            spin=args.spin,
+            threaded=not args.single_threaded,
+            events=args.events,
+        )
     if args.json:
         print(json.dumps(figures))
     else:
