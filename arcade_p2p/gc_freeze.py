@@ -3,7 +3,7 @@
 How this works: CPython's cyclic garbage collector holds the interpreter lock while it
 runs, so it stops every thread of the process, for a time that grows with the number of
 objects it examines. A full (generation 2) collection examines every object that can be
-part of a cycle: after importing Arcade, pyglet and arcade-p2p, about 60 000 of them.
+part of a cycle: after importing Arcade, pyglet and arcade-p2p, about 58 000 of them.
 While it runs, no event passes through this peer and no frame is drawn. Those objects
 live as long as the program, so examining them again and again finds nothing to free.
 
