@@ -29,6 +29,15 @@ applied on top of the base: the machine then drops the base and re-simulates the
 history from START, after which it is an ordinary machine again (later old events cause
 ordinary rollbacks, so the state converges once the history is complete).
 
+With ``history_ticks`` set, memory stays bounded however long the session runs: about
+every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more than
+``history_ticks`` ago (:meth:`~arcade_p2p.timeline.Timeline.forget_before`, up to the
+newest kept snapshot that old and never past a gap in any source), drops older
+snapshots, and makes that snapshot its base. A joiner with bounded history forgets what
+its snapshot covers at once. An unknown event older than the base is then refused by the
+timeline (too old: nobody who forgot that far back can apply it), so the base is never
+left for a replay from START.
+
 Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
 to the machine's :attr:`TimeMachine.presence` in the same order, instead of
 ``app.event``, and call the app's optional ``on_peer_join(peer)``/``on_peer_leave(peer)``
@@ -51,10 +60,13 @@ from arcade_p2p.presence import Change, Presence, pack_snapshot, unpack_snapshot
 from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import Timeline
 
-__all__ = ["MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+__all__ = ["FORGET_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
 
 MAX_EXTRA_COVERAGE = 4096
 """Most events held above a gap that a snapshot's coverage names one by one."""
+FORGET_EVERY_TICKS = 600
+"""How far the oldest held history may run past ``history_ticks`` before it is forgotten
+(forgetting walks the timeline's sources: done in steps, not every tick)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,8 @@ class TimeMachine:
         timeline: The events to apply (shared with the gossip layer).
         snapshot_every_ticks: Snapshot period K; snapshots are taken at ``tick % K == 0``.
         dense_snapshots: How many recent snapshots are kept before older ones are thinned.
+        history_ticks: Forget the events stamped more than this many ticks ago (None:
+            keep the whole history; see the module header).
     """
 
     def __init__(
@@ -123,9 +137,13 @@ class TimeMachine:
         *,
         snapshot_every_ticks: int = 10,
         dense_snapshots: int = 16,
+        history_ticks: int | None = None,
     ) -> None:
+        if history_ticks is not None and history_ticks < snapshot_every_ticks:
+            raise UsageError("history_ticks must be at least one snapshot period")
         self.app = app
         self.timeline = timeline
+        self.history_ticks = history_ticks
         self.presence = Presence()
         """The peers present at the start of :attr:`tick` (simulation state)."""
         if isinstance(app, StateApp):
@@ -169,13 +187,20 @@ class TimeMachine:
         """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
 
         Late events do this through :meth:`note_event`; the determinism checker calls it
-        directly to force rollbacks without changing the input.
+        directly to force rollbacks without changing the input. With forgotten history
+        the rollback reaches back to the base at most (no event before it can change).
         """
+        tick = max(tick, self.timeline.floor_tick)
         if tick < self._tick and (self._dirty is None or tick < self._dirty):
             self._dirty = tick
 
     def start_from(
-        self, coverage: Coverage, blob: bytes, load: Callable[[bytes], None] | None = None
+        self,
+        coverage: Coverage,
+        blob: bytes,
+        load: Callable[[bytes], None] | None = None,
+        *,
+        events_digest: bytes | None = None,
     ) -> None:
         """Start at tick ``coverage.tick`` from a snapshot received from another peer.
 
@@ -185,6 +210,9 @@ class TimeMachine:
             load: Loads the app's blob into the app (default ``app.load_state``); a joiner
                 passes a decoder for untrusted bytes, whose errors propagate and leave the
                 machine as it was.
+            events_digest: The sender's digest of the events before the snapshot's tick;
+                with ``history_ticks`` the timeline then forgets what the snapshot covers
+                (required with ``history_ticks``).
 
         Raises:
             UsageError: The machine has already simulated past START, or the tick is not
@@ -197,6 +225,8 @@ class TimeMachine:
             raise UsageError("only a machine still at START can start from a snapshot")
         if tick <= 0 or tick % every:
             raise UsageError(f"a snapshot tick is a positive multiple of {every}, got {tick}")
+        if self.history_ticks is not None and events_digest is None:
+            raise UsageError("with history_ticks, start_from needs the events digest")
         entries, app_blob = unpack_snapshot(blob)
         (load or self.app.load_state)(app_blob)
         self.presence.restore(entries)
@@ -206,6 +236,8 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
+        if events_digest is not None and self.history_ticks is not None:
+            self.timeline.start_after(coverage.marks, tick, events_digest, coverage.extra)
         for event in self.timeline.all_events():  # what arrived before the snapshot did
             if event.tick >= tick:
                 break
@@ -218,8 +250,9 @@ class TimeMachine:
 
         It runs no tick: with a repair pending, it picks a snapshot at or before the
         dirty tick (later ones are stale). So the snapshot contains every event of the
-        timeline stamped before its tick; the coverage names, per source, the seqs held
-        without a gap, plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
+        timeline stamped before its tick; the coverage names, per source, the last seq
+        stamped before that tick among those held without a gap (so a joiner may forget
+        every seq up to it), plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
         (beyond those, a joiner that receives one re-simulates from START: rare, and
         exact either way).
 
@@ -240,7 +273,7 @@ class TimeMachine:
         for source in timeline.marks():
             log = timeline.source_log(source)
             assert log is not None  # a source with a mark has a log
-            marks[source] = log.contiguous
+            marks[source] = log.last_before(tick)
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
@@ -284,7 +317,22 @@ class TimeMachine:
             self.stats.catch_up_ticks += target_tick + 1 - start
             self._realtime_from = target_tick + 1
         self.stats.live_events += applied
+        self._forget_old_history()
         return target_tick + 1 - start
+
+    def _forget_old_history(self) -> None:
+        """Forget what is older than ``history_ticks`` (see the module header)."""
+        keep = self.history_ticks
+        timeline = self.timeline
+        if keep is None or self._tick - timeline.floor_tick < keep + FORGET_EVERY_TICKS:
+            return
+        found = self.snapshots.at_or_before(timeline.forgettable_before(self._tick - keep))
+        if found is None or found[0] <= timeline.floor_tick:
+            return
+        tick, blob = found
+        timeline.forget_before(tick)
+        self.snapshots.drop_before(tick)
+        self._base = (Coverage(tick, timeline.floors()), blob)
 
     def repair(self) -> None:
         """Roll back and re-simulate now if a late event made the past dirty."""

@@ -129,8 +129,9 @@ class SnapshotHost(Protocol):
         """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
         with the same ``events_digest``."""
 
-    def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
-        """Start from the snapshot (raises RemoteError if the blob is refused)."""
+    def install_snapshot(self, coverage: Coverage, blob: bytes, events_digest: bytes) -> None:
+        """Start from the snapshot, whose sender digested the events before its tick as
+        ``events_digest`` (raises RemoteError if the blob is refused)."""
 
 
 @dataclass(slots=True)
@@ -347,7 +348,7 @@ class SnapshotTransfer:
                     return  # wait for another neighbour's report of this tick
                 if not alone:
                     raise RemoteError("snapshot_unverified", f"nobody else reported {fetch.tick}")
-            self.host.install_snapshot(coverage, blob)
+            self.host.install_snapshot(coverage, blob, fetch.events_digest)
         except RemoteError as exc:
             self.stats.refused += 1
             self._refused_by.add(fetch.peer)
