@@ -276,7 +276,7 @@ class RecoveryTarget:
     def met_by(self, timeline: Timeline, reachable: Sequence[Timeline]) -> bool:
         """Whether ``timeline`` holds every target event that a ``reachable`` peer holds."""
         return not any(
-            any(other.get(source, seq) is not None for other in reachable)
+            any(other.knows(source, seq) for other in reachable)
             for source, seq in self.missing(timeline)
         )
 

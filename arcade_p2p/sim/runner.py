@@ -530,7 +530,7 @@ class _Simulation:
         lost = orphaned = 0
         for source, highest in self.emitted.items():
             for seq in range(1, highest + 1):
-                held = sum(1 for s in finals if s.timeline.get(source, seq) is not None)
+                held = sum(1 for s in finals if s.timeline.knows(source, seq))
                 if held < len(finals):
                     lost += 1
                     orphaned += held == 0
