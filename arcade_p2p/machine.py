@@ -33,10 +33,13 @@ With ``history_ticks`` set, memory stays bounded however long the session runs: 
 every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more than
 ``history_ticks`` ago (:meth:`~arcade_p2p.timeline.Timeline.forget_before`, up to the
 newest kept snapshot that old and never past a gap in any source), drops older
-snapshots, and makes that snapshot its base. A joiner with bounded history forgets what
-its snapshot covers at once. An unknown event older than the base is then refused by the
-timeline (too old: nobody who forgot that far back can apply it), so the base is never
-left for a replay from START.
+snapshots, and makes that snapshot its base. A joiner, whatever its own setting, forgets
+at once what its snapshot's sender forgot
+(:meth:`~arcade_p2p.timeline.Timeline.adopt`). An unknown event older than the forgetting
+base is refused by the timeline (too old: nobody who forgot that far back can apply it).
+A joiner's base can be newer than what the room forgot: an event between the two that its
+snapshot lacks cannot be replayed from START either; it is kept and passed on but not
+applied, and counted (``events_unappliable``).
 
 Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
 to the machine's :attr:`TimeMachine.presence` in the same order, instead of
@@ -58,7 +61,7 @@ from arcade_p2p.events import Event, is_system_name
 from arcade_p2p.histogram import Histogram
 from arcade_p2p.presence import Change, Presence, pack_snapshot, unpack_snapshot
 from arcade_p2p.snapshots import SnapshotStore
-from arcade_p2p.timeline import Timeline
+from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten, Timeline
 
 __all__ = ["FORGET_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
 
@@ -77,11 +80,15 @@ class Coverage:
         tick: The snapshot tick ``T`` (the state is the one at the start of ``T``).
         marks: ``source -> seq``: the events of that source with ``seq <= mark`` and a tick
             before ``T`` are applied in the state (the sender held every one of them).
+        extra: ``(source, seq)`` of further events in the state (held above a gap).
+        forgotten: The part of that history the sender forgot (a joiner adopts it: nobody
+            can send it those events).
     """
 
     tick: int
     marks: Mapping[int, int]
     extra: frozenset[tuple[int, int]] = frozenset()
+    forgotten: Forgotten = NOTHING_FORGOTTEN
 
     def covers(self, event: Event) -> bool:
         """Whether ``event`` is already applied in the snapshot's state."""
@@ -106,6 +113,9 @@ class MachineStats:
             rollback reaching into history this peer never simulated in real time).
         resim_ticks: Ticks re-simulated (from the restored snapshot to the present).
         max_rollback_depth: Deepest single rollback, in ticks.
+        events_unappliable: Events older than the snapshot this machine started from,
+            which it does not contain, received once the room had forgotten the history
+            before it (a partition that outlived it): kept and passed on, not applied.
     """
 
     live_ticks: int = 0
@@ -116,6 +126,7 @@ class MachineStats:
     catch_up_rollback_ticks: int = 0
     resim_ticks: int = 0
     max_rollback_depth: int = 0
+    events_unappliable: int = 0
 
 
 class TimeMachine:
@@ -179,8 +190,12 @@ class TimeMachine:
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
         base = self._base
-        if base is not None and base[0].covers(event):
-            return  # already in the state the machine started from
+        if base is not None and event.tick < base[0].tick:
+            if base[0].covers(event):
+                return  # already in the state the machine started from
+            if self.timeline.floor_tick:  # no START to replay from: see the module header
+                self.stats.events_unappliable += 1
+                return
         self.mark_dirty(event.tick)
 
     def mark_dirty(self, tick: int) -> None:
@@ -195,12 +210,7 @@ class TimeMachine:
             self._dirty = tick
 
     def start_from(
-        self,
-        coverage: Coverage,
-        blob: bytes,
-        load: Callable[[bytes], None] | None = None,
-        *,
-        events_digest: bytes | None = None,
+        self, coverage: Coverage, blob: bytes, load: Callable[[bytes], None] | None = None
     ) -> None:
         """Start at tick ``coverage.tick`` from a snapshot received from another peer.
 
@@ -210,9 +220,6 @@ class TimeMachine:
             load: Loads the app's blob into the app (default ``app.load_state``); a joiner
                 passes a decoder for untrusted bytes, whose errors propagate and leave the
                 machine as it was.
-            events_digest: The sender's digest of the events before the snapshot's tick;
-                with ``history_ticks`` the timeline then forgets what the snapshot covers
-                (required with ``history_ticks``).
 
         Raises:
             UsageError: The machine has already simulated past START, or the tick is not
@@ -225,8 +232,6 @@ class TimeMachine:
             raise UsageError("only a machine still at START can start from a snapshot")
         if tick <= 0 or tick % every:
             raise UsageError(f"a snapshot tick is a positive multiple of {every}, got {tick}")
-        if self.history_ticks is not None and events_digest is None:
-            raise UsageError("with history_ticks, start_from needs the events digest")
         entries, app_blob = unpack_snapshot(blob)
         (load or self.app.load_state)(app_blob)
         self.presence.restore(entries)
@@ -236,8 +241,7 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
-        if events_digest is not None and self.history_ticks is not None:
-            self.timeline.start_after(coverage.marks, tick, events_digest, coverage.extra)
+        self.timeline.adopt(coverage.forgotten)
         for event in self.timeline.all_events():  # what arrived before the snapshot did
             if event.tick >= tick:
                 break
@@ -250,9 +254,8 @@ class TimeMachine:
 
         It runs no tick: with a repair pending, it picks a snapshot at or before the
         dirty tick (later ones are stale). So the snapshot contains every event of the
-        timeline stamped before its tick; the coverage names, per source, the last seq
-        stamped before that tick among those held without a gap (so a joiner may forget
-        every seq up to it), plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
+        timeline stamped before its tick; the coverage names, per source, the seqs held
+        without a gap, plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
         (beyond those, a joiner that receives one re-simulates from START: rare, and
         exact either way).
 
@@ -273,11 +276,11 @@ class TimeMachine:
         for source in timeline.marks():
             log = timeline.source_log(source)
             assert log is not None  # a source with a mark has a log
-            marks[source] = log.last_before(tick)
+            marks[source] = log.contiguous
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
-        return Coverage(tick, marks, frozenset(extra)), blob
+        return Coverage(tick, marks, frozenset(extra), timeline.forgotten()), blob
 
     @property
     def base_tick(self) -> int | None:

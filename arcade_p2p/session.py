@@ -629,13 +629,11 @@ class Session:
             target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
             released = held and not join.joining
         if received is not None:  # a verified snapshot: start from it, then ask again
-            coverage, blob, state, digest = received
-            machine.start_from(
-                coverage, blob, load=lambda _: _set_state(machine.app, state), events_digest=digest
-            )
+            coverage, blob, state = received
+            machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
-                if self._split and machine.history_ticks is not None:  # the node's copy too
-                    self.timeline.start_after(coverage.marks, coverage.tick, digest, coverage.extra)
+                if self._split:  # the node's copy forgets what the sender forgot too
+                    self.timeline.adopt(coverage.forgotten)
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
@@ -805,7 +803,7 @@ class _SnapshotHost:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.offer: tuple[Coverage, bytes, bytes] | None = None
-        self.received: tuple[Coverage, bytes, Any, bytes] | None = None
+        self.received: tuple[Coverage, bytes, Any] | None = None
         self._offered_from: tuple[object, ...] | None = None
 
     def wants_snapshot(self) -> bool:
@@ -833,11 +831,11 @@ class _SnapshotHost:
             return Verdict.MATCH
         return Verdict.MISMATCH if others else Verdict.UNKNOWN
 
-    def install_snapshot(self, coverage: Coverage, blob: bytes, events_digest: bytes) -> None:
+    def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
         app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
         _, app_blob = unpack_snapshot(blob)  # RemoteError: refused
-        self.received = (coverage, blob, app.codec.decode(app_blob), events_digest)
+        self.received = (coverage, blob, app.codec.decode(app_blob))
 
     # ------------------------------------------------------------ tick half (guarded)
     def publish_offer(self) -> None:
@@ -854,7 +852,7 @@ class _SnapshotHost:
         coverage, blob = found
         self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
 
-    def take_received(self) -> tuple[Coverage, bytes, Any, bytes] | None:
+    def take_received(self) -> tuple[Coverage, bytes, Any] | None:
         """The verified snapshot waiting to be started from, once (under the guard)."""
         received, self.received = self.received, None
         return received

@@ -16,17 +16,18 @@ History can be *forgotten* to keep memory bounded (:meth:`Timeline.forget_before
 events of each source up to a per-source ``floor`` seq, all stamped before a
 :attr:`Timeline.floor_tick`, are dropped from both indexes but stay *known*: a copy that
 arrives again is a duplicate, the marks and :func:`len` still count them, and the digests
-still include them. A compacting peer forgets what a snapshot of its own covers; a peer
-that started from another peer's snapshot forgets what that snapshot covers (it never
-held those events). An unknown event stamped before the floor tick can no longer be
-applied by anyone who forgot that far back: it is refused as :attr:`InsertOutcome.TOO_OLD`.
+still include them. A peer forgets what a snapshot of its own covers. An unknown event
+stamped before the floor tick can no longer be applied by anyone who forgot that far back:
+it is refused as :attr:`InsertOutcome.TOO_OLD`.
+A joiner cannot get what its snapshot's sender forgot from anyone: it adopts the sender's
+floors (:meth:`Timeline.adopt`) and fetches the rest of the history as usual.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -35,7 +36,14 @@ import msgpack
 from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
 
-__all__ = ["InsertOutcome", "SourceLog", "Timeline", "event_number"]
+__all__ = [
+    "NOTHING_FORGOTTEN",
+    "Forgotten",
+    "InsertOutcome",
+    "SourceLog",
+    "Timeline",
+    "event_number",
+]
 
 
 class InsertOutcome(Enum):
@@ -47,6 +55,26 @@ class InsertOutcome(Enum):
     """Same ``(source, seq)`` as a known event but different content: dropped."""
     TOO_OLD = "too_old"
     """An unknown event stamped before :attr:`Timeline.floor_tick`: history forgotten."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What a timeline forgot (see :meth:`Timeline.forget_before`).
+
+    Attributes:
+        tick: Its floor tick: events stamped before it may be forgotten (0: none are).
+        floors: ``source -> seq``: every seq up to it is forgotten (sources with none
+            forgotten are left out).
+        digest: :meth:`Timeline.events_digest` of ``tick``: the forgotten events' digest.
+    """
+
+    tick: int
+    floors: Mapping[int, int]
+    digest: bytes
+
+
+NOTHING_FORGOTTEN = Forgotten(0, {}, bytes(8))
+"""A timeline that holds its whole history."""
 
 
 @dataclass(slots=True)
@@ -88,21 +116,6 @@ class SourceLog:
             self.contiguous += 1
             joined += 1
         del above[:joined]
-
-    def last_before(self, tick: int) -> int:
-        """The highest seq up to :attr:`contiguous` whose event is stamped before ``tick``
-        (:attr:`floor` at least: forgotten events are older than any tick asked for).
-
-        A source stamps its events at non-decreasing ticks, so this is a binary search.
-        """
-        low, high = self.floor, self.contiguous
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self.events[middle].tick < tick:
-                low = middle
-            else:
-                high = middle - 1
-        return low
 
     def raise_floor(self, floor: int) -> list[Event]:
         """Forget seqs ``1..floor`` (known from now on, held no more); return the events
@@ -273,36 +286,35 @@ class Timeline:
             floors[source] = seq
         return self._raise_floors(floors, tick)
 
-    def start_after(
-        self,
-        marks: Mapping[int, int],
-        tick: int,
-        digest_before: bytes,
-        extra: Set[tuple[int, int]] = frozenset(),
-    ) -> int:
-        """Know the events a snapshot of ``tick`` covers without holding them.
+    def forgotten(self) -> Forgotten:
+        """What this timeline forgot, for a joiner to adopt (see :meth:`adopt`)."""
+        if not self._floor_tick:
+            return NOTHING_FORGOTTEN
+        floors = {source: log.floor for source, log in self._by_source.items() if log.floor}
+        return Forgotten(self._floor_tick, floors, self.events_digest(self._floor_tick))
 
-        Args:
-            marks: ``source -> seq``: every event up to it is in the snapshot.
-            tick: The snapshot's tick; unknown events stamped before it are refused.
-            digest_before: :meth:`events_digest` of ``tick`` as the snapshot's sender
-                computed it (the events this timeline will never hold are in it).
-            extra: ``(source, seq)`` of further events the snapshot contains (held above
-                a gap by the sender): kept if held.
+    def adopt(self, forgotten: Forgotten) -> int:
+        """Forget what another peer forgot: a joiner that starts from its snapshot can get
+        those events from nobody, and knows they are in the snapshot's state.
+
+        Held events stamped before ``forgotten.tick`` that it does not cover are dropped
+        (nobody who forgot that far back can apply them); the digests go on from the
+        other peer's.
 
         Returns:
-            How many held events were dropped as too old: stamped before ``tick`` and not
-            in the snapshot.
+            How many held events were dropped that way.
         """
-        for source in marks:
+        if forgotten.tick <= self._floor_tick:
+            return 0
+        for source in forgotten.floors:
             if source not in self._by_source:
                 self._by_source[source] = SourceLog()
-        self._raise_floors(dict(marks), tick)
-        too_old = [e for e in self.all_events() if e.tick < tick and e.ident not in extra]
+        self._raise_floors(dict(forgotten.floors), forgotten.tick)
+        too_old = [e for e in self.all_events() if e.tick < forgotten.tick]
         for event in too_old:
             self._remove(event)
         later = sum(self._tick_sums.values())
-        self._total_sum = (int.from_bytes(digest_before, "little") + later) & _MASK_64
+        self._total_sum = (int.from_bytes(forgotten.digest, "little") + later) & _MASK_64
         self._digest = None
         return len(too_old)
 

@@ -4,13 +4,15 @@ exactly (state hashes), with what was forgotten still known and refused when too
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from test_physics import BallsApp
 
-from arcade_p2p.errors import UsageError
+from arcade_p2p.errors import RemoteError, UsageError
 from arcade_p2p.events import Event
 from arcade_p2p.machine import FORGET_EVERY_TICKS, TimeMachine
+from arcade_p2p.protocol.transfer import _pack_payload, _parse_payload
 from arcade_p2p.session import SessionConfig
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
@@ -105,38 +107,81 @@ def test_a_source_with_a_gap_keeps_its_history_from_the_gap_on() -> None:
     assert timeline.floor_tick > missing.tick  # forgetting goes on past it
 
 
-def test_a_joiner_with_bounded_history_forgets_what_its_snapshot_covers() -> None:
-    events = random_events(4, 400)
-    veteran = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
-    play(veteran, events, 300)
-    found = veteran.settled_snapshot(200)
+def joiner_of(veteran: TimeMachine, tick: int) -> TimeMachine:
+    """A machine that starts from ``veteran``'s snapshot at ``tick``, sent through the
+    snapshot payload's codec (and the restricted decoder)."""
+    found = veteran.settled_snapshot(tick)
     assert found is not None
     coverage, blob = found
-    joiner = TimeMachine(
-        BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
-    )
+    coverage, blob = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    joiner = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
     app = joiner.app
     assert isinstance(app, BallsApp)
-    early = [e for e in events if e.tick < 300]
-    for event in early[:5]:  # some history arrived before the snapshot did
-        joiner.timeline.insert(event)
-    joiner.start_from(
-        coverage,
-        blob,
-        load=app.load_remote_state,
-        events_digest=veteran.timeline.events_digest(coverage.tick),
+    joiner.start_from(coverage, blob, load=app.load_remote_state)
+    return joiner
+
+
+def test_a_joiner_adopts_what_its_snapshot_s_sender_forgot() -> None:
+    events = random_events(4, RUN_TICKS + 200)
+    veteran = TimeMachine(
+        BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
     )
+    play(veteran, events, RUN_TICKS)
+    forgotten = veteran.timeline.forgotten()
+    assert forgotten.tick == veteran.timeline.floor_tick > 0 and forgotten.floors
+    joiner = joiner_of(veteran, RUN_TICKS - 20)
     timeline = joiner.timeline
-    assert timeline.held == sum(1 for e in early[:5] if e.tick >= coverage.tick)
-    play(joiner, events, 300)  # the rest arrives: only what follows the snapshot is held
-    assert timeline.held == sum(1 for e in events if coverage.tick <= e.tick <= 300)
+    assert timeline.floor_tick == forgotten.tick and timeline.floors() == forgotten.floors
+    play(joiner, events, RUN_TICKS)  # the history arrives: the forgotten part is known
+    assert joiner.stats.rollbacks == 0  # the rest fills the timeline: the state has it
+    assert timeline.held == veteran.timeline.held  # it can serve what the veteran can
     assert len(timeline) == len(veteran.timeline)
-    assert timeline.events_digest(250) == veteran.timeline.events_digest(250)
+    assert timeline.digest() == veteran.timeline.digest()
+    assert timeline.events_digest(forgotten.tick) == forgotten.digest
+    assert timeline.events_digest(RUN_TICKS) == veteran.timeline.events_digest(RUN_TICKS)
+    for machine in (veteran, joiner):
+        play(machine, events, RUN_TICKS + 200, late_by=2)
     assert joiner.state_hash() == veteran.state_hash()
-    with pytest.raises(UsageError):  # bounded history needs the sender's digest
-        TimeMachine(
-            BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
-        ).start_from(coverage, blob, load=app.load_remote_state)
+
+
+def test_a_joiner_keeps_an_old_event_its_snapshot_lacks_but_cannot_apply_it() -> None:
+    events = random_events(5, RUN_TICKS)
+    veteran = TimeMachine(
+        BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
+    )
+    play(veteran, events, RUN_TICKS)
+    joiner = joiner_of(veteran, RUN_TICKS - 20)
+    floor_tick = joiner.timeline.floor_tick
+    healed = Event(floor_tick + 5, 9, 1, "drop", [5, 5])  # after the forgotten history...
+    assert healed.tick < joiner.base_tick  # ...but before the joiner's snapshot
+    assert joiner.timeline.insert(healed) is InsertOutcome.NEW  # passed on to others
+    joiner.note_event(healed)
+    assert joiner.stats.events_unappliable == 1 and joiner.base_tick is not None
+    stale = Event(floor_tick - 1, 9, 2, "drop", [5, 5])
+    assert joiner.timeline.insert(stale) is InsertOutcome.TOO_OLD
+
+
+def test_a_snapshot_payload_s_forgotten_history_is_checked() -> None:
+    events = random_events(6, RUN_TICKS)
+    veteran = TimeMachine(
+        BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
+    )
+    play(veteran, events, RUN_TICKS)
+    found = veteran.settled_snapshot(RUN_TICKS - 20)
+    assert found is not None
+    coverage, blob = found
+    parsed, _ = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    assert parsed == coverage
+    source = next(iter(coverage.forgotten.floors))
+    beyond = {**coverage.forgotten.floors, source: coverage.marks[source] + 1}
+    for bad in (
+        replace(coverage.forgotten, floors=beyond),  # forgets what the state lacks
+        replace(coverage.forgotten, tick=coverage.tick + 10),  # after the snapshot
+        replace(coverage.forgotten, digest=b"short"),
+    ):
+        payload = _pack_payload(replace(coverage, forgotten=bad), blob)
+        with pytest.raises(RemoteError, match="forgotten"):
+            _parse_payload(coverage.tick, payload)
 
 
 def test_history_s_is_checked_and_converted_to_ticks() -> None:

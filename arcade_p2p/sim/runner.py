@@ -579,6 +579,7 @@ class _Simulation:
             desync_detect_s=self._detect_s(),
             app=self.game.name,
             catch_up_ticks=window.catch_up_ticks,
+            events_too_old=self.ledger.total_events_too_old(),
             recoveries_in_settle=self.recoveries_in_settle,
             speed_error_pct=100.0 * ((end_tick - start_tick) / (window_s * config.fps) - 1.0),
             memory_mb_per_peer=self.memory_mb,
