@@ -52,6 +52,7 @@ state hashes cover it.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -64,6 +65,8 @@ from arcade_p2p.snapshots import SnapshotStore
 from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten, Timeline
 
 __all__ = ["FORGET_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+
+log = logging.getLogger(__name__)
 
 MAX_EXTRA_COVERAGE = 4096
 """Most events held above a gap that a snapshot's coverage names one by one."""
@@ -195,6 +198,18 @@ class TimeMachine:
                 return  # already in the state the machine started from
             if self.timeline.floor_tick:  # no START to replay from: see the module header
                 self.stats.events_unappliable += 1
+                count = self.stats.events_unappliable
+                if count & (count - 1) == 0:  # 1st, 2nd, 4th ...: the log stays readable
+                    log.warning(
+                        "event %s of tick %d is older than the snapshot this peer started "
+                        "from (tick %d), which lacks it, and the room forgot the history "
+                        "before tick %d: passed on, not applied (%d so far)",
+                        event.ident,
+                        event.tick,
+                        base[0].tick,
+                        self.timeline.floor_tick,
+                        count,
+                    )
                 return
         self.mark_dirty(event.tick)
 

@@ -252,6 +252,11 @@ class SessionStats:
         deliveries: Events of other sources received (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
         presence_events: Presence events in the timeline (arrivals and departures).
+        events_held: Events of the timeline held in memory (the rest were forgotten
+            behind a snapshot, see ``SessionConfig.history_s``; presence events included).
+        events_unappliable: Events older than this peer's starting snapshot that the
+            snapshot lacks, received after the room forgot the history before it: passed
+            on but not applied (see :mod:`arcade_p2p.machine`).
     """
 
     tick: int
@@ -272,6 +277,8 @@ class SessionStats:
     deliveries: int = 0
     late_deliveries: int = 0
     presence_events: int = 0
+    events_held: int = 0
+    events_unappliable: int = 0
 
 
 class Session:
@@ -778,6 +785,8 @@ class Session:
                 deliveries=self.deliveries,
                 late_deliveries=self.late_deliveries,
                 presence_events=self._presence_events,
+                events_held=self.timeline.held,
+                events_unappliable=m.events_unappliable,
             )
 
 
