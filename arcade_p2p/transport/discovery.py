@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import selectors
 import socket
 import sys
 import threading
@@ -51,7 +50,8 @@ from arcade_p2p.protocol.beacon import (
 )
 from arcade_p2p.protocol.wire import WireCodec
 from arcade_p2p.transport.emulation import Address
-from arcade_p2p.transport.udp import THREAD_JOIN_TIMEOUT_S, reason_of
+from arcade_p2p.transport.socket_thread import SocketThread
+from arcade_p2p.transport.udp import reason_of
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -170,14 +170,11 @@ class Discovery:
         self._dialled = 0
         self._interfaces = _interfaces(game_address[0])
         self._sock = self._open_socket()
-        self._wake_receiver, self._wake_sender = socket.socketpair()
         self._closed = False
         self._next_beacon = time.monotonic()
         self._last_beacon = -float("inf")
-        self._thread = threading.Thread(
-            target=self._loop, name=f"arcade-p2p-discovery-{peer_id}", daemon=True
-        )
-        self._thread.start()
+        self._io = SocketThread(self._sock, self._loop, f"arcade-p2p-discovery-{peer_id}")
+        self._io.start()
 
     def _open_socket(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -228,7 +225,7 @@ class Discovery:
             self._dialled += len(found)
             self._beacon = Beacon(self._beacon.peer, self._beacon.port, running=True)
             self._next_beacon = time.monotonic()  # tell probing newcomers at once
-        self._wake_sender.send(b"\0")
+        self._io.wake()
         return found
 
     def choose(self, linked: Collection[Hashable]) -> list[Address]:
@@ -261,11 +258,7 @@ class Discovery:
                 return
             self._closed = True
             self._lock.notify_all()
-        self._wake_sender.send(b"\0")
-        self._thread.join(THREAD_JOIN_TIMEOUT_S)
-        self._sock.close()
-        self._wake_receiver.close()
-        self._wake_sender.close()
+        self._io.stop()
 
     def __enter__(self) -> Discovery:
         return self
@@ -280,23 +273,18 @@ class Discovery:
 
     # ----------------------------------------------------------------- thread
     def _loop(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, selectors.EVENT_READ)
-            selector.register(self._wake_receiver, selectors.EVENT_READ)
-            while True:
-                with self._lock:
-                    if self._closed:
-                        return
-                    timeout = self._next_beacon - time.monotonic()
-                for key, _ in selector.select(max(0.0, timeout)):
-                    if key.fileobj is self._wake_receiver:
-                        self._wake_receiver.recv(64)
-                    else:
-                        self._drain()
-                with self._lock:
-                    due = time.monotonic() >= self._next_beacon
-                if due:
-                    self._send_beacon()
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                timeout = self._next_beacon - time.monotonic()
+            readable, _ = self._io.wait(max(0.0, timeout))
+            if readable:
+                self._drain()
+            with self._lock:
+                due = time.monotonic() >= self._next_beacon
+            if due:
+                self._send_beacon()
 
     def _drain(self) -> None:
         while True:

@@ -1,8 +1,9 @@
-"""The UDP transport: the only place in arcade-p2p that touches sockets and threads.
+"""The UDP transport: the game's socket and its receive thread.
 
 How this works: :class:`UdpTransport` binds one IPv4 UDP socket (port 0 picks a free
-port; :attr:`UdpTransport.address` tells which). One background daemon thread sleeps in
-``select`` on that socket, drains every datagram that arrives into an inbox guarded by a
+port; :attr:`UdpTransport.address` tells which). One background daemon thread (a
+:class:`~arcade_p2p.transport.socket_thread.SocketThread`) sleeps in ``select`` on that
+socket, drains every datagram that arrives into an inbox guarded by a
 lock, stamps it with its arrival time (``time.monotonic()``) and wakes anyone blocked in
 :meth:`UdpTransport.wait`. Everything else happens on the driver's thread: it calls
 :meth:`UdpTransport.receive_ready` to take what has arrived (non-blocking),
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import selectors
 import socket
 import threading
 import time
@@ -41,6 +41,7 @@ from types import TracebackType
 
 from arcade_p2p.errors import UsageError
 from arcade_p2p.transport.emulation import Address, LinkEmulation
+from arcade_p2p.transport.socket_thread import SocketThread
 
 __all__ = ["TransportStats", "UdpTransport", "parse_address", "reason_of"]
 
@@ -52,9 +53,6 @@ INBOX_LIMIT_BYTES = 8 * 2**20
 """Most bytes of datagrams waiting in the inbox; arrivals beyond it are dropped."""
 
 log = logging.getLogger("arcade_p2p.transport")
-
-THREAD_JOIN_TIMEOUT_S = 2.0
-"""How long :meth:`UdpTransport.close` waits for the receive thread to finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +142,6 @@ class UdpTransport:
         self.address: Address = (str(ip), int(bound_port))
         self.emulation = emulation
         self._sock = sock
-        self._wake_receiver, self._wake_sender = socket.socketpair()
         self._arrived = threading.Condition(threading.Lock())
         self._inbox: deque[tuple[bytes, Address, float]] = deque()
         self._inbox_bytes = 0
@@ -158,10 +155,8 @@ class UdpTransport:
         self._bytes_received = 0
         self._send_errors: Counter[str] = Counter()
         self._receive_errors: Counter[str] = Counter()
-        self._thread = threading.Thread(
-            target=self._receive_loop, name=f"arcade-p2p-udp-{bound_port}", daemon=True
-        )
-        self._thread.start()
+        self._io = SocketThread(sock, self._receive_loop, f"arcade-p2p-udp-{bound_port}")
+        self._io.start()
 
     # ----------------------------------------------------------------- driver side
     def send(self, data: bytes, address: Address) -> None:
@@ -259,11 +254,7 @@ class UdpTransport:
         with self._arrived:
             self._closed = True
             self._arrived.notify_all()
-        self._wake_sender.send(b"\0")
-        self._thread.join(THREAD_JOIN_TIMEOUT_S)
-        self._sock.close()
-        self._wake_receiver.close()
-        self._wake_sender.close()
+        self._io.stop()
 
     def __enter__(self) -> UdpTransport:
         return self
@@ -278,14 +269,11 @@ class UdpTransport:
 
     # ----------------------------------------------------------------- receive thread
     def _receive_loop(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, selectors.EVENT_READ)
-            selector.register(self._wake_receiver, selectors.EVENT_READ)
-            while True:
-                ready = selector.select()
-                if any(key.fileobj is self._wake_receiver for key, _ in ready):
-                    return
-                self._drain()
+        while True:
+            _, woken = self._io.wait(None)
+            if woken:  # only close() wakes this thread
+                return
+            self._drain()
 
     def _drain(self) -> None:
         """Read everything the socket holds now and hand it to the driver side."""
