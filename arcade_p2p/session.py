@@ -500,9 +500,13 @@ class Session:
                 target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
-        ran = machine.advance(target)  # never under the guard: the network half goes on
+        # A held join runs nothing, so the history it is fetching is repaired once, when
+        # it lets go, rather than in a rollback per arrival (its reports wait as well).
+        held = self.join.joining and target < machine.tick
+        ran = 0 if held else machine.advance(target)  # not under the guard: the network goes on
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
-            self.reports.refresh()
+            if not held:
+                self.reports.refresh()
             self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
         return ran

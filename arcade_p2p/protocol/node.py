@@ -373,6 +373,8 @@ class GossipNode:
                 link.asked = max(0, link.asked - len(message.events))
                 if link.asked == 0:  # the round is complete: pipeline the next one
                     self._request(link, now)
+            if self.join.joining:
+                self._note_caught_up()
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
@@ -490,6 +492,33 @@ class GossipNode:
             if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
                 marks[source] = max(marks.get(source, 0), highest)
         self._request(link, now)
+        if self.join.joining:
+            self._note_caught_up()
+
+    def _floor(self) -> dict[int, int]:
+        """Per source, the seqs already in the state the session started from (see
+        :attr:`SnapshotTransfer.floor <arcade_p2p.protocol.transfer.SnapshotTransfer.floor>`)."""
+        return self.transfer.floor if self.transfer is not None else {}
+
+    def _note_caught_up(self) -> None:
+        """Joining: tell the join state once this node holds, of every event that each
+        settled neighbour has advertised, all those the session's state still needs
+        (those above the snapshot's floor; without a snapshot, all of them).
+
+        At game rates two timelines are rarely equal at any instant (events are always in
+        flight), so waiting for an equal digest would hold a joiner until its timeout;
+        what arrives after the neighbours' advertisements is flooded to it anyway.
+        """
+        settled = [link for link in self._links.values() if link.up and link.settled]
+        if not settled or not all(link.marks for link in settled):
+            return  # a settled neighbour has not advertised its marks yet
+        floor = self._floor()
+        timeline = self.timeline
+        for link in settled:
+            for source, gaps in timeline.missing(link.marks).items():
+                if gaps[-1][1] > floor.get(source, 0):
+                    return
+        self.join.note_synced()
 
     def _request(self, link: Link, now: float) -> None:
         """Anti-entropy step 2: ask ``link`` for one round of what its marks show we lack.
@@ -508,7 +537,11 @@ class GossipNode:
         if not wanted:
             return
         link.round_deadline = now + want_retry_s(link.rtt.min_rtt_s)
-        first_want = list(itertools.islice(_breadth_first(wanted), MAX_RANGE_ITEMS))
+        gaps: Iterable[tuple[int, int, int]] = _breadth_first(wanted)
+        floor = self._floor()
+        if floor:  # what the state still needs first, then the history it already holds
+            gaps = _needed_first(list(gaps), floor)
+        first_want = list(itertools.islice(gaps, MAX_RANGE_ITEMS))
         self._send(link.address, Want(tuple(first_want)))
         asked = sum(last - first + 1 for _, first, last in first_want)
         link.asked = min(MAX_EVENTS_PER_WANT, asked)
@@ -736,6 +769,22 @@ class GossipNode:
 def want_retry_s(min_rtt_s: float | None) -> float:
     """How long a round of WANTs may take before it is asked again."""
     return max(WANT_RETRY_MIN_S, WANT_RETRY_RTTS * (min_rtt_s or 0.0))
+
+
+def _needed_first(
+    gaps: list[tuple[int, int, int]], floor: dict[int, int]
+) -> list[tuple[int, int, int]]:
+    """``(source, first, last)`` gaps cut at each source's ``floor`` seq: the parts above
+    it first (the events a state started from a snapshot lacks), then those below."""
+    above: list[tuple[int, int, int]] = []
+    below: list[tuple[int, int, int]] = []
+    for source, first, last in gaps:
+        low = floor.get(source, 0) + 1
+        if last >= low:
+            above.append((source, max(first, low), last))
+        if first < low:
+            below.append((source, first, min(last, low - 1)))
+    return above + below
 
 
 def _continuations(

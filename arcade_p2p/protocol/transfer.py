@@ -50,6 +50,7 @@ from arcade_p2p.errors import RemoteError
 from arcade_p2p.events import MAX_SOURCE_ID
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
+from arcade_p2p.protocol.chunks import Reassembly, chunk_at, chunk_count
 from arcade_p2p.protocol.wire import (
     DIGEST_BYTES,
     MAX_CHUNK_INDEXES,
@@ -162,15 +163,11 @@ class _Fetch:
     state_hash: bytes = NO_HASH
     events_digest: bytes = NO_DIGEST
     size: int = 0
-    chunks: dict[int, bytes] = field(default_factory=dict)
+    chunks: Reassembly = field(default_factory=lambda: Reassembly(0))
     asked: set[int] = field(default_factory=set)
     retries: int = 0
     complete: bytes | None = None
     verify_until: float = 0.0
-
-    @property
-    def count(self) -> int:
-        return -(-self.size // SNAP_CHUNK_BYTES)
 
 
 class SnapshotTransfer:
@@ -211,6 +208,10 @@ class SnapshotTransfer:
         self._queued: set[tuple[Address, int, int]] = set()
         self._tokens = float(SNAP_BURST_CHUNKS)
         self._refilled_at = 0.0
+        self.floor: dict[int, int] = {}
+        """The coverage marks of the snapshot this session started from (empty: none).
+        Events at or below them are already in its state, so the rest of the history is
+        fetched after what the state still lacks."""
 
     @property
     def fetching(self) -> bool:
@@ -278,9 +279,9 @@ class SnapshotTransfer:
         if offer.tick != fetch.tick:
             fetch.tick, fetch.state_hash, fetch.size = offer.tick, offer.state_hash, offer.size
             fetch.events_digest = offer.events_digest
-            fetch.chunks.clear()
+            fetch.chunks = Reassembly(chunk_count(offer.size, SNAP_CHUNK_BYTES))
         fetch.retries = 0
-        fetch.asked = set(range(min(fetch.count, MAX_CHUNK_INDEXES)))  # sent with the offer
+        fetch.asked = set(range(min(fetch.chunks.count, MAX_CHUNK_INDEXES)))  # came with it
         fetch.deadline = now + self._window_wait(fetch, len(fetch.asked))
 
     def on_chunk(self, address: Address, chunk: SnapChunk, *, now: float) -> None:
@@ -293,25 +294,23 @@ class SnapshotTransfer:
             or fetch.complete is not None
         ):
             return  # late duplicates and answers to an abandoned fetch
-        count = fetch.count
+        count = fetch.chunks.count
         expected = min(SNAP_CHUNK_BYTES, fetch.size - chunk.index * SNAP_CHUNK_BYTES)
         if chunk.index >= count or len(chunk.data) != expected:
             raise RemoteError("malformed", f"snapshot chunk {chunk.index} of {count}")
-        if chunk.index not in fetch.chunks:
-            fetch.chunks[chunk.index] = chunk.data
+        if fetch.chunks.add(chunk.index, chunk.data):
             fetch.retries = 0
         fetch.asked.discard(chunk.index)
-        if len(fetch.chunks) == count:
-            fetch.complete = b"".join(fetch.chunks[i] for i in range(count))
-            fetch.chunks.clear()
+        if fetch.chunks.complete:
+            fetch.complete = fetch.chunks.join()
+            fetch.chunks = Reassembly(0)
             fetch.verify_until = now + VERIFY_WAIT_S
             self._verify(fetch, now)
         elif not fetch.asked:
             self._ask_window(fetch, now)
 
     def _ask_window(self, fetch: _Fetch, now: float) -> None:
-        missing = [i for i in range(fetch.count) if i not in fetch.chunks]
-        window = missing[:MAX_CHUNK_INDEXES]
+        window = fetch.chunks.missing(MAX_CHUNK_INDEXES)
         fetch.asked = set(window)
         fetch.deadline = now + self._window_wait(fetch, len(window))
         self._send(fetch.address, SnapRequest(fetch.tick, tuple(window)))
@@ -352,6 +351,7 @@ class SnapshotTransfer:
             self._give_up(fetch, now)
             return
         self.stats.installed += 1
+        self.floor = dict(coverage.marks)
         self._fetch = None
         log.info("joined from the snapshot of tick %d sent by %r", fetch.tick, fetch.address)
 
@@ -362,7 +362,7 @@ class SnapshotTransfer:
         if served is None:
             self._offer(address, now)
             return
-        count = -(-served[0].size // SNAP_CHUNK_BYTES)
+        count = chunk_count(served[0].size, SNAP_CHUNK_BYTES)
         for index in request.chunks:
             if index < count:
                 self._queue_chunk(address, request.tick, index)
@@ -393,7 +393,7 @@ class SnapshotTransfer:
         offer, payload = self._served[tick]
         self.stats.offers_sent += 1
         self._send(address, offer)
-        count = -(-len(payload) // SNAP_CHUNK_BYTES)
+        count = chunk_count(len(payload), SNAP_CHUNK_BYTES)
         for index in range(min(count, MAX_CHUNK_INDEXES)):
             self._queue_chunk(address, tick, index)
 
@@ -419,9 +419,8 @@ class SnapshotTransfer:
             served = self._served.get(tick)
             if served is None:
                 continue  # superseded meanwhile
-            start = index * SNAP_CHUNK_BYTES
             out.append(
-                (address, SnapChunk(tick, index, served[1][start : start + SNAP_CHUNK_BYTES]))
+                (address, SnapChunk(tick, index, chunk_at(served[1], index, SNAP_CHUNK_BYTES)))
             )
             self._tokens -= 1.0
         self.stats.chunks_sent += len(out)
