@@ -70,6 +70,10 @@ class JoinState:
         """A settled neighbour has shown that this session holds exactly what it holds."""
         self._synced = True
 
+    def note_behind(self) -> None:
+        """The session needs more history than it was synced with (it lost its snapshot)."""
+        self._synced = False
+
     def limit(self, target: int, *, tick: int, now: float) -> int:
         """The last tick the session may run now, given the clock's ``target``.
 

@@ -497,6 +497,8 @@ class Session:
             coverage, blob, state = received
             machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
+                if machine.pending_repair is not None:  # it lacks an older event: replay
+                    self._snapshots.lost_base()
                 target = self.join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
         if max_tick is not None:
             target = min(target, max_tick)
@@ -696,6 +698,13 @@ class _SnapshotHost:
             return
         coverage, blob = found
         self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+
+    def lost_base(self) -> None:
+        """The machine will replay the history from START after all (tick half, guarded)."""
+        transfer = self.session.node.transfer
+        assert transfer is not None  # the session always hands the node a snapshot host
+        transfer.base = None
+        self.session.join.note_behind()
 
     def take_received(self) -> tuple[Coverage, bytes, Any] | None:
         """The verified snapshot waiting to be started from, once (under the guard)."""

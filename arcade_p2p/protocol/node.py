@@ -58,7 +58,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
@@ -449,6 +449,8 @@ class GossipNode:
             if outcome is InsertOutcome.NEW:
                 self.stats.events_new += 1
                 self.on_new_event(event)
+                if self.transfer is not None and self.transfer.outdates_base(event):
+                    self.join.note_behind()  # the whole history counts again
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
@@ -495,10 +497,10 @@ class GossipNode:
         if self.join.joining:
             self._note_caught_up()
 
-    def _floor(self) -> dict[int, int]:
+    def _floor(self) -> Mapping[int, int]:
         """Per source, the seqs already in the state the session started from (see
         :attr:`SnapshotTransfer.floor <arcade_p2p.protocol.transfer.SnapshotTransfer.floor>`)."""
-        return self.transfer.floor if self.transfer is not None else {}
+        return {} if self.transfer is None else self.transfer.floor
 
     def _note_caught_up(self) -> None:
         """Joining: tell the join state once this node holds, of every event that each
@@ -772,7 +774,7 @@ def want_retry_s(min_rtt_s: float | None) -> float:
 
 
 def _needed_first(
-    gaps: list[tuple[int, int, int]], floor: dict[int, int]
+    gaps: list[tuple[int, int, int]], floor: Mapping[int, int]
 ) -> list[tuple[int, int, int]]:
     """``(source, first, last)`` gaps cut at each source's ``floor`` seq: the parts above
     it first (the events a state started from a snapshot lacks), then those below."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import msgpack
 
 from arcade_p2p.errors import RemoteError
-from arcade_p2p.events import MAX_SOURCE_ID
+from arcade_p2p.events import MAX_SOURCE_ID, Event
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
 from arcade_p2p.protocol.chunks import Reassembly, chunk_at, chunk_count
@@ -208,10 +208,29 @@ class SnapshotTransfer:
         self._queued: set[tuple[Address, int, int]] = set()
         self._tokens = float(SNAP_BURST_CHUNKS)
         self._refilled_at = 0.0
-        self.floor: dict[int, int] = {}
-        """The coverage marks of the snapshot this session started from (empty: none).
-        Events at or below them are already in its state, so the rest of the history is
-        fetched after what the state still lacks."""
+        self.base: Coverage | None = None
+        """What the snapshot this session started from covers, while its state still
+        builds on it (None: no snapshot, or an older event it lacks made the session
+        replay the history from START)."""
+
+    @property
+    def floor(self) -> Mapping[int, int]:
+        """Per source, the seqs already in the state the session started from (empty: none).
+
+        The gossip node asks for the events above them first and lets a join go once it
+        holds those: the rest of the history only fills the timeline.
+        """
+        return {} if self.base is None else self.base.marks
+
+    def outdates_base(self, event: Event) -> bool:
+        """Note an event new to the session; whether it is older than the snapshot the
+        session started from and missing from it (the machine then replays the history
+        from START, so every event counts again: the floor is gone)."""
+        base = self.base
+        if base is None or event.tick >= base.tick or base.covers(event):
+            return False
+        self.base = None
+        return True
 
     @property
     def fetching(self) -> bool:
@@ -351,7 +370,7 @@ class SnapshotTransfer:
             self._give_up(fetch, now)
             return
         self.stats.installed += 1
-        self.floor = dict(coverage.marks)
+        self.base = coverage
         self._fetch = None
         log.info("joined from the snapshot of tick %d sent by %r", fetch.tick, fetch.address)
 
