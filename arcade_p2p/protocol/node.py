@@ -24,12 +24,13 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   the side that lacks events sends WANTs with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
-* **Pipelining.** A round asks one neighbour for up to ``MAX_WANTS_PER_ROUND`` WANTs at
-  once, each for at most ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and
-  the next round starts as soon as the answers have arrived (the neighbour's advertised
-  marks are remembered), not at the next digest: a gap of thousands of events closes in
-  a few round trips. A round whose answers were lost is asked again after
-  ``want_retry_s(rtt)``.
+* **Pipelining.** A round asks one neighbour for several WANTs at once, each for at most
+  ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and the next round starts
+  as soon as the answers have arrived (the neighbour's advertised marks are remembered),
+  not at the next digest. A round starts at ``WANTS_PER_ROUND_START`` WANTs and doubles
+  after each round answered in full, up to ``MAX_WANTS_PER_ROUND`` (a joiner fetching a
+  long history from many sources needs few round trips); a round whose answers were
+  lost is asked again after ``want_retry_s(rtt)`` at half the size.
 * **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
   that this neighbour has not been sent yet (usually one: a report is made every snapshot
   period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
@@ -108,8 +109,10 @@ MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
-MAX_WANTS_PER_ROUND = 8
-"""Most WANTs sent to one neighbour at once (a pipelined round asks for up to 2,048 events)."""
+WANTS_PER_ROUND_START = 8
+"""WANTs in a link's first round, and the fewest after losses (up to 2,048 events)."""
+MAX_WANTS_PER_ROUND = 64
+"""Most WANTs sent to one neighbour at once (a round asks for up to 16,384 events)."""
 WANT_RETRY_MIN_S = 0.1
 """Shortest wait before a round whose answers have not all arrived is asked again."""
 WANT_RETRY_RTTS = 3.0
@@ -165,6 +168,9 @@ class Link:
     """Events asked of this neighbour in the current round and not yet received."""
     round_deadline: float = float("-inf")
     """When the current round is given up and asked again."""
+    wants_per_round: int = WANTS_PER_ROUND_START
+    """WANTs in the next round: doubled after a round answered in full, halved after one
+    that was not."""
     settled: bool = False
     """The neighbour said it is not itself joining (it can serve history and snapshots)."""
     reports_sent: dict[int, bytes] = field(default_factory=dict)
@@ -371,7 +377,8 @@ class GossipNode:
             self._on_events(message.events, address)
             if link.asked > 0:
                 link.asked = max(0, link.asked - len(message.events))
-                if link.asked == 0:  # the round is complete: pipeline the next one
+                if link.asked == 0:  # the round is complete: pipeline a larger one
+                    link.wants_per_round = min(MAX_WANTS_PER_ROUND, 2 * link.wants_per_round)
                     self._request(link, now)
             if self.join.joining:
                 self._note_caught_up()
@@ -525,33 +532,36 @@ class GossipNode:
     def _request(self, link: Link, now: float) -> None:
         """Anti-entropy step 2: ask ``link`` for one round of what its marks show we lack.
 
-        A round is at most ``MAX_WANTS_PER_ROUND`` WANTs of at most ``MAX_EVENTS_PER_WANT``
-        events each: the first names every source's first gap, then the second gaps, ...
-        (as many as fit), each to its end, so every source and a sparse log make progress;
-        the others ask for the next blocks of ``MAX_EVENTS_PER_WANT`` seqs of the long
-        gaps, taking turns between gaps. Nothing more is asked while the previous round
-        is in flight (unless it is older than :func:`want_retry_s`).
+        A round is ``link.wants_per_round`` WANTs of at most ``MAX_EVENTS_PER_WANT`` events
+        each: the first names every source's first gap, then the second gaps, ... (as many
+        as fit), each to its end, so every source and a sparse log make progress; the
+        others ask for what follows the first one's answer, packed: many short gaps fill
+        a WANT as well as one long gap does. A session started from a snapshot asks for
+        what its state lacks first. Nothing more is asked while the previous round is in
+        flight (unless it is older than :func:`want_retry_s`: then it is asked again, at
+        half the size).
         """
-        if link.asked > 0 and now < link.round_deadline:
-            return
+        if link.asked > 0:
+            if now < link.round_deadline:
+                return
+            link.wants_per_round = max(WANTS_PER_ROUND_START, link.wants_per_round // 2)
         link.asked = 0
         wanted = self.timeline.missing(link.marks, max_ranges=MAX_RANGE_ITEMS)
         if not wanted:
             return
         link.round_deadline = now + want_retry_s(link.rtt.min_rtt_s)
-        gaps: Iterable[tuple[int, int, int]] = _breadth_first(wanted)
+        gaps = list(_breadth_first(wanted))
         floor = self._floor()
         if floor:  # what the state still needs first, then the history it already holds
-            gaps = _needed_first(list(gaps), floor)
-        first_want = list(itertools.islice(gaps, MAX_RANGE_ITEMS))
+            gaps = _needed_first(gaps, floor)
+        first_want = gaps[:MAX_RANGE_ITEMS]
         self._send(link.address, Want(tuple(first_want)))
-        asked = sum(last - first + 1 for _, first, last in first_want)
-        link.asked = min(MAX_EVENTS_PER_WANT, asked)
-        for source, first, last in itertools.islice(
-            _continuations(first_want), MAX_WANTS_PER_ROUND - 1
-        ):
-            self._send(link.address, Want(((source, first, last),)))
-            link.asked += last - first + 1
+        link.asked = min(
+            MAX_EVENTS_PER_WANT, sum(last - first + 1 for _, first, last in first_want)
+        )
+        for ranges in itertools.islice(_packed(gaps), link.wants_per_round - 1):
+            self._send(link.address, Want(tuple(ranges)))
+            link.asked += sum(last - first + 1 for _, first, last in ranges)
 
     def _on_want(self, link: Link, want: Want) -> None:
         """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
@@ -789,21 +799,28 @@ def _needed_first(
     return above + below
 
 
-def _continuations(
-    gaps: list[tuple[int, int, int]],
-) -> Iterator[tuple[int, int, int]]:
-    """Blocks of ``MAX_EVENTS_PER_WANT`` seqs after the first block of each gap, in turns."""
-    offset = MAX_EVENTS_PER_WANT
-    while True:
-        row = [
-            (source, first + offset, min(last, first + offset + MAX_EVENTS_PER_WANT - 1))
-            for source, first, last in gaps
-            if first + offset <= last
-        ]
-        if not row:
-            return
-        yield from row
-        offset += MAX_EVENTS_PER_WANT
+def _packed(gaps: list[tuple[int, int, int]]) -> Iterator[list[tuple[int, int, int]]]:
+    """WANTs for the seqs of ``gaps`` after the first ``MAX_EVENTS_PER_WANT`` (which the
+    round's first WANT brings), in order, at most ``MAX_EVENTS_PER_WANT`` seqs and
+    ``MAX_RANGE_ITEMS`` ranges each."""
+    skip = MAX_EVENTS_PER_WANT
+    want: list[tuple[int, int, int]] = []
+    room = MAX_EVENTS_PER_WANT
+    for source, first, last in gaps:
+        if skip:
+            taken = min(skip, last - first + 1)
+            skip -= taken
+            first += taken
+        while first <= last:
+            end = min(last, first + room - 1)
+            want.append((source, first, end))
+            room -= end - first + 1
+            first = end + 1
+            if room == 0 or len(want) == MAX_RANGE_ITEMS:
+                yield want
+                want, room = [], MAX_EVENTS_PER_WANT
+    if want:
+        yield want
 
 
 def _breadth_first(
