@@ -42,6 +42,7 @@ class JoinState:
         "_deadline",
         "_last_run",
         "_synced",
+        "held_since",
         "return_gap_s",
         "snapshot_pending",
         "timeout_s",
@@ -52,6 +53,8 @@ class JoinState:
         self.return_gap_s = return_gap_s
         self._deadline: float | None = None
         self._synced = False
+        self.held_since = now
+        """When the current (or last) hold began: what neighbours said before is stale."""
         self._last_run = now
         self.snapshot_pending: Callable[[], bool] = _never
         """Whether a snapshot to start from is on its way (set by the session)."""
@@ -104,6 +107,7 @@ class JoinState:
     def _hold(self, now: float) -> None:
         self._deadline = now + self.timeout_s
         self._synced = False
+        self.held_since = now
 
 
 def _never() -> bool:

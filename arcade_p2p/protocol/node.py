@@ -164,6 +164,8 @@ class Link:
     have_cursor: int = 0
     marks: dict[int, int] = field(default_factory=dict)
     """The neighbour's advertised high-water marks (from its HAVEs)."""
+    have_at: float = float("-inf")
+    """When its last HAVE arrived."""
     asked: int = 0
     """Events asked of this neighbour in the current round and not yet received."""
     round_deadline: float = float("-inf")
@@ -497,6 +499,7 @@ class GossipNode:
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
         marks = link.marks
+        link.have_at = now
         for source, highest in have.marks:
             if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
                 marks[source] = max(marks.get(source, 0), highest)
@@ -519,8 +522,9 @@ class GossipNode:
         what arrives after the neighbours' advertisements is flooded to it anyway.
         """
         settled = [link for link in self._links.values() if link.up and link.settled]
-        if not settled or not all(link.marks for link in settled):
-            return  # a settled neighbour has not advertised its marks yet
+        since = self.join.held_since
+        if not settled or any(link.have_at < since for link in settled):
+            return  # a settled neighbour has not advertised its marks since the hold began
         floor = self._floor()
         timeline = self.timeline
         for link in settled:
