@@ -166,6 +166,8 @@ class Link:
     """The neighbour's advertised high-water marks (from its HAVEs)."""
     have_at: float = float("-inf")
     """When its last HAVE arrived."""
+    sync_at: float = float("-inf")
+    """When its last SYNC arrived."""
     asked: int = 0
     """Events asked of this neighbour in the current round and not yet received."""
     round_deadline: float = float("-inf")
@@ -476,7 +478,7 @@ class GossipNode:
             else:
                 rtt = None
         link.echo_sent_at = sync.sent_at
-        link.echo_received_at = now
+        link.echo_received_at = link.sync_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
         if sync.reports and link.peer is not None:
@@ -492,7 +494,7 @@ class GossipNode:
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
         mine = self.timeline.digest()
-        if digest == mine and not peer_joining:
+        if digest == mine and not peer_joining and self._clock_heard():
             self.join.note_synced()  # we hold exactly what a settled neighbour holds
         if digest != mine:
             self._send_have(address)
@@ -512,6 +514,13 @@ class GossipNode:
         :attr:`SnapshotTransfer.floor <arcade_p2p.protocol.transfer.SnapshotTransfer.floor>`)."""
         return {} if self.transfer is None else self.transfer.floor
 
+    def _clock_heard(self) -> bool:
+        """Whether a settled neighbour's SYNC arrived since the hold began: a hold must not
+        end before, since the clock catches up at once only while it lasts (a SYNC also
+        starts the snapshot fetch)."""
+        since = self.join.held_since
+        return any(link.sync_at >= since for link in self._links.values() if link.settled)
+
     def _note_caught_up(self) -> None:
         """Joining: tell the join state once this node holds, of every event that each
         settled neighbour has advertised, all those the session's state still needs
@@ -525,6 +534,8 @@ class GossipNode:
         since = self.join.held_since
         if not settled or any(link.have_at < since for link in settled):
             return  # a settled neighbour has not advertised its marks since the hold began
+        if not self._clock_heard():
+            return
         floor = self._floor()
         timeline = self.timeline
         for link in settled:
