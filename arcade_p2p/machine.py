@@ -247,6 +247,11 @@ class TimeMachine:
         return Coverage(tick, marks, frozenset(extra)), blob
 
     @property
+    def pending_repair(self) -> int | None:
+        """The tick the next :meth:`repair` rolls back to (None: nothing to repair)."""
+        return self._dirty
+
+    @property
     def base_tick(self) -> int | None:
         """The tick of the snapshot the machine started from (None: it runs from START)."""
         return None if self._base is None else self._base[0].tick

@@ -609,14 +609,20 @@ class Session:
             coverage, blob, state = received
             machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
+                if machine.pending_repair is not None:  # it lacks an older event: replay
+                    self._snapshots.lost_base()
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
             target = min(target, max_tick)
+        # A held join runs nothing, so the history it is fetching is repaired once, when
+        # it lets go, rather than in a rollback per arrival (its reports wait as well).
         # The ticks run as a hold ends replay the history at once: a catch-up, not real time.
-        ran = machine.advance(target, catch_up=released)  # never under the guard
+        frozen = join.joining and target < machine.tick
+        ran = 0 if frozen else machine.advance(target, catch_up=released)  # not under the guard
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
-            self.reports.refresh()
+            if not frozen:
+                self.reports.refresh()
             self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
             stamped = self._announce(now)
@@ -817,6 +823,13 @@ class _SnapshotHost:
             return
         coverage, blob = found
         self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+
+    def lost_base(self) -> None:
+        """The machine will replay the history from START after all (tick half, guarded)."""
+        transfer = self.session.node.transfer
+        assert transfer is not None  # the session always hands the node a snapshot host
+        transfer.base = None
+        self.session.join.note_behind()
 
     def take_received(self) -> tuple[Coverage, bytes, Any] | None:
         """The verified snapshot waiting to be started from, once (under the guard)."""

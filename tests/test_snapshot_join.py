@@ -31,7 +31,7 @@ from arcade_p2p.protocol.wire import (
     Sync,
     WireCodec,
 )
-from arcade_p2p.session import Session
+from arcade_p2p.session import JOIN_TIMEOUT_S, Session
 from arcade_p2p.sim.moving_rect import MovingRectApp
 
 KEYS = ["left", "right", "up", "down"]
@@ -111,6 +111,26 @@ def test_time_to_get_back_in_step_does_not_grow_with_the_session_s_age() -> None
         assert len(hashes) == 1
     assert len(long.timeline) > 4 * len(short.timeline) / 2  # a much longer history...
     assert abs(long_s - short_s) <= 0.2  # ...and the same time to get back in step
+
+
+def test_at_game_rates_a_joiner_lets_go_once_it_holds_what_its_state_needs() -> None:
+    """Events never stop (histories are never equal at an instant): the hold ends once the
+    joiner holds what its neighbours advertised above its snapshot, long before the join
+    timeout, and the history it fetched meanwhile cost no rollback while it was held."""
+    wire = make_network([(0, 1), (1, 2), (2, 0)])
+    emit = emitter(wire, 1.0)  # 300 events/s in the room
+    wire.run(10.0, emit=emit)
+    joiner = new_joiner(wire)
+    wire.join(joiner, [0, 1])
+    started = wire.now
+    while joiner.joining:
+        assert wire.now - started < JOIN_TIMEOUT_S / 3, "the hold lasted too long"
+        wire.run(0.01, emit=emit)
+    assert joiner.machine.base_tick is not None  # it started from a snapshot...
+    assert joiner.machine.stats.rollbacks == 0  # ...and nothing arrived late while held
+    assert back_in_step(wire, joiner, 2.0, emit=emit) < 1.0
+    hashes, _ = settle_and_compare(wire)
+    assert len(hashes) == 1
 
 
 class Insider:

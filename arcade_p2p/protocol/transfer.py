@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -47,9 +47,10 @@ from typing import Any, Protocol
 import msgpack
 
 from arcade_p2p.errors import RemoteError
-from arcade_p2p.events import MAX_SOURCE_ID
+from arcade_p2p.events import MAX_SOURCE_ID, Event
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
+from arcade_p2p.protocol.chunks import Reassembly, chunk_at, chunk_count
 from arcade_p2p.protocol.wire import (
     DIGEST_BYTES,
     MAX_CHUNK_INDEXES,
@@ -165,15 +166,11 @@ class _Fetch:
     state_hash: bytes = NO_HASH
     events_digest: bytes = NO_DIGEST
     size: int = 0
-    chunks: dict[int, bytes] = field(default_factory=dict)
+    chunks: Reassembly = field(default_factory=lambda: Reassembly(0))
     asked: set[int] = field(default_factory=set)
     retries: int = 0
     complete: bytes | None = None
     verify_until: float = 0.0
-
-    @property
-    def count(self) -> int:
-        return -(-self.size // SNAP_CHUNK_BYTES)
 
 
 class SnapshotTransfer:
@@ -214,6 +211,29 @@ class SnapshotTransfer:
         self._queued: set[tuple[Address, int, int]] = set()
         self._tokens = float(SNAP_BURST_CHUNKS)
         self._refilled_at = 0.0
+        self.base: Coverage | None = None
+        """What the snapshot this session started from covers, while its state still
+        builds on it (None: no snapshot, or an older event it lacks made the session
+        replay the history from START)."""
+
+    @property
+    def floor(self) -> Mapping[int, int]:
+        """Per source, the seqs already in the state the session started from (empty: none).
+
+        The gossip node asks for the events above them first and lets a join go once it
+        holds those: the rest of the history only fills the timeline.
+        """
+        return {} if self.base is None else self.base.marks
+
+    def outdates_base(self, event: Event) -> bool:
+        """Note an event new to the session; whether it is older than the snapshot the
+        session started from and missing from it (the machine then replays the history
+        from START, so every event counts again: the floor is gone)."""
+        base = self.base
+        if base is None or event.tick >= base.tick or base.covers(event):
+            return False
+        self.base = None
+        return True
 
     @property
     def fetching(self) -> bool:
@@ -281,9 +301,9 @@ class SnapshotTransfer:
         if offer.tick != fetch.tick:
             fetch.tick, fetch.state_hash, fetch.size = offer.tick, offer.state_hash, offer.size
             fetch.events_digest = offer.events_digest
-            fetch.chunks.clear()
+            fetch.chunks = Reassembly(chunk_count(offer.size, SNAP_CHUNK_BYTES))
         fetch.retries = 0
-        fetch.asked = set(range(min(fetch.count, MAX_CHUNK_INDEXES)))  # sent with the offer
+        fetch.asked = set(range(min(fetch.chunks.count, MAX_CHUNK_INDEXES)))  # came with it
         fetch.deadline = now + self._window_wait(fetch, len(fetch.asked))
 
     def on_chunk(self, address: Address, chunk: SnapChunk, *, now: float) -> None:
@@ -296,25 +316,23 @@ class SnapshotTransfer:
             or fetch.complete is not None
         ):
             return  # late duplicates and answers to an abandoned fetch
-        count = fetch.count
+        count = fetch.chunks.count
         expected = min(SNAP_CHUNK_BYTES, fetch.size - chunk.index * SNAP_CHUNK_BYTES)
         if chunk.index >= count or len(chunk.data) != expected:
             raise RemoteError("malformed", f"snapshot chunk {chunk.index} of {count}")
-        if chunk.index not in fetch.chunks:
-            fetch.chunks[chunk.index] = chunk.data
+        if fetch.chunks.add(chunk.index, chunk.data):
             fetch.retries = 0
         fetch.asked.discard(chunk.index)
-        if len(fetch.chunks) == count:
-            fetch.complete = b"".join(fetch.chunks[i] for i in range(count))
-            fetch.chunks.clear()
+        if fetch.chunks.complete:
+            fetch.complete = fetch.chunks.join()
+            fetch.chunks = Reassembly(0)
             fetch.verify_until = now + VERIFY_WAIT_S
             self._verify(fetch, now)
         elif not fetch.asked:
             self._ask_window(fetch, now)
 
     def _ask_window(self, fetch: _Fetch, now: float) -> None:
-        missing = [i for i in range(fetch.count) if i not in fetch.chunks]
-        window = missing[:MAX_CHUNK_INDEXES]
+        window = fetch.chunks.missing(MAX_CHUNK_INDEXES)
         fetch.asked = set(window)
         fetch.deadline = now + self._window_wait(fetch, len(window))
         self._send(fetch.address, SnapRequest(fetch.tick, tuple(window)))
@@ -355,6 +373,7 @@ class SnapshotTransfer:
             self._give_up(fetch, now)
             return
         self.stats.installed += 1
+        self.base = coverage
         self._fetch = None
         log.info("joined from the snapshot of tick %d sent by %r", fetch.tick, fetch.address)
 
@@ -365,7 +384,7 @@ class SnapshotTransfer:
         if served is None:
             self._offer(address, now)
             return
-        count = -(-served[0].size // SNAP_CHUNK_BYTES)
+        count = chunk_count(served[0].size, SNAP_CHUNK_BYTES)
         for index in request.chunks:
             if index < count:
                 self._queue_chunk(address, request.tick, index)
@@ -396,7 +415,7 @@ class SnapshotTransfer:
         offer, payload = self._served[tick]
         self.stats.offers_sent += 1
         self._send(address, offer)
-        count = -(-len(payload) // SNAP_CHUNK_BYTES)
+        count = chunk_count(len(payload), SNAP_CHUNK_BYTES)
         for index in range(min(count, MAX_CHUNK_INDEXES)):
             self._queue_chunk(address, tick, index)
 
@@ -422,9 +441,8 @@ class SnapshotTransfer:
             served = self._served.get(tick)
             if served is None:
                 continue  # superseded meanwhile
-            start = index * SNAP_CHUNK_BYTES
             out.append(
-                (address, SnapChunk(tick, index, served[1][start : start + SNAP_CHUNK_BYTES]))
+                (address, SnapChunk(tick, index, chunk_at(served[1], index, SNAP_CHUNK_BYTES)))
             )
             self._tokens -= 1.0
         self.stats.chunks_sent += len(out)
