@@ -65,10 +65,16 @@ class Coverage:
         tick: The snapshot tick ``T`` (the state is the one at the start of ``T``).
         marks: ``source -> seq``: the events of that source with ``seq <= mark`` and a tick
             before ``T`` are applied in the state (the sender held every one of them).
+        events_digest: The digest of every event applied in the state (those before ``T``
+            the sender held, as :meth:`Timeline.events_digest
+            <arcade_p2p.timeline.Timeline.events_digest>` computes it): what a state hash
+            of this state is compared with.
+        extra: Events held above a gap that the state contains too, ``(source, seq)``.
     """
 
     tick: int
     marks: Mapping[int, int]
+    events_digest: bytes
     extra: frozenset[tuple[int, int]] = frozenset()
 
     def covers(self, event: Event) -> bool:
@@ -244,7 +250,22 @@ class TimeMachine:
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
-        return Coverage(tick, marks, frozenset(extra)), blob
+        return Coverage(tick, marks, self.events_digest(tick), frozenset(extra)), blob
+
+    def events_digest(self, tick: int) -> bytes:
+        """The digest of the events the state at the start of ``tick`` contains: what its
+        state hash is compared with (see :mod:`arcade_p2p.hash_reports`).
+
+        That is the timeline's digest of the events before ``tick``, except on a machine
+        started from a snapshot: there the events before the snapshot's tick are the ones
+        the snapshot contains (its coverage's digest), whether or not the timeline holds
+        them yet. Call it with no repair pending, for a tick that has run.
+        """
+        base = self._base
+        if base is None or tick < base[0].tick:
+            return self.timeline.events_digest(tick)
+        coverage = base[0]
+        return self.timeline.events_digest(tick, base=(coverage.tick, coverage.events_digest))
 
     @property
     def pending_repair(self) -> int | None:

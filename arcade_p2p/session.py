@@ -774,7 +774,7 @@ class _SnapshotHost:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.offer: tuple[Coverage, bytes, bytes] | None = None
+        self.offer: tuple[Coverage, bytes] | None = None
         self.received: tuple[Coverage, bytes, Any] | None = None
         self._offered_from: tuple[object, ...] | None = None
 
@@ -789,7 +789,7 @@ class _SnapshotHost:
             and isinstance(machine.app, StateApp)
         )
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
         return None if self.session.join.joining else self.offer
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
@@ -817,12 +817,7 @@ class _SnapshotHost:
             return
         self._offered_from = latest
         machine = self.session.machine
-        found = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
-        if found is None:
-            self.offer = None
-            return
-        coverage, blob = found
-        self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+        self.offer = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
 
     def lost_base(self) -> None:
         """The machine will replay the history from START after all (tick half, guarded)."""

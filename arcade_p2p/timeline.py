@@ -220,18 +220,33 @@ class Timeline:
         self._digest = h.digest()
         return self._digest
 
-    def events_digest(self, before_tick: int) -> bytes:
+    def events_digest(self, before_tick: int, *, base: tuple[int, bytes] | None = None) -> bytes:
         """An 8-byte digest of the set of events with ``tick < before_tick``.
 
         Two timelines give the same digest exactly when they hold the same events before
         that tick (barring a 64-bit collision), whatever order the events came in. The
         state at the start of ``before_tick`` depends on those events only.
+
+        Args:
+            before_tick: Digest the events stamped before this tick.
+            base: ``(tick, digest)``, with ``tick <= before_tick``: the events before
+                ``tick`` are the set ``digest`` stands for (a state started from a
+                snapshot contains those), not the ones this timeline holds.
         """
+        later = self._sum_from(before_tick)
+        if base is None:
+            return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
+        base_tick, base_digest = base
+        between = self._sum_from(base_tick) - later
+        return ((int.from_bytes(base_digest, "little") + between) & _MASK_64).to_bytes(8, "little")
+
+    def _sum_from(self, first_tick: int) -> int:
+        """The sum of the event numbers of the events with ``tick >= first_tick``."""
         ticks = self._ticks
         later = 0
-        for tick in ticks[bisect.bisect_left(ticks, before_tick) :]:
+        for tick in ticks[bisect.bisect_left(ticks, first_tick) :]:
             later += self._tick_sums[tick]
-        return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
+        return later
 
 
 _EMPTY: list[Event] = []

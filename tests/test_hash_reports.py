@@ -139,3 +139,50 @@ def test_report_pairs_are_kept_bounded() -> None:
     for tick in range(0, 5000, 10):
         reports.receive(1, (HashReport(tick, bytes(16), bytes(8)),))
     assert len([t for t in range(0, 5000, 10) if reports.reported_hashes(t)]) == 32
+
+
+def _joiner(source: TimeMachine, tick: int) -> TimeMachine:
+    """A machine started from ``source``'s snapshot of ``tick``, holding no event yet."""
+    found = source.settled_snapshot(tick)
+    assert found is not None and found[0].tick == tick
+    machine = TimeMachine(MovingRectApp(), Timeline(), snapshot_every_ticks=10)
+    machine.start_from(*found)
+    return machine
+
+
+def test_a_joiner_reports_the_events_its_snapshot_contains() -> None:
+    """A joiner's timeline lacks the history its snapshot covers: its reports must still
+    say which events its state contains, or it agrees with a peer lacking those events on
+    the digest but not on the state (a false alarm, seen in the loss-and-churn run)."""
+    early = Event(50, 4, 1, "key", "up")
+    veteran = _machine([early], 150)
+    lacking = _machine([], 150)  # never received the early event
+    joiner = _joiner(veteran, 100)
+    joiner.advance(150)
+    assert len(joiner.timeline) == 0  # the history has not arrived yet
+    reports = [HashReports(m, settle_ticks=25) for m in (veteran, lacking, joiner)]
+    for r in reports:
+        r.refresh()
+    on_veteran, on_lacking, on_joiner = reports
+    for peer, r in enumerate(reports):
+        for other in reports:
+            if other is not r:
+                other.receive(peer, r.latest())
+    assert all(r.take_mismatches() == [] for r in reports)
+    for report in on_joiner.latest():  # the joiner agrees with the veteran, pair for pair
+        assert on_veteran.own(report.tick) == report
+        theirs = on_lacking.own(report.tick)
+        assert theirs is not None and theirs.events_digest != report.events_digest
+
+
+def test_a_joiner_that_diverges_is_caught() -> None:
+    veteran = _machine([Event(50, 4, 1, "key", "up")], 150)
+    joiner = _joiner(veteran, 100)
+    joiner.app.state.x += 1  # type: ignore[attr-defined]
+    joiner.advance(150)
+    a, b = HashReports(veteran, settle_ticks=25), HashReports(joiner, settle_ticks=25)
+    a.refresh()
+    b.refresh()
+    a.receive(2, b.latest())
+    found = a.take_mismatches()
+    assert found and found[0].mine.events_digest == found[0].theirs.events_digest

@@ -122,9 +122,9 @@ class SnapshotHost(Protocol):
     def wants_snapshot(self) -> bool:
         """Whether the session would start from a received snapshot now."""
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
-        """A settled snapshot to serve: its coverage, its state blob and the digest of the
-        events before its tick (None: nothing to offer)."""
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
+        """A settled snapshot to serve: its coverage (with the digest of the events its
+        state contains) and its state blob (None: nothing to offer)."""
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
@@ -348,7 +348,7 @@ class SnapshotTransfer:
             self._fetch = None
             return
         try:
-            coverage, blob = _parse_payload(fetch.tick, payload)
+            coverage, blob = _parse_payload(fetch.tick, fetch.events_digest, payload)
             if snapshot_hash(blob) != fetch.state_hash:
                 raise RemoteError("snapshot_hash", f"snapshot of tick {fetch.tick}")
             verdict = self.host.verdict(
@@ -398,7 +398,7 @@ class SnapshotTransfer:
             if found is None:
                 self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                 return
-            coverage, blob, events_digest = found
+            coverage, blob = found
             tick = coverage.tick
             if tick not in self._served:
                 payload = _pack_payload(coverage, blob)
@@ -407,7 +407,7 @@ class SnapshotTransfer:
                     log.warning("snapshot of %d bytes is too large to offer", len(payload))
                     self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                     return
-                offer = SnapOffer(tick, snapshot_hash(blob), events_digest, len(payload))
+                offer = SnapOffer(tick, snapshot_hash(blob), coverage.events_digest, len(payload))
                 self._served[tick] = (offer, payload)
                 while len(self._served) > SERVED_SNAPSHOTS:
                     self._served.popitem(last=False)
@@ -456,11 +456,12 @@ def _pack_payload(coverage: Coverage, blob: bytes) -> bytes:
     return packed
 
 
-def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
+def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Coverage, bytes]:
     """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state]``.
 
     The first entry of a source is its mark (every seq up to it is covered); any further
-    entries of that source name single seqs held above a gap.
+    entries of that source name single seqs held above a gap. ``tick`` and
+    ``events_digest`` come with the offer.
     """
     try:
         body: Any = msgpack.unpackb(payload, raw=False, strict_map_key=True)
@@ -489,4 +490,4 @@ def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
             extra.add((item[0], item[1]))
         else:
             marks[item[0]] = item[1]
-    return Coverage(tick, marks, frozenset(extra)), blob
+    return Coverage(tick, marks, events_digest, frozenset(extra)), blob
