@@ -23,6 +23,7 @@ from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
+    Have,
     Hello,
     Message,
     SnapChunk,
@@ -163,6 +164,29 @@ class Insider:
         self.send(SnapOffer(tick, state_hash, events_digest, len(payload)))
         for i in range(0, len(payload), SNAP_CHUNK_BYTES):
             self.send(SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES]))
+
+
+def test_a_held_session_lets_go_on_the_sync_it_waited_for() -> None:
+    """A returning session that already holds what its settled neighbour advertised lets
+    go as soon as that neighbour's first SYNC since the hold began arrives (its clock has
+    caught up at once by then), not at some later message."""
+    wire = make_network([(0, 1)])
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)  # a Hello and a SYNC: a settled neighbour
+    insider.send(SnapOffer(0, bytes(16), bytes(8), 0))  # it has no snapshot to offer
+    insider.send(Have(()))  # nor any event: the joiner holds all it has
+    joiner.pump_ticks(now=wire.now)
+    assert not joiner.joining
+    wire.now += joiner.config.link_timeout_s + 1.0  # the process froze: a return
+    joiner.pump_ticks(now=wire.now)
+    assert joiner.joining
+    insider.send(Have(()))
+    joiner.pump_ticks(now=wire.now)
+    assert joiner.joining  # nothing is missing, but no SYNC since the hold began
+    tick = float(joiner.tick + 50)
+    insider.send(Sync(tick, INSIDER_ID, tick, 0, wire.now, -1.0, 0.0, bytes(8), 0, False))
+    joiner.pump_ticks(now=wire.now)
+    assert not joiner.joining and joiner.tick >= tick - 1
 
 
 def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(

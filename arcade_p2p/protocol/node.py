@@ -511,6 +511,8 @@ class GossipNode:
         if self.transfer is not None:
             self.transfer.handle_timer(now=now)  # a settled neighbour or a report may serve
         self._compare_histories(link.address, sync.digest, sync.joining)
+        if self.join.joining:
+            self._note_caught_up()  # this SYNC may have been the last thing awaited
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
