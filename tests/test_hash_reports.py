@@ -36,6 +36,19 @@ def test_events_digest_depends_on_the_set_before_the_tick_not_the_order() -> Non
     assert c.events_digest(late.tick + 1) != a.events_digest(late.tick + 1)
 
 
+def test_a_digest_on_a_base_counts_the_base_s_events_instead_of_those_held_before_it() -> None:
+    events = _events(60, 4)
+    full, recent = Timeline(), Timeline()
+    for e in events:
+        full.insert(e)
+        if e.tick >= 100 or e.seq % 2:  # the older history only partly held
+            recent.insert(e)
+    base = (100, full.events_digest(100))
+    for tick in (100, 150, 199, 500):
+        assert recent.events_digest(tick, base=base) == full.events_digest(tick)
+        assert recent.events_digest(tick) != full.events_digest(tick)
+
+
 def _machine(events: list[Event], upto: int) -> TimeMachine:
     timeline = Timeline()
     for e in events:
