@@ -110,6 +110,32 @@ def delay_arg(text: str) -> float | str:
 
 delay_arg.__name__ = "Delta (milliseconds or auto)"  # how argparse names it in errors
 
+ALL_HISTORY = "all"
+"""``--history-s`` value that keeps the whole event history."""
+
+
+def history_arg(text: str) -> float | str:
+    """Argparse type of ``--history-s``: seconds of history to keep, or ``all``
+    (:func:`history_s` turns the value into ``SessionConfig.history_s``).
+
+    Raises:
+        ValueError: Neither a positive number nor ``all``.
+    """
+    if text.strip().lower() == ALL_HISTORY:
+        return ALL_HISTORY
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(text)
+    return value
+
+
+history_arg.__name__ = "history (seconds or all)"
+
+
+def history_s(value: float | str) -> float | None:
+    """``SessionConfig.history_s`` for a value of :func:`history_arg` (``all``: None)."""
+    return None if value == ALL_HISTORY else float(value)
+
 
 def format_delay(delay_ms: float | str) -> str:
     """A Delta for people: ``100 ms`` or ``auto``."""

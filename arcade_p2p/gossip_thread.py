@@ -36,6 +36,11 @@ send), so with 5 ms a busy frame still added several milliseconds to every relay
 The interval only matters when another thread waits for the lock, so a game whose gossip
 thread is idle pays nothing for it; ``python benchmarks/relay.py --spin`` measures the
 relay delay and the game thread's frame work both ways.
+
+For the same reason, while at least one gossip thread runs, the objects alive when it
+started (the imports, the game's setup) are left out of garbage collection
+(:mod:`arcade_p2p.gc_freeze`): a full collection stops every thread for as long as it
+examines objects, and those never become garbage.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import threading
 import time
 from typing import cast
 
+from arcade_p2p import gc_freeze
 from arcade_p2p.errors import P2PError, UsageError
 from arcade_p2p.session import Session
 from arcade_p2p.transport.discovery import Discovery
@@ -126,10 +132,12 @@ class GossipThread:
         self._thread = threading.Thread(
             target=self._run, name=f"arcade-p2p-gossip-{session.peer_id}", daemon=True
         )
-        _switch_interval.enter()  # left by the thread when it ends, however it ends
+        _switch_interval.enter()  # both left by the thread when it ends, however it ends
+        gc_freeze.enter()
         try:
             self._thread.start()
         except BaseException:
+            gc_freeze.leave()
             _switch_interval.leave()
             raise
 
@@ -187,6 +195,7 @@ class GossipThread:
             self._failure = exc
             self._news.set()
         finally:
+            gc_freeze.leave()
             _switch_interval.leave()
 
     def _turn(self, now: float) -> None:

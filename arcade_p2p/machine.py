@@ -29,6 +29,18 @@ applied on top of the base: the machine then drops the base and re-simulates the
 history from START, after which it is an ordinary machine again (later old events cause
 ordinary rollbacks, so the state converges once the history is complete).
 
+With ``history_ticks`` set, memory stays bounded however long the session runs: about
+every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more than
+``history_ticks`` ago (:meth:`~arcade_p2p.timeline.Timeline.forget_before`, up to the
+newest kept snapshot that old and never past a gap in any source), drops older
+snapshots, and makes that snapshot its base. A joiner, whatever its own setting, forgets
+at once what its snapshot's sender forgot
+(:meth:`~arcade_p2p.timeline.Timeline.adopt`). An unknown event older than the forgetting
+base is refused by the timeline (too old: nobody who forgot that far back can apply it).
+A joiner's base can be newer than what the room forgot: an event between the two that its
+snapshot lacks cannot be replayed from START either; it is kept and passed on but not
+applied, and counted (``events_unappliable``).
+
 Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
 to the machine's :attr:`TimeMachine.presence` in the same order, instead of
 ``app.event``, and call the app's optional ``on_peer_join(peer)``/``on_peer_leave(peer)``
@@ -40,6 +52,7 @@ state hashes cover it.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -49,12 +62,17 @@ from arcade_p2p.events import Event, is_system_name
 from arcade_p2p.histogram import Histogram
 from arcade_p2p.presence import Change, Presence, pack_snapshot, unpack_snapshot
 from arcade_p2p.snapshots import SnapshotStore
-from arcade_p2p.timeline import Timeline
+from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten, Timeline
 
-__all__ = ["MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+__all__ = ["FORGET_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+
+log = logging.getLogger(__name__)
 
 MAX_EXTRA_COVERAGE = 4096
 """Most events held above a gap that a snapshot's coverage names one by one."""
+FORGET_EVERY_TICKS = 600
+"""How far the oldest held history may run past ``history_ticks`` before it is forgotten
+(forgetting walks the timeline's sources: done in steps, not every tick)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +87,16 @@ class Coverage:
             the sender held, as :meth:`Timeline.events_digest
             <arcade_p2p.timeline.Timeline.events_digest>` computes it): what a state hash
             of this state is compared with.
-        extra: Events held above a gap that the state contains too, ``(source, seq)``.
+        extra: ``(source, seq)`` of further events in the state (held above a gap).
+        forgotten: The part of that history the sender forgot (a joiner adopts it: nobody
+            can send it those events).
     """
 
     tick: int
     marks: Mapping[int, int]
     events_digest: bytes
     extra: frozenset[tuple[int, int]] = frozenset()
+    forgotten: Forgotten = NOTHING_FORGOTTEN
 
     def covers(self, event: Event) -> bool:
         """Whether ``event`` is already applied in the snapshot's state."""
@@ -100,6 +121,9 @@ class MachineStats:
             rollback reaching into history this peer never simulated in real time).
         resim_ticks: Ticks re-simulated (from the restored snapshot to the present).
         max_rollback_depth: Deepest single rollback, in ticks.
+        events_unappliable: Events older than the snapshot this machine started from,
+            which it does not contain, received once the room had forgotten the history
+            before it (a partition that outlived it): kept and passed on, not applied.
     """
 
     live_ticks: int = 0
@@ -110,6 +134,7 @@ class MachineStats:
     catch_up_rollback_ticks: int = 0
     resim_ticks: int = 0
     max_rollback_depth: int = 0
+    events_unappliable: int = 0
 
 
 class TimeMachine:
@@ -120,6 +145,8 @@ class TimeMachine:
         timeline: The events to apply (shared with the gossip layer).
         snapshot_every_ticks: Snapshot period K; snapshots are taken at ``tick % K == 0``.
         dense_snapshots: How many recent snapshots are kept before older ones are thinned.
+        history_ticks: Forget the events stamped more than this many ticks ago (None:
+            keep the whole history; see the module header).
     """
 
     def __init__(
@@ -129,9 +156,13 @@ class TimeMachine:
         *,
         snapshot_every_ticks: int = 10,
         dense_snapshots: int = 16,
+        history_ticks: int | None = None,
     ) -> None:
+        if history_ticks is not None and history_ticks < snapshot_every_ticks:
+            raise UsageError("history_ticks must be at least one snapshot period")
         self.app = app
         self.timeline = timeline
+        self.history_ticks = history_ticks
         self.presence = Presence()
         """The peers present at the start of :attr:`tick` (simulation state)."""
         if isinstance(app, StateApp):
@@ -167,16 +198,34 @@ class TimeMachine:
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
         base = self._base
-        if base is not None and base[0].covers(event):
-            return  # already in the state the machine started from
+        if base is not None and event.tick < base[0].tick:
+            if base[0].covers(event):
+                return  # already in the state the machine started from
+            if self.timeline.floor_tick:  # no START to replay from: see the module header
+                self.stats.events_unappliable += 1
+                count = self.stats.events_unappliable
+                if count & (count - 1) == 0:  # 1st, 2nd, 4th ...: the log stays readable
+                    log.warning(
+                        "event %s of tick %d is older than the snapshot this peer started "
+                        "from (tick %d), which lacks it, and the room forgot the history "
+                        "before tick %d: passed on, not applied (%d so far)",
+                        event.ident,
+                        event.tick,
+                        base[0].tick,
+                        self.timeline.floor_tick,
+                        count,
+                    )
+                return
         self.mark_dirty(event.tick)
 
     def mark_dirty(self, tick: int) -> None:
         """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
 
         Late events do this through :meth:`note_event`; the determinism checker calls it
-        directly to force rollbacks without changing the input.
+        directly to force rollbacks without changing the input. With forgotten history
+        the rollback reaches back to the base at most (no event before it can change).
         """
+        tick = max(tick, self.timeline.floor_tick)
         if tick < self._tick and (self._dirty is None or tick < self._dirty):
             self._dirty = tick
 
@@ -212,12 +261,14 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
+        self.timeline.adopt(coverage.forgotten)
         for event in self.timeline.all_events():  # what arrived before the snapshot did
             if event.tick >= tick:
                 break
             if not coverage.covers(event):
-                self._dirty = event.tick  # the oldest uncovered one: replay the history
-                break
+                self.note_event(event)  # replay the history (or, if forgotten, count it)
+                if self._dirty is not None:
+                    break
 
     def settled_snapshot(self, before_tick: int) -> tuple[Coverage, bytes] | None:
         """The newest snapshot at or before ``before_tick`` and what it covers (for a joiner).
@@ -250,7 +301,10 @@ class TimeMachine:
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
-        return Coverage(tick, marks, self.events_digest(tick), frozenset(extra)), blob
+        return (
+            Coverage(tick, marks, self.events_digest(tick), frozenset(extra), timeline.forgotten()),
+            blob,
+        )
 
     def events_digest(self, tick: int) -> bytes:
         """The digest of the events the state at the start of ``tick`` contains: what its
@@ -310,7 +364,23 @@ class TimeMachine:
             self.stats.catch_up_ticks += target_tick + 1 - start
             self._realtime_from = target_tick + 1
         self.stats.live_events += applied
+        self._forget_old_history()
         return target_tick + 1 - start
+
+    def _forget_old_history(self) -> None:
+        """Forget what is older than ``history_ticks`` (see the module header)."""
+        keep = self.history_ticks
+        timeline = self.timeline
+        if keep is None or self._tick - timeline.floor_tick < keep + FORGET_EVERY_TICKS:
+            return
+        found = self.snapshots.at_or_before(timeline.forgettable_before(self._tick - keep))
+        if found is None or found[0] <= timeline.floor_tick:
+            return
+        tick, blob = found
+        digest = self.events_digest(tick)  # before the events go
+        timeline.forget_before(tick)
+        self.snapshots.drop_before(tick)
+        self._base = (Coverage(tick, timeline.floors(), digest), blob)
 
     def repair(self) -> None:
         """Roll back and re-simulate now if a late event made the past dirty."""

@@ -94,7 +94,7 @@ from arcade_p2p.presence import JOIN_EVENT, LEAVE_EVENT, Announcer, unpack_snaps
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
-from arcade_p2p.timeline import Timeline
+from arcade_p2p.timeline import InsertOutcome, Timeline
 
 __all__ = ["AUTO_DELAY", "HELD_TICK", "Session", "SessionConfig", "SessionStats"]
 
@@ -107,6 +107,8 @@ DEFAULT_AUTO_MAX_MS = 10_000.0
 MAX_DELAY_MS = 600_000.0
 MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
+DEFAULT_HISTORY_S = 120.0
+"""Seconds of event history a session keeps by default (see ``SessionConfig.history_s``)."""
 SETTLED_LAG_TICKS = 2.0
 """A peer whose clock lags the network by more than this is still catching up: the slack
 it measures says more about its own clock than about the path (see
@@ -143,6 +145,10 @@ class SessionConfig:
         presence: Announce this peer's arrival and departure, and neighbours noticed
             gone, as presence events (see :mod:`arcade_p2p.presence`). Every session
             applies the presence events it receives either way.
+        history_s: Seconds of event history each peer keeps (None: all of it). Older
+            events are forgotten behind a snapshot, which bounds memory in long sessions;
+            an event that arrives more than this after its tick (a longer partition) is
+            refused as too old and counted. See :mod:`arcade_p2p.machine`.
     """
 
     fps: int = DEFAULT_FPS
@@ -156,6 +162,12 @@ class SessionConfig:
     auto_start_ms: float = DEFAULT_AUTO_START_MS
     auto_max_ms: float = DEFAULT_AUTO_MAX_MS
     presence: bool = True
+    history_s: float | None = DEFAULT_HISTORY_S
+
+    @property
+    def history_ticks(self) -> int | None:
+        """:attr:`history_s` in ticks (None: the whole history is kept)."""
+        return None if self.history_s is None else round(self.history_s * self.fps)
 
     @property
     def auto(self) -> bool:
@@ -194,6 +206,14 @@ class SessionConfig:
             raise UsageError("snapshot_every_ticks must be >= 1")
         if self.summary_interval_s <= 0 or self.link_timeout_s <= 0:
             raise UsageError("intervals must be positive")
+        if self.history_s is not None and not (
+            isinstance(self.history_s, int | float)
+            and self.history_s * self.fps >= self.snapshot_every_ticks
+        ):
+            raise UsageError(
+                f"history_s must be None or at least one snapshot period "
+                f"({self.snapshot_every_ticks / self.fps:g} s), got {self.history_s!r}"
+            )
         if self.key is not None and (not isinstance(self.key, str) or not self.key):
             raise UsageError("key must be a non-empty string or None")
         if not isinstance(self.clock, ClockMode):
@@ -232,6 +252,11 @@ class SessionStats:
         deliveries: Events of other sources received (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
         presence_events: Presence events in the timeline (arrivals and departures).
+        events_held: Events of the timeline held in memory (the rest were forgotten
+            behind a snapshot, see ``SessionConfig.history_s``; presence events included).
+        events_unappliable: Events older than this peer's starting snapshot that the
+            snapshot lacks, received after the room forgot the history before it: passed
+            on but not applied (see :mod:`arcade_p2p.machine`).
     """
 
     tick: int
@@ -252,6 +277,8 @@ class SessionStats:
     deliveries: int = 0
     late_deliveries: int = 0
     presence_events: int = 0
+    events_held: int = 0
+    events_unappliable: int = 0
 
 
 class Session:
@@ -295,7 +322,10 @@ class Session:
         clock_settings = ClockSettings.for_mode(config.clock, self.delta_ticks)
         self.timeline = Timeline()
         self.machine = TimeMachine(
-            app, self.timeline, snapshot_every_ticks=config.snapshot_every_ticks
+            app,
+            self.timeline,
+            snapshot_every_ticks=config.snapshot_every_ticks,
+            history_ticks=config.history_ticks,
         )
         self.reports = HashReports(self.machine, settle_ticks=self.delta_ticks)
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
@@ -377,8 +407,8 @@ class Session:
         insert = self.machine.timeline.insert
         note = self.machine.note_event
         for event in arrivals:
-            insert(event)
-            note(event)
+            if insert(event) is InsertOutcome.NEW:  # not too old for what the machine forgot
+                note(event)
 
     @property
     def app(self) -> App:
@@ -611,6 +641,8 @@ class Session:
             with self._guard:
                 if machine.pending_repair is not None:  # it lacks an older event: replay
                     self._snapshots.lost_base()
+                if self._split:  # the node's copy forgets what the sender forgot too
+                    self.timeline.adopt(coverage.forgotten)
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
@@ -621,6 +653,7 @@ class Session:
         frozen = join.joining and target < machine.tick
         ran = 0 if frozen else machine.advance(target, catch_up=released)  # not under the guard
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
+            self._forget_like_the_machine()
             if not frozen:
                 self.reports.refresh()
             self._snapshots.publish_offer()
@@ -630,6 +663,14 @@ class Session:
             for event in stamped:
                 machine.timeline.insert(event)
         return ran
+
+    def _forget_like_the_machine(self) -> None:
+        """Split: the node's timeline forgets what the machine's forgot (under the guard),
+        as far as its own gaps allow."""
+        floor = self.machine.timeline.floor_tick
+        timeline = self.timeline
+        if self._split and floor > timeline.floor_tick:
+            timeline.forget_before(timeline.forgettable_before(floor))
 
     def pump_network(
         self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()
@@ -682,21 +723,25 @@ class Session:
     def network_timer(self) -> float:
         """When the network half next has work without a datagram arriving (absolute).
 
-        The end of a join hold by timeout counts too: the input held meanwhile is stamped
-        and sent then, so a driver that only wakes for work stamps it at the same time as
-        one that wakes every tick.
+        Before :meth:`hand_off`, the end of a join hold by timeout counts too: the input
+        held meanwhile is stamped and sent then, so a driver that only wakes for work
+        stamps it at the same time as one that wakes every tick. After it, that end is the
+        tick half's (:meth:`next_tick_time`): only :meth:`pump_ticks` ends a hold, so a
+        network thread woken for it would find it still due and never sleep again.
         """
         if not self._split:  # called every tick: skip the no-op guard
             return min(self.node.get_timer(), self.join.deadline)
         with self._guard:
-            return min(self.node.get_timer(), self.join.deadline)
+            return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
-        """When the next tick becomes due (the tick half's wake-up)."""
+        """When the next tick becomes due (the tick half's wake-up); after
+        :meth:`hand_off`, also the end of a join hold by timeout (see
+        :meth:`network_timer`)."""
         if not self._split:  # called every tick: skip the no-op guard
             return self.clock.next_due_time(now)
         with self._guard:
-            return self.clock.next_due_time(now)
+            return min(self.clock.next_due_time(now), self.join.deadline)
 
     @property
     def desync(self) -> DesyncReport | None:
@@ -750,6 +795,8 @@ class Session:
                 deliveries=self.deliveries,
                 late_deliveries=self.late_deliveries,
                 presence_events=self._presence_events,
+                events_held=self.timeline.held,
+                events_unappliable=m.events_unappliable,
             )
 
 

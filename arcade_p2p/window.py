@@ -65,6 +65,7 @@ from typing import Any
 import arcade
 import pyglet.window
 
+from arcade_p2p import gc_freeze
 from arcade_p2p.app import StateApp
 from arcade_p2p.cli_support import EXIT_USAGE, CommandLineError, CommandParser
 from arcade_p2p.coalesce import Coalescer
@@ -357,6 +358,7 @@ class SymmetricWindow(arcade.Window):
             None if autopilot is None else autopilot_rng(autopilot, self.session.peer_id)
         )
         self._autopilot_key: int | None = None
+        self._setup_frozen = False
 
     # ------------------------------------------------------------ game hooks
     def on_start(self) -> None:
@@ -599,13 +601,18 @@ class SymmetricWindow(arcade.Window):
         """Run the game until the window closes (or for ``seconds``), paced by the ticks.
 
         A frame is drawn when a tick becomes due; between frames the loop sleeps in the
-        transport, waking early for datagrams and protocol timers.
+        transport, waking early for datagrams and protocol timers. The first call leaves
+        the objects alive now (the game's setup) out of garbage collection while the
+        gossip thread runs (see :mod:`arcade_p2p.gc_freeze`).
 
         Args:
             seconds: Stop after this many seconds of wall time (None: no limit).
             linger_s: With ``max_tick``, stop this many seconds after simulating it (the
                 peer keeps repairing late events meanwhile); None: keep the window open.
         """
+        if not self._setup_frozen:  # the game's own setup is done: see arcade_p2p.gc_freeze
+            self._setup_frozen = True
+            gc_freeze.freeze_setup()
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         while not self.closed:
             now = time.monotonic()

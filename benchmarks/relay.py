@@ -4,19 +4,27 @@ Three peers in a line A -- B -- C over real UDP on loopback, in one process: A a
 threaded runners, B is a real headless window (``ARCADE_HEADLESS=1``) whose ``on_draw``
 takes ``--frame-ms`` (sleeping, like a vsync wait or GPU-bound frame, or with ``--spin``
 busy in Python, holding the interpreter lock like Python game code does: a fixed amount
-of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits events
-at irregular times; C stamps each one as its gossip thread takes it in. The same run with
-an idle B (``on_draw`` does nothing) gives the baseline, and the figures are the
-per-event delays minus the idle median: what B's busy frames add. ``frame_ms_median`` and
-``frame_cpu_ms_median`` are how long B's ``on_draw`` took during the busy run, in wall
-time and in CPU time of B's thread: with ``--spin``, what the other threads cost the
-game's thread (the CPU time leaves out other processes of a shared machine).
+of work, calibrated to take ``--frame-ms`` on this machine before the run). A emits 100
+events (``--events``) at irregular times; C stamps each one as its gossip thread takes it
+in. The same run with an idle B (``on_draw`` does nothing) gives the baseline, and the
+figures are the per-event delays minus the idle median: what B's busy frames add.
+``frame_ms_median`` and ``frame_cpu_ms_median`` are how long B's ``on_draw`` took during
+the busy run, in wall time and in CPU time of B's thread: with ``--spin``, what the other
+threads cost the game's thread (the CPU time leaves out other processes of a shared
+machine).
 
 The gossip thread lowers the interpreter's switch interval while it runs (see
 :mod:`arcade_p2p.gossip_thread`); ``--switch-interval-ms 5`` keeps CPython's default
 instead, to compare. ``--frame-cost`` measures what the lower interval costs the game's
 thread: one busy relaying run whose Python frames alternate between the two intervals,
 frame by frame, with the median wall and CPU time of B's frames under each.
+
+While gossip threads run, the objects alive when they started are left out of garbage
+collection (see :mod:`arcade_p2p.gc_freeze`); ``--no-gc-freeze`` turns that off, to
+compare. ``gc_collections`` counts the collections by generation while A emitted in the
+busy run, ``gc_pause_ms_max`` is the longest of them (a collection stops every thread),
+``gc_full_ms`` how long one full collection took right after it (what the next one would
+stop the peers for) and ``gc_frozen_objects`` how many objects were frozen.
 
 Prints figures; asserts nothing. ``--single-threaded`` measures the old driver instead
 (B's whole driver step runs once per frame, as with ``gossip_thread=False``).
@@ -25,6 +33,7 @@ Prints figures; asserts nothing. ``--single-threaded`` measures the old driver i
     python benchmarks/relay.py --json   # one JSON object
     python benchmarks/relay.py --spin --json
     python benchmarks/relay.py --frame-cost --json
+    python benchmarks/relay.py --no-gc-freeze --json
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ os.environ.setdefault("ARCADE_HEADLESS", "1")  # before arcade is imported
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import random
@@ -44,7 +54,7 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from arcade_p2p import gossip_thread
+from arcade_p2p import gc_freeze, gossip_thread
 from arcade_p2p.events import Event
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
@@ -54,6 +64,7 @@ from arcade_p2p.window import SymmetricWindow
 
 CONFIG = SessionConfig(fps=50, delay_ms=100)
 EVENTS = 100
+"""A emits this many events per run (``--events``)."""
 GAP_S = (0.02, 0.05)
 """A emits at uniformly random gaps in this range (not in step with B's frames)."""
 LINK_DEADLINE_S = 10.0
@@ -92,6 +103,37 @@ class Frame(NamedTuple):
     switch_interval_s: float
     wall_ms: float
     cpu_ms: float
+
+
+class GcWatch:
+    """Records each garbage collection (generation, milliseconds) while :attr:`on`."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._collected)
+
+    def close(self) -> None:
+        """Stop recording for good."""
+        gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self.on:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1e3))
+
+
+class Line(NamedTuple):
+    """One run A -- B -- C: each event's delay from A's emit to C (ms), B's frames and the
+    garbage collections while A emitted, and one full collection's time after that."""
+
+    delays: list[float]
+    frames: list[Frame]
+    gc_pauses: list[tuple[int, float]]
+    gc_full_ms: float
+    gc_frozen_objects: int
 
 
 class RelayWindow(SymmetricWindow):
@@ -135,10 +177,11 @@ def run_line(
     threaded: bool,
     seed: int,
     intervals: tuple[float, ...] = (),
-) -> tuple[list[float], list[Frame]]:
-    """One run A -- B -- C; returns each event's delay from A's emit to C, in ms, and
-    B's frames while A emitted."""
+    events: int = EVENTS,
+) -> Line:
+    """One run A -- B -- C (see :class:`Line`)."""
     rng = random.Random(seed)
+    watch = GcWatch()
     sent: dict[tuple[int, int], float] = {}
     arrived: dict[tuple[int, int], float] = {}
     with contextlib.ExitStack() as stack:
@@ -175,7 +218,7 @@ def run_line(
             b.run(seconds=0.05)
 
         def emit_events() -> None:  # A's game thread
-            for _ in range(EVENTS):
+            for _ in range(events):
                 time.sleep(rng.uniform(*GAP_S))
                 at = time.monotonic()
                 event = a.emit("key", "up", now=at)
@@ -183,13 +226,20 @@ def run_line(
 
         emitter = threading.Thread(target=emit_events)
         b.frames.clear()
+        watch.on = True
         emitter.start()
-        b.run(seconds=EVENTS * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
+        b.run(seconds=events * GAP_S[1] + DRAIN_S)  # B's game loop, on this thread
         emitter.join()
+        watch.on = False
         frames = b.frames.copy()
+        started = time.perf_counter()
+        gc.collect()
+        full_ms = (time.perf_counter() - started) * 1e3
+        frozen = gc.get_freeze_count()
         b.run(seconds=DRAIN_S)
+    watch.close()
     delays = [(arrived[key] - at) * 1e3 for key, at in sent.items() if key in arrived]
-    return delays, frames
+    return Line(delays, frames, watch.pauses, full_ms, frozen)
 
 
 def added(delays: list[float], idle: list[float]) -> tuple[float, float]:
@@ -204,9 +254,9 @@ def frame_cost(frame_s: float) -> dict[str, Any]:
     frame in turn during one relaying run (so a shared machine's load drifts alike)."""
     ours = gossip_thread.GIL_SWITCH_INTERVAL_S
     intervals = (CPYTHON_SWITCH_INTERVAL_S, ours)
-    _, frames = run_line(
+    frames = run_line(
         frame_s=frame_s, spin=iterations_for(frame_s), threaded=True, seed=2, intervals=intervals
-    )
+    ).frames
     figures: dict[str, Any] = {"frame_ms": frame_s * 1e3, "frames": len(frames)}
     for interval in intervals:
         mine = [f for f in frames if math.isclose(f.switch_interval_s, interval)]
@@ -218,18 +268,19 @@ def frame_cost(frame_s: float) -> dict[str, Any]:
     return figures
 
 
-def relay(*, frame_s: float, spin: bool, threaded: bool) -> dict[str, Any]:
+def relay(*, frame_s: float, spin: bool, threaded: bool, events: int) -> dict[str, Any]:
     """The relay figures (see the module header)."""
-    idle, _ = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1)
+    idle = run_line(frame_s=0.0, spin=0, threaded=threaded, seed=1, events=events).delays
     work = iterations_for(frame_s) if spin else 0
-    busy, frames = run_line(frame_s=frame_s, spin=work, threaded=threaded, seed=2)
+    line = run_line(frame_s=frame_s, spin=work, threaded=threaded, seed=2, events=events)
+    busy, frames = line.delays, line.frames
     median, p95 = added(busy, idle)
     return {
         "relay_added_ms_median": round(median, 2),
         "relay_added_ms_p95": round(p95, 2),
         "idle_delay_ms_median": round(statistics.median(idle), 2),
         "busy_delay_ms_median": round(statistics.median(busy), 2),
-        "events_sent": EVENTS,
+        "events_sent": events,
         "events_arrived_idle": len(idle),
         "events_arrived_busy": len(busy),
         "frame_ms": frame_s * 1e3,
@@ -241,6 +292,11 @@ def relay(*, frame_s: float, spin: bool, threaded: bool) -> dict[str, Any]:
             statistics.median(f.switch_interval_s for f in frames) * 1e3, 3
         ),
         "gossip_thread": threaded,
+        "gc_freeze": gc_freeze.ENABLED,
+        "gc_collections": [sum(1 for g, _ in line.gc_pauses if g == n) for n in range(3)],
+        "gc_pause_ms_max": round(max((ms for _, ms in line.gc_pauses), default=0.0), 2),
+        "gc_full_ms": round(line.gc_full_ms, 2),
+        "gc_frozen_objects": line.gc_frozen_objects,
     }
 
 
@@ -248,6 +304,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--frame-ms", type=float, default=30.0, help="B's frame time")
+    parser.add_argument("--events", type=int, default=EVENTS, help="events A emits per run")
     parser.add_argument("--spin", action="store_true", help="B's frames busy in Python")
     parser.add_argument(
         "--single-threaded", action="store_true", help="B without a gossip thread (old driver)"
@@ -263,13 +320,24 @@ def main() -> None:
         action="store_true",
         help="instead: B's Python frames with CPython's and the gossip thread's switch interval",
     )
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="keep every object in garbage collection (arcade_p2p.gc_freeze.ENABLED = False)",
+    )
     args = parser.parse_args()
     gossip_thread.GIL_SWITCH_INTERVAL_S = args.switch_interval_ms / 1e3
+    gc_freeze.ENABLED = not args.no_gc_freeze
     frame_s = args.frame_ms / 1e3
     if args.frame_cost:
         figures = frame_cost(frame_s)
     else:
-        figures = relay(frame_s=frame_s, spin=args.spin, threaded=not args.single_threaded)
+        figures = relay(
+            frame_s=frame_s,
+            spin=args.spin,
+            threaded=not args.single_threaded,
+            events=args.events,
+        )
     if args.json:
         print(json.dumps(figures))
     else:

@@ -131,8 +131,14 @@ def test_a_blocked_frame_does_not_stop_the_window_relaying() -> None:
         window = BlockedFrames(config=CONFIG, peers=[a_runner.transport.address])
         stack.callback(window.close)
         c_runner = start_runner(stack, 3, dial=window.address)
-        wait_until(lambda: window.session.stats().neighbours == 2, "the window's links", c_runner)
-        assert a_runner.session.stats().neighbours == c_runner.session.stats().neighbours == 1
+        wait_until(
+            lambda: (
+                window.session.stats().neighbours == 2
+                and a_runner.session.stats().neighbours == c_runner.session.stats().neighbours == 1
+            ),
+            "the links",  # each end counts the link once it has the other's answer
+            c_runner,
+        )
         seen_while_blocked: list[bool] = []
 
         def emit_during_the_frame() -> None:
@@ -325,3 +331,34 @@ def test_a_handed_off_session_simulates_outside_the_guard_and_sees_events_betwee
     assert split.tick == plain.tick
     assert split.state_hash() == plain.state_hash() == sender.state_hash()
     assert guard.entries > 0 and not guard.held
+
+
+# --------------------------------------------------------------- a join hold's timeout
+class CountingTransport(UdpTransport):
+    """A real UDP transport that counts the gossip thread's sleeps (one per turn)."""
+
+    waits = 0
+
+    def wait(self, timeout: float) -> None:
+        self.waits += 1
+        super().wait(timeout)
+
+
+def test_a_join_hold_that_timed_out_does_not_keep_the_gossip_thread_awake() -> None:
+    """Only the tick half ends a hold; a game thread that has not pumped since its hold
+    timed out (a long load, a debugger) must not make the gossip thread spin meanwhile."""
+    hold_s, watch_s = 0.05, 0.5
+    with UdpTransport() as silent, CountingTransport() as transport:
+        now = time.monotonic()
+        session = Session(MovingRectApp(), peer_id=5, config=CONFIG, now=now)
+        session.join.timeout_s = hold_s
+        session.add_peer(silent.address, now=now)  # nobody answers there: the hold times out
+        assert session.joining
+        with PeerRunner(session, transport) as runner:
+            time.sleep(hold_s + watch_s)  # the game thread does nothing meanwhile
+            turns = transport.waits
+            assert turns < 50, f"{turns} turns in {watch_s} s"  # a spinning thread: thousands
+            assert session.joining  # nothing ended the hold but the tick half
+            assert runner.next_wakeup(time.monotonic()) <= time.monotonic()  # which is due
+            runner.pump(time.monotonic())
+            assert not session.joining

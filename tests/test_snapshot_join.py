@@ -13,14 +13,15 @@ import logging
 import pickle
 import random
 
-import msgpack
 import pytest
 from pairnet import Wire, make_network, settle_and_compare
 from test_physics import BallsApp, build_world
 
 from arcade_p2p.errors import RemoteError
 from arcade_p2p.hash_reports import snapshot_hash
+from arcade_p2p.machine import Coverage
 from arcade_p2p.presence import Presence, pack_snapshot
+from arcade_p2p.protocol.transfer import _pack_payload
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
     Have,
@@ -81,7 +82,7 @@ def back_in_step(wire: Wire, joiner: Session, within_s: float, **kw: object) -> 
     wanted = {e.ident for e in wire.sessions[0].timeline.all_events()}
     while True:
         highest = max(s.tick for s in wire.sessions)
-        held = all(joiner.timeline.get(*ident) is not None for ident in wanted)
+        held = all(joiner.timeline.knows(*ident) for ident in wanted)
         if held and not joiner.joining and joiner.tick >= highest - 2:
             return wire.now - started
         assert wire.now - started < within_s, "the joiner did not get back in step"
@@ -160,7 +161,7 @@ class Insider:
         return [m for m in messages if isinstance(m, SnapRequest)]
 
     def serve(self, tick: int, blob: bytes, *, state_hash: bytes, events_digest: bytes) -> None:
-        payload = msgpack.packb([[], blob], use_bin_type=True)
+        payload = _pack_payload(Coverage(tick, {}, events_digest), blob)
         self.send(SnapOffer(tick, state_hash, events_digest, len(payload)))
         for i in range(0, len(payload), SNAP_CHUNK_BYTES):
             self.send(SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES]))

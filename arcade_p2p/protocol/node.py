@@ -200,6 +200,8 @@ class NodeStats:
     events_new: int = 0
     events_duplicate: int = 0
     events_conflict: int = 0
+    events_too_old: int = 0
+    """Unknown events stamped before the history this node forgot (refused)."""
 
 
 class GossipNode:
@@ -469,6 +471,16 @@ class GossipNode:
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
                 self._take_back(address, event)
+            elif outcome is InsertOutcome.TOO_OLD:
+                self.stats.events_too_old += 1
+                self._drop(
+                    RemoteError(
+                        "event_too_old",
+                        f"event {event.ident} of tick {event.tick}: history before tick "
+                        f"{self.timeline.floor_tick} is forgotten",
+                    ),
+                    address,
+                )
             else:
                 self.stats.events_conflict += 1
                 self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)

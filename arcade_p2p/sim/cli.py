@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from arcade_p2p.cli_support import check_delay_ms, delay_arg
+from arcade_p2p.cli_support import check_delay_ms, delay_arg, history_arg, history_s
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.sim.config import CHURN_MODES, SimConfig
@@ -68,6 +68,14 @@ _OPTIONS = (
     _Option("--fps", "fps", int, "N", "ticks per second"),
     _Option("--loss", "loss", float, "P", "probability that a datagram is lost, in [0, 1)"),
     _Option("--seed", "seed", int, "N", "seed of every random choice"),
+    _Option(
+        "--history-s",
+        "history_s",
+        history_arg,
+        "S",
+        "seconds of event history each peer keeps, or all (older events are forgotten "
+        "behind a snapshot)",
+    ),
     _Option(
         "--desync-peer",
         "desync_peer",
@@ -186,6 +194,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise UsageError(f"--churn needs ON_S:OFF_S (for example 40:20), got {args.churn!r}")
     if args.clock is not None:
         changes["clock"] = ClockMode(args.clock)
+    if args.history_s is not None:
+        changes["history_s"] = history_s(args.history_s)
     config = replace(SimConfig(), **changes)
     if args.degree is not None and config.topology != "random":
         raise UsageError(f"--degree only applies to --topology random, not {config.topology}")
@@ -288,6 +298,11 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ("network speed", f"{_fmt(r.speed_error_pct, ' %', 3)} off {config.fps} ticks/s"),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
+        *(
+            [("events too old", f"{r.events_too_old} copies refused (older than the history)")]
+            if r.events_too_old
+            else []
+        ),
         (
             "desyncs",
             f"{r.desyncs_detected} reported, first {_fmt(r.desync_detect_s, ' s')} "

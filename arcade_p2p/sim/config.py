@@ -15,7 +15,7 @@ from typing import Any
 from arcade_p2p.clock import ClockMode
 from arcade_p2p.errors import UsageError
 from arcade_p2p.link_model import LinkModel, default_jitter_ms
-from arcade_p2p.session import AUTO_DELAY, SessionConfig
+from arcade_p2p.session import AUTO_DELAY, DEFAULT_HISTORY_S, SessionConfig
 from arcade_p2p.sim.topologies import PAPER21_PEERS
 
 __all__ = ["PAPER_AVG_HOPS", "Partition", "SimConfig"]
@@ -78,6 +78,8 @@ class SimConfig:
             one key stretching per run; :meth:`to_dict` shows only whether one is set.
         desync_peer: Id (slot) of a peer whose state silently diverges once, when the
             warm-up ends, to measure desync detection (None: no divergence).
+        history_s: Seconds of event history every session keeps (None: all of it; see
+            ``SessionConfig.history_s``).
     """
 
     topology: str = "paper21"
@@ -103,6 +105,7 @@ class SimConfig:
     partitions: tuple[Partition, ...] = ()
     key: str | None = field(default=None, repr=False)
     desync_peer: int | None = None
+    history_s: float | None = DEFAULT_HISTORY_S
 
     @property
     def auto(self) -> bool:
@@ -127,9 +130,15 @@ class SimConfig:
                 clock=self.clock,
                 key=self.key,
                 presence=False,
+                history_s=self.history_s,
             )
         return SessionConfig(
-            fps=self.fps, delay_ms=self.delta_ms, clock=self.clock, key=self.key, presence=False
+            fps=self.fps,
+            delay_ms=self.delta_ms,
+            clock=self.clock,
+            key=self.key,
+            presence=False,
+            history_s=self.history_s,
         )
 
     @property
@@ -189,6 +198,7 @@ class SimConfig:
                 "desync peer must be a peer slot (0 .. peers-1)",
             ),
             (1 <= self.fps <= 1000, "fps must be in 1..1000"),
+            (self.history_s is None or self.history_s > 0, "history must be > 0 s or all"),
             (
                 (self.churn_on_s is None) == (self.churn_off_s is None),
                 "churn needs both on and off means",

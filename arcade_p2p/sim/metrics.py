@@ -73,6 +73,7 @@ class _Counters:
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
+    events_too_old: int = 0
     depths: Histogram = field(default_factory=Histogram)
 
     @classmethod
@@ -89,6 +90,7 @@ class _Counters:
             session.delta_ticks_total,
             session.deliveries,
             session.late_deliveries,
+            session.node.stats.events_too_old,
             session.machine.rollback_depths.copy(),
         )
 
@@ -210,6 +212,10 @@ class Ledger:
         """Live ticks simulated by every session over the whole run."""
         return sum(entry.now().live_ticks for entry in self._entries)
 
+    def total_events_too_old(self) -> int:
+        """Events refused as older than the history kept, by every session, whole run."""
+        return sum(entry.now().events_too_old for entry in self._entries)
+
 
 @dataclass(slots=True)
 class PaceStats:
@@ -276,7 +282,7 @@ class RecoveryTarget:
     def met_by(self, timeline: Timeline, reachable: Sequence[Timeline]) -> bool:
         """Whether ``timeline`` holds every target event that a ``reachable`` peer holds."""
         return not any(
-            any(other.get(source, seq) is not None for other in reachable)
+            any(other.knows(source, seq) for other in reachable)
             for source, seq in self.missing(timeline)
         )
 
@@ -346,6 +352,8 @@ class SimResult:
         memory_history_mb_per_peer: Of that, the event history (the timelines).
         memory_mb_per_peer_series: ``(simulated second, MiB per peer)`` samples (None:
             not asked for, ``--memory-every``).
+        events_too_old: Copies of events refused over the whole run because they were
+            stamped before the history their receiver still kept (``--history-s``).
     """
 
     peers: int
@@ -387,6 +395,7 @@ class SimResult:
     memory_mb_per_peer: float | None = None
     memory_history_mb_per_peer: float | None = None
     memory_mb_per_peer_series: tuple[tuple[float, float], ...] | None = None
+    events_too_old: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of every figure (stable key names, JSON-ready)."""

@@ -530,7 +530,7 @@ class _Simulation:
         lost = orphaned = 0
         for source, highest in self.emitted.items():
             for seq in range(1, highest + 1):
-                held = sum(1 for s in finals if s.timeline.get(source, seq) is not None)
+                held = sum(1 for s in finals if s.timeline.knows(source, seq))
                 if held < len(finals):
                     lost += 1
                     orphaned += held == 0
@@ -579,6 +579,7 @@ class _Simulation:
             desync_detect_s=self._detect_s(),
             app=self.game.name,
             catch_up_ticks=window.catch_up_ticks,
+            events_too_old=self.ledger.total_events_too_old(),
             recoveries_in_settle=self.recoveries_in_settle,
             speed_error_pct=100.0 * ((end_tick - start_tick) / (window_s * config.fps) - 1.0),
             memory_mb_per_peer=self.memory_mb,
