@@ -117,6 +117,18 @@ class SourceLog:
             joined += 1
         del above[:joined]
 
+    def discard(self, seq: int) -> None:
+        """Drop held seq ``seq`` (above the floor) as if it had never arrived: the marks
+        move back, so it is missing again."""
+        del self.events[seq]
+        if seq <= self.contiguous:
+            self.contiguous = seq - 1
+            self.above = sorted(held for held in self.events if held > seq)
+        else:
+            self.above.remove(seq)
+        if seq == self.highest:
+            self.highest = max(self.floor, max(self.events, default=0))
+
     def raise_floor(self, floor: int) -> list[Event]:
         """Forget seqs ``1..floor`` (known from now on, held no more); return the events
         this drops from :attr:`events`."""
@@ -339,10 +351,7 @@ class Timeline:
 
     def _remove(self, event: Event) -> None:
         """Drop a held event as if it had never arrived."""
-        log = self._by_source[event.source]
-        del log.events[event.seq]
-        if event.seq in log.above:
-            log.above.remove(event.seq)
+        self._by_source[event.source].discard(event.seq)
         self._count -= 1
         number = event_number(event)
         self._total_sum = (self._total_sum - number) & _MASK_64

@@ -193,3 +193,23 @@ def test_history_s_is_checked_and_converted_to_ticks() -> None:
         SessionConfig(fps=50, history_s=0.1).validate()  # shorter than a snapshot period
     with pytest.raises(UsageError):
         TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=5)
+
+
+def test_adopting_drops_held_events_the_room_forgot_without_breaking_a_source_s_log() -> None:
+    """Held events older than what the sender forgot, of a source it never forgot (it
+    lacked them: a partition), are dropped; the log must still serve a WANT (it crashed
+    with a KeyError) and advertise only what it holds."""
+    timeline = Timeline()
+    for seq, tick in ((1, 5), (2, 50), (3, 100), (4, 110)):
+        timeline.insert(Event(tick, 7, seq, "push", [seq, 0]))
+    timeline.insert(Event(20, 8, 1, "push", [0, 0]))
+    other = Timeline()
+    other.insert(Event(20, 8, 1, "push", [0, 0]))
+    other.forget_before(60)
+    assert timeline.adopt(other.forgotten()) == 2  # source 7's seqs 1 and 2
+    log = timeline.source_log(7)
+    assert log is not None
+    assert [e.seq for e in log.events_in(1, 4, 10)] == [3, 4]
+    assert timeline.missing({7: 4}) == {7: [(1, 2)]}  # what it lacks again (refused as too old)
+    assert timeline.insert(Event(50, 7, 2, "push", [2, 0])) is InsertOutcome.TOO_OLD
+    assert timeline.marks()[7] == 4
