@@ -254,9 +254,6 @@ class SessionStats:
         presence_events: Presence events in the timeline (arrivals and departures).
         events_held: Events of the timeline held in memory (the rest were forgotten
             behind a snapshot, see ``SessionConfig.history_s``; presence events included).
-        events_unappliable: Events older than this peer's starting snapshot that the
-            snapshot lacks, received after the room forgot the history before it: passed
-            on but not applied (see :mod:`arcade_p2p.machine`).
     """
 
     tick: int
@@ -278,7 +275,6 @@ class SessionStats:
     late_deliveries: int = 0
     presence_events: int = 0
     events_held: int = 0
-    events_unappliable: int = 0
 
 
 class Session:
@@ -796,7 +792,6 @@ class Session:
                 late_deliveries=self.late_deliveries,
                 presence_events=self._presence_events,
                 events_held=self.timeline.held,
-                events_unappliable=m.events_unappliable,
             )
 
 
@@ -854,6 +849,8 @@ class _SnapshotHost:
         app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
         _, app_blob = unpack_snapshot(blob)  # RemoteError: refused
+        if coverage.history_state:  # loaded later, in a replay: the game's decoder checks it now
+            app.codec.decode(unpack_snapshot(coverage.history_state)[1])
         self.received = (coverage, blob, app.codec.decode(app_blob))
 
     # ------------------------------------------------------------ tick half (guarded)

@@ -146,7 +146,7 @@ def test_a_joiner_adopts_what_its_snapshot_s_sender_forgot() -> None:
     assert joiner.state_hash() == veteran.state_hash()
 
 
-def test_a_joiner_keeps_an_old_event_its_snapshot_lacks_but_cannot_apply_it() -> None:
+def test_an_old_event_a_joiner_s_snapshot_lacks_replays_from_the_history_base() -> None:
     events = random_events(5, RUN_TICKS)
     veteran = TimeMachine(
         BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
@@ -154,11 +154,18 @@ def test_a_joiner_keeps_an_old_event_its_snapshot_lacks_but_cannot_apply_it() ->
     play(veteran, events, RUN_TICKS)
     joiner = joiner_of(veteran, RUN_TICKS - 20)
     floor_tick = joiner.timeline.floor_tick
+    play(joiner, events, RUN_TICKS)  # the history it can still get arrives
     healed = Event(floor_tick + 5, 9, 1, "drop", [5, 5])  # after the forgotten history...
-    assert healed.tick < joiner.base_tick  # ...but before the joiner's snapshot
-    assert joiner.timeline.insert(healed) is InsertOutcome.NEW  # passed on to others
-    joiner.note_event(healed)
-    assert joiner.stats.events_unappliable == 1 and joiner.base_tick is not None
+    assert joiner.base_tick is not None and healed.tick < joiner.base_tick  # ...not in it
+    for machine in (veteran, joiner):
+        assert machine.timeline.insert(healed) is InsertOutcome.NEW
+        machine.note_event(healed)
+        machine.advance(RUN_TICKS)
+    assert joiner.base_tick == floor_tick  # replayed from its sender's history base
+    assert joiner.state_hash() == veteran.state_hash()
+    keeper = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
+    play(keeper, [*events, healed], RUN_TICKS)  # the same events, none of them late
+    assert joiner.state_hash() == keeper.state_hash()
     stale = Event(floor_tick - 1, 9, 2, "drop", [5, 5])
     assert joiner.timeline.insert(stale) is InsertOutcome.TOO_OLD
 
@@ -184,6 +191,10 @@ def test_a_snapshot_payload_s_forgotten_history_is_checked() -> None:
         payload = _pack_payload(replace(coverage, forgotten=bad), blob)
         with pytest.raises(RemoteError, match="forgotten"):
             _parse_payload(coverage.tick, coverage.events_digest, payload)
+    assert coverage.history_state  # the sender's history base comes along...
+    payload = _pack_payload(replace(coverage, history_state=b""), blob)
+    with pytest.raises(RemoteError, match="forgotten history state"):  # ...and must
+        _parse_payload(coverage.tick, coverage.events_digest, payload)
 
 
 def test_history_s_is_checked_and_converted_to_ticks() -> None:

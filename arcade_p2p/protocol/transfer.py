@@ -456,21 +456,21 @@ def _pack_payload(coverage: Coverage, blob: bytes) -> bytes:
     extra = [list(ident) for ident in sorted(coverage.extra)]
     forgotten = coverage.forgotten
     floors = [[source, floor] for source, floor in sorted(forgotten.floors.items())]
-    packed: bytes = msgpack.packb(
-        [marks + extra, blob, [forgotten.tick, forgotten.digest, floors]], use_bin_type=True
-    )
+    history = [forgotten.tick, forgotten.digest, floors, coverage.history_state]
+    packed: bytes = msgpack.packb([marks + extra, blob, history], use_bin_type=True)
     return packed
 
 
 def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Coverage, bytes]:
     """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state,
-    [forgotten tick, forgotten digest, [[source, floor], ...]]]``.
+    [forgotten tick, forgotten digest, [[source, floor], ...], history state]]``.
 
     The first entry of a source is its mark (every seq up to it is covered); any further
     entries of that source name single seqs held above a gap. The last part says what
     the sender forgot (:class:`~arcade_p2p.timeline.Forgotten`): no later than the
-    snapshot's tick, and within the marks. ``tick`` and ``events_digest`` come with the
-    offer.
+    snapshot's tick, and within the marks; with the sender's snapshot at the forgotten
+    tick (empty when it forgot nothing), which the game's decoder checks like the state.
+    ``tick`` and ``events_digest`` come with the offer.
     """
     try:
         body: Any = msgpack.unpackb(payload, raw=False, strict_map_key=True)
@@ -499,16 +499,19 @@ def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Cov
             extra.add((item[0], item[1]))
         else:
             marks[item[0]] = item[1]
-    forgotten = _parse_forgotten(tick, forgotten_fields, marks)
-    return Coverage(tick, marks, events_digest, frozenset(extra), forgotten), blob
+    forgotten, history_state = _parse_forgotten(tick, forgotten_fields, marks)
+    coverage = Coverage(tick, marks, events_digest, frozenset(extra), forgotten, history_state)
+    return coverage, blob
 
 
-def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> Forgotten:
-    """Validate the sender's :class:`~arcade_p2p.timeline.Forgotten` (see
-    :func:`_parse_payload`)."""
-    if not isinstance(fields, list) or len(fields) != 3:
+def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> tuple[Forgotten, bytes]:
+    """Validate the sender's :class:`~arcade_p2p.timeline.Forgotten` and history state
+    (see :func:`_parse_payload`)."""
+    if not isinstance(fields, list) or len(fields) != 4:
         raise RemoteError("malformed", "snapshot forgotten history")
-    floor_tick, digest, floors = fields
+    floor_tick, digest, floors, history_state = fields
+    if type(history_state) is not bytes or bool(history_state) != bool(floor_tick):
+        raise RemoteError("malformed", "snapshot forgotten history state")
     if type(floor_tick) is not int or not 0 <= floor_tick <= tick:
         raise RemoteError("malformed", "snapshot forgotten tick")
     if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
@@ -529,4 +532,6 @@ def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> Forgot
         parsed[item[0]] = item[1]
     if floor_tick == 0 and parsed:
         raise RemoteError("malformed", "snapshot forgotten floors without a forgotten tick")
-    return Forgotten(floor_tick, parsed, digest) if floor_tick else NOTHING_FORGOTTEN
+    if not floor_tick:
+        return NOTHING_FORGOTTEN, b""
+    return Forgotten(floor_tick, parsed, digest), history_state
