@@ -107,8 +107,9 @@ DEFAULT_AUTO_MAX_MS = 10_000.0
 MAX_DELAY_MS = 600_000.0
 MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
-DEFAULT_HISTORY_S = 120.0
-"""Seconds of event history a session keeps by default (see ``SessionConfig.history_s``)."""
+DEFAULT_HISTORY_S: float | None = None
+"""Seconds of event history a session keeps by default (None: all of it; see
+``SessionConfig.history_s``)."""
 SETTLED_LAG_TICKS = 2.0
 """A peer whose clock lags the network by more than this is still catching up: the slack
 it measures says more about its own clock than about the path (see
@@ -145,10 +146,11 @@ class SessionConfig:
         presence: Announce this peer's arrival and departure, and neighbours noticed
             gone, as presence events (see :mod:`arcade_p2p.presence`). Every session
             applies the presence events it receives either way.
-        history_s: Seconds of event history each peer keeps (None: all of it). Older
-            events are forgotten behind a snapshot, which bounds memory in long sessions;
-            an event that arrives more than this after its tick (a longer partition) is
-            refused as too old and counted. See :mod:`arcade_p2p.machine`.
+        history_s: Seconds of event history each peer keeps (None, the default: all of
+            it). Older events are forgotten behind a snapshot, which bounds memory in long
+            sessions; an event that reaches a peer more than this after its tick (a longer
+            partition, or heavy churn) is refused there as too old and counted, so the
+            peers may no longer converge. See :mod:`arcade_p2p.machine`.
     """
 
     fps: int = DEFAULT_FPS

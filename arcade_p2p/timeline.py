@@ -368,7 +368,7 @@ class Timeline:
 
     def marks(self) -> dict[int, int]:
         """Per-source high-water marks: ``source -> highest seq present``."""
-        return {source: log.highest for source, log in self._by_source.items()}
+        return {source: log.highest for source, log in self._by_source.items() if log.highest}
 
     def floors(self) -> dict[int, int]:
         """Per-source floors: ``source -> seq`` up to which events are forgotten."""

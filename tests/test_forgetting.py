@@ -14,6 +14,8 @@ from arcade_p2p.events import Event
 from arcade_p2p.machine import FORGET_EVERY_TICKS, TimeMachine
 from arcade_p2p.protocol.transfer import _pack_payload, _parse_payload
 from arcade_p2p.session import SessionConfig
+from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.runner import run_simulation
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
 HISTORY_TICKS = 100
@@ -224,3 +226,30 @@ def test_adopting_drops_held_events_the_room_forgot_without_breaking_a_source_s_
     assert timeline.missing({7: 4}) == {7: [(1, 2)]}  # what it lacks again (refused as too old)
     assert timeline.insert(Event(50, 7, 2, "push", [2, 0])) is InsertOutcome.TOO_OLD
     assert timeline.marks()[7] == 4
+
+
+def test_a_simulated_room_that_forgets_converges_with_less_history_held() -> None:
+    runs = {
+        history_s: run_simulation(
+            SimConfig(
+                topology="mesh",
+                peers=4,
+                latency_ms=20,
+                rate_per_min=2400,
+                duration_s=40,
+                warmup_s=5,
+                quiet_s=5,
+                seed=3,
+                history_s=history_s,
+            ),
+            memory_every_s=10,
+        )
+        for history_s in (None, 5.0)
+    }
+    kept, bounded = runs[None], runs[5.0]
+    for result in (kept, bounded):
+        assert result.converged and result.events_lost == 0 and result.events_too_old == 0
+    assert bounded.events_total == kept.events_total
+    assert bounded.memory_history_mb_per_peer is not None
+    assert kept.memory_history_mb_per_peer is not None
+    assert bounded.memory_history_mb_per_peer < kept.memory_history_mb_per_peer / 2
