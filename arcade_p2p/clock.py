@@ -241,8 +241,9 @@ class Clock:
         settings: Synchronisation rule.
         now: The driver's time (seconds) at which tick 0 is due.
         me: This peer's id (the origin of its own clock value).
-        join: The session's join state; while it holds, catch-ups happen at once (nothing
-            is shown yet, so there is no transition to smooth).
+        join: The session's join state; while it holds, catch-ups happen at once and by
+            any whole tick, whatever the tolerance (nothing is shown yet, so there is no
+            transition to smooth).
     """
 
     def __init__(
@@ -427,7 +428,10 @@ class Clock:
         if best is None:
             return
         deficit = self._base(now) + best.mean - best.uncertainty - self.position(now)
-        if deficit <= self.settings.tolerance_ticks:
+        # While a join holds, nothing is shown: catch up by any whole tick (the tolerance
+        # spares visible speed-ups; a joiner let go up to it behind would stay there).
+        instant = self._join is not None and self._join.instant_catch_up
+        if deficit <= (1.0 if instant else self.settings.tolerance_ticks):
             return
         progress = self._slew_progress(now)
         remaining = self._slew_ticks - progress
@@ -436,7 +440,6 @@ class Clock:
             return
         # Up to catch_up_s, at most double speed for small deficits, and never slower
         # than a catch-up already under way (refinements must not restart a slow one).
-        instant = self._join is not None and self._join.instant_catch_up
         span = 0.0 if instant else min(self.settings.catch_up_s, needed / self.fps)
         if remaining > 0:
             span = min(span, needed * self._slew_span / self._slew_ticks)

@@ -3,11 +3,14 @@
 How this works: at every snapshot tick ``T`` (``T % K == 0``) the time machine holds the
 state at the start of ``T``, which depends only on the events stamped before ``T``. A
 *report* for ``T`` is the pair ``(state hash, events digest)``: the hash of that snapshot
-(:func:`arcade_p2p.app.state_hash` of the same state) and
-:meth:`Timeline.events_digest(T) <arcade_p2p.timeline.Timeline.events_digest>`. Both are
-taken together, right after the machine has repaired every late event, so a report is
-always a consistent pair, even if a late event later changes the state at ``T`` (the next
-report for ``T`` then carries both the new hash and the new digest).
+(:func:`arcade_p2p.app.state_hash` of the same state) and the digest of the events that
+state contains (:meth:`TimeMachine.events_digest(T)
+<arcade_p2p.machine.TimeMachine.events_digest>`: the timeline's events before ``T``, except
+that a peer started from another's snapshot counts the events that snapshot contains,
+which its timeline may not hold yet). Both are taken together, right after the machine
+has repaired every late event, so a report is always a consistent pair, even if a late
+event later changes the state at ``T`` (the next report for ``T`` then carries both the
+new hash and the new digest).
 
 :meth:`HashReports.refresh` recomputes the reports of the newest
 :data:`REPORTS_PER_MESSAGE` snapshot ticks that are at least ``settle_ticks`` old (only
@@ -122,7 +125,6 @@ class HashReports:
         if key == self._refreshed_at or newest <= 0:
             return
         self._refreshed_at = key
-        timeline = machine.timeline
         fresh: list[HashReport] = []
         made: dict[int, tuple[bytes, HashReport]] = {}
         for tick in range(newest, max(0, newest - REPORTS_PER_MESSAGE * every), -every):
@@ -135,7 +137,7 @@ class HashReports:
                 # ``tick`` arrived since (one would have): the report stands, compared.
                 report = cached[1]
             else:
-                report = HashReport(tick, snapshot_hash(blob), timeline.events_digest(tick))
+                report = HashReport(tick, snapshot_hash(blob), machine.events_digest(tick))
                 self._own[tick] = report
                 self._compare_all(report)
             made[tick] = (blob, report)

@@ -6,12 +6,17 @@ when the driver has not run ticks for longer than the link timeout (a *return*: 
 process, a sleeping laptop -- the world moved on meanwhile). While holding, the session
 runs no tick past START, its clock catches up at once instead of gradually (nothing is
 shown yet, so there is no transition to smooth) and its gossip node tells neighbours it is
-joining. It settles again when a neighbour that is not itself joining reports the same
-history digest (the node calls :meth:`JoinState.note_synced`) or when ``timeout_s``
-passes; the history it fetched is then applied in one forward pass instead of a deep
-rollback. While a snapshot to start from is being fetched (see
-:mod:`arcade_p2p.protocol.transfer`), a matching history does not end the hold: the
-snapshot saves replaying the history from START (only the timeout does).
+joining. It settles again once the gossip node calls :meth:`JoinState.note_synced`: a
+neighbour that is not itself joining reports the same history digest, or the session
+holds every event its settled neighbours have advertised that its state needs (at game
+rates two histories are rarely equal at any instant; a session started from a snapshot
+needs only the events above what the snapshot contains). Otherwise it settles when
+``timeout_s`` passes. Meanwhile it runs nothing (not even repairs), so the history it
+fetched is applied in one forward pass instead of a rollback per arrival. While a
+snapshot to start from is being fetched (see :mod:`arcade_p2p.protocol.transfer`), a
+matching history does not end the hold: the snapshot saves replaying the history from
+START (only the timeout does). A session whose snapshot turns out to lack an older
+event (:meth:`JoinState.note_behind`) needs the whole history again.
 
 This module is the only owner of these flags: the session, the clock and the gossip node
 read them here.
@@ -38,6 +43,7 @@ class JoinState:
         "_deadline",
         "_last_run",
         "_synced",
+        "held_since",
         "return_gap_s",
         "snapshot_pending",
         "timeout_s",
@@ -48,6 +54,8 @@ class JoinState:
         self.return_gap_s = return_gap_s
         self._deadline: float | None = None
         self._synced = False
+        self.held_since = now
+        """When the current (or last) hold began: what neighbours said before is stale."""
         self._last_run = now
         self.snapshot_pending: Callable[[], bool] = _never
         """Whether a snapshot to start from is on its way (set by the session)."""
@@ -73,8 +81,12 @@ class JoinState:
             self._hold(now)
 
     def note_synced(self) -> None:
-        """A settled neighbour has shown that this session holds exactly what it holds."""
+        """The session holds what its settled neighbours hold (all its state needs)."""
         self._synced = True
+
+    def note_behind(self) -> None:
+        """The session needs more history than it was synced with (it lost its snapshot)."""
+        self._synced = False
 
     def limit(self, target: int, *, tick: int, now: float) -> int:
         """The last tick the session may run now, given the clock's ``target``.
@@ -101,6 +113,7 @@ class JoinState:
     def _hold(self, now: float) -> None:
         self._deadline = now + self.timeout_s
         self._synced = False
+        self.held_since = now
 
 
 def _never() -> bool:

@@ -33,13 +33,13 @@ With ``history_ticks`` set, memory stays bounded however long the session runs: 
 every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more than
 ``history_ticks`` ago (:meth:`~arcade_p2p.timeline.Timeline.forget_before`, up to the
 newest kept snapshot that old and never past a gap in any source), drops older
-snapshots, and makes that snapshot its base. A joiner, whatever its own setting, forgets
-at once what its snapshot's sender forgot
-(:meth:`~arcade_p2p.timeline.Timeline.adopt`). An unknown event older than the forgetting
-base is refused by the timeline (too old: nobody who forgot that far back can apply it).
-A joiner's base can be newer than what the room forgot: an event between the two that its
-snapshot lacks cannot be replayed from START either; it is kept and passed on but not
-applied, and counted (``events_unappliable``).
+snapshots, and makes that snapshot its base and its *history base*: where a replay of the
+whole history starts instead of START. An unknown event older than it is refused by the
+timeline (too old: nobody who forgot that far back can apply it). A joiner, whatever its
+own setting, forgets at once what its snapshot's sender forgot
+(:meth:`~arcade_p2p.timeline.Timeline.adopt`), and the sender's history base comes with
+the snapshot: an event between the two bases that the snapshot lacks is replayed from
+there, as START is without forgetting.
 
 Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
 to the machine's :attr:`TimeMachine.presence` in the same order, instead of
@@ -83,15 +83,24 @@ class Coverage:
         tick: The snapshot tick ``T`` (the state is the one at the start of ``T``).
         marks: ``source -> seq``: the events of that source with ``seq <= mark`` and a tick
             before ``T`` are applied in the state (the sender held every one of them).
+        events_digest: The digest of every event applied in the state (those before ``T``
+            the sender held, as :meth:`Timeline.events_digest
+            <arcade_p2p.timeline.Timeline.events_digest>` computes it): what a state hash
+            of this state is compared with.
         extra: ``(source, seq)`` of further events in the state (held above a gap).
         forgotten: The part of that history the sender forgot (a joiner adopts it: nobody
             can send it those events).
+        history_state: The sender's snapshot at ``forgotten.tick``, its *history base*
+            (empty when it forgot nothing): where a joiner replays from, instead of
+            START, when an event older than ``T`` that the state lacks arrives.
     """
 
     tick: int
     marks: Mapping[int, int]
+    events_digest: bytes
     extra: frozenset[tuple[int, int]] = frozenset()
     forgotten: Forgotten = NOTHING_FORGOTTEN
+    history_state: bytes = b""
 
     def covers(self, event: Event) -> bool:
         """Whether ``event`` is already applied in the snapshot's state."""
@@ -116,9 +125,6 @@ class MachineStats:
             rollback reaching into history this peer never simulated in real time).
         resim_ticks: Ticks re-simulated (from the restored snapshot to the present).
         max_rollback_depth: Deepest single rollback, in ticks.
-        events_unappliable: Events older than the snapshot this machine started from,
-            which it does not contain, received once the room had forgotten the history
-            before it (a partition that outlived it): kept and passed on, not applied.
     """
 
     live_ticks: int = 0
@@ -129,7 +135,6 @@ class MachineStats:
     catch_up_rollback_ticks: int = 0
     resim_ticks: int = 0
     max_rollback_depth: int = 0
-    events_unappliable: int = 0
 
 
 class TimeMachine:
@@ -177,6 +182,9 @@ class TimeMachine:
         self._tick = 0
         self._dirty: int | None = None
         self._base: tuple[Coverage, bytes] | None = None
+        self._history_base: tuple[Coverage, bytes] | None = None
+        """Where a replay of the whole history starts (None: START): the snapshot the
+        history was forgotten behind, this machine's own or a joiner's sender's."""
         """The snapshot the machine started from, while it has not replayed from START."""
         self._resume_fresh = False
         """The next live tick is the base tick: run it without saving it again."""
@@ -193,24 +201,8 @@ class TimeMachine:
         happens at the next :meth:`advance`, once for all late events seen meanwhile.
         """
         base = self._base
-        if base is not None and event.tick < base[0].tick:
-            if base[0].covers(event):
-                return  # already in the state the machine started from
-            if self.timeline.floor_tick:  # no START to replay from: see the module header
-                self.stats.events_unappliable += 1
-                count = self.stats.events_unappliable
-                if count & (count - 1) == 0:  # 1st, 2nd, 4th ...: the log stays readable
-                    log.warning(
-                        "event %s of tick %d is older than the snapshot this peer started "
-                        "from (tick %d), which lacks it, and the room forgot the history "
-                        "before tick %d: passed on, not applied (%d so far)",
-                        event.ident,
-                        event.tick,
-                        base[0].tick,
-                        self.timeline.floor_tick,
-                        count,
-                    )
-                return
+        if base is not None and base[0].covers(event):
+            return  # already in the state the machine started from
         self.mark_dirty(event.tick)
 
     def mark_dirty(self, tick: int) -> None:
@@ -256,13 +248,18 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
-        self.timeline.adopt(coverage.forgotten)
+        forgotten = coverage.forgotten
+        if forgotten.tick:
+            history = Coverage(forgotten.tick, forgotten.floors, forgotten.digest)
+            self._history_base = (history, coverage.history_state)
+        self.timeline.adopt(forgotten)
         for event in self.timeline.all_events():  # what arrived before the snapshot did
             if event.tick >= tick:
                 break
             if not coverage.covers(event):
-                self._dirty = event.tick  # the oldest uncovered one: replay the history
-                break
+                self.note_event(event)  # replay the history (from the history base)
+                if self._dirty is not None:
+                    break
 
     def settled_snapshot(self, before_tick: int) -> tuple[Coverage, bytes] | None:
         """The newest snapshot at or before ``before_tick`` and what it covers (for a joiner).
@@ -295,7 +292,36 @@ class TimeMachine:
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
-        return Coverage(tick, marks, frozenset(extra), timeline.forgotten()), blob
+        history = self._history_base
+        coverage = Coverage(
+            tick,
+            marks,
+            self.events_digest(tick),
+            frozenset(extra),
+            timeline.forgotten(),
+            b"" if history is None else history[1],
+        )
+        return coverage, blob
+
+    def events_digest(self, tick: int) -> bytes:
+        """The digest of the events the state at the start of ``tick`` contains: what its
+        state hash is compared with (see :mod:`arcade_p2p.hash_reports`).
+
+        That is the timeline's digest of the events before ``tick``, except on a machine
+        started from a snapshot: there the events before the snapshot's tick are the ones
+        the snapshot contains (its coverage's digest), whether or not the timeline holds
+        them yet. Call it with no repair pending, for a tick that has run.
+        """
+        base = self._base
+        if base is None or tick < base[0].tick:
+            return self.timeline.events_digest(tick)
+        coverage = base[0]
+        return self.timeline.events_digest(tick, base=(coverage.tick, coverage.events_digest))
+
+    @property
+    def pending_repair(self) -> int | None:
+        """The tick the next :meth:`repair` rolls back to (None: nothing to repair)."""
+        return self._dirty
 
     @property
     def base_tick(self) -> int | None:
@@ -348,9 +374,10 @@ class TimeMachine:
         if found is None or found[0] <= timeline.floor_tick:
             return
         tick, blob = found
+        digest = self.events_digest(tick)  # before the events go
         timeline.forget_before(tick)
         self.snapshots.drop_before(tick)
-        self._base = (Coverage(tick, timeline.floors()), blob)
+        self._base = self._history_base = (Coverage(tick, timeline.floors(), digest), blob)
 
     def repair(self) -> None:
         """Roll back and re-simulate now if a late event made the past dirty."""
@@ -368,12 +395,11 @@ class TimeMachine:
         self.last_rollback_depth = depth
         snapshot = self.snapshots.at_or_before(dirty)
         base = self._base
-        if base is not None:
-            if dirty < base[0].tick:  # an event the base lacks: replay the whole history
-                self._base = None
-                self._resume_fresh = False
-            elif snapshot is None or snapshot[0] < base[0].tick:  # thinned away: keep base
-                snapshot = (base[0].tick, base[1])
+        if base is not None and dirty < base[0].tick:  # the base lacks it: replay history
+            self._base = base = self._history_base  # from START if nothing was forgotten
+            self._resume_fresh = False
+        if base is not None and (snapshot is None or snapshot[0] < base[0].tick):
+            snapshot = (base[0].tick, base[1])  # thinned away, or a received base
         if snapshot is None or snapshot[0] == 0:
             restored = 0
             self._simulate(0, present, fresh_from_snapshot=False)

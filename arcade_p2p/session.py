@@ -107,8 +107,9 @@ DEFAULT_AUTO_MAX_MS = 10_000.0
 MAX_DELAY_MS = 600_000.0
 MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
-DEFAULT_HISTORY_S = 120.0
-"""Seconds of event history a session keeps by default (see ``SessionConfig.history_s``)."""
+DEFAULT_HISTORY_S: float | None = None
+"""Seconds of event history a session keeps by default (None: all of it; see
+``SessionConfig.history_s``)."""
 SETTLED_LAG_TICKS = 2.0
 """A peer whose clock lags the network by more than this is still catching up: the slack
 it measures says more about its own clock than about the path (see
@@ -145,10 +146,11 @@ class SessionConfig:
         presence: Announce this peer's arrival and departure, and neighbours noticed
             gone, as presence events (see :mod:`arcade_p2p.presence`). Every session
             applies the presence events it receives either way.
-        history_s: Seconds of event history each peer keeps (None: all of it). Older
-            events are forgotten behind a snapshot, which bounds memory in long sessions;
-            an event that arrives more than this after its tick (a longer partition) is
-            refused as too old and counted. See :mod:`arcade_p2p.machine`.
+        history_s: Seconds of event history each peer keeps (None, the default: all of
+            it). Older events are forgotten behind a snapshot, which bounds memory in long
+            sessions; an event that reaches a peer more than this after its tick (a longer
+            partition, or heavy churn) is refused there as too old and counted, so the
+            peers may no longer converge. See :mod:`arcade_p2p.machine`.
     """
 
     fps: int = DEFAULT_FPS
@@ -254,9 +256,6 @@ class SessionStats:
         presence_events: Presence events in the timeline (arrivals and departures).
         events_held: Events of the timeline held in memory (the rest were forgotten
             behind a snapshot, see ``SessionConfig.history_s``; presence events included).
-        events_unappliable: Events older than this peer's starting snapshot that the
-            snapshot lacks, received after the room forgot the history before it: passed
-            on but not applied (see :mod:`arcade_p2p.machine`).
     """
 
     tick: int
@@ -278,7 +277,6 @@ class SessionStats:
     late_deliveries: int = 0
     presence_events: int = 0
     events_held: int = 0
-    events_unappliable: int = 0
 
 
 class Session:
@@ -639,17 +637,23 @@ class Session:
             coverage, blob, state = received
             machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
+                if machine.pending_repair is not None:  # it lacks an older event: replay
+                    self._snapshots.lost_base()
                 if self._split:  # the node's copy forgets what the sender forgot too
                     self.timeline.adopt(coverage.forgotten)
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
             target = min(target, max_tick)
+        # A held join runs nothing, so the history it is fetching is repaired once, when
+        # it lets go, rather than in a rollback per arrival (its reports wait as well).
         # The ticks run as a hold ends replay the history at once: a catch-up, not real time.
-        ran = machine.advance(target, catch_up=released)  # never under the guard
+        frozen = join.joining and target < machine.tick
+        ran = 0 if frozen else machine.advance(target, catch_up=released)  # not under the guard
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
             self._forget_like_the_machine()
-            self.reports.refresh()
+            if not frozen:
+                self.reports.refresh()
             self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
             stamped = self._announce(now)
@@ -790,7 +794,6 @@ class Session:
                 late_deliveries=self.late_deliveries,
                 presence_events=self._presence_events,
                 events_held=self.timeline.held,
-                events_unappliable=m.events_unappliable,
             )
 
 
@@ -815,7 +818,7 @@ class _SnapshotHost:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.offer: tuple[Coverage, bytes, bytes] | None = None
+        self.offer: tuple[Coverage, bytes] | None = None
         self.received: tuple[Coverage, bytes, Any] | None = None
         self._offered_from: tuple[object, ...] | None = None
 
@@ -830,7 +833,7 @@ class _SnapshotHost:
             and isinstance(machine.app, StateApp)
         )
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
         return None if self.session.join.joining else self.offer
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
@@ -848,6 +851,8 @@ class _SnapshotHost:
         app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
         _, app_blob = unpack_snapshot(blob)  # RemoteError: refused
+        if coverage.history_state:  # loaded later, in a replay: the game's decoder checks it now
+            app.codec.decode(unpack_snapshot(coverage.history_state)[1])
         self.received = (coverage, blob, app.codec.decode(app_blob))
 
     # ------------------------------------------------------------ tick half (guarded)
@@ -858,12 +863,14 @@ class _SnapshotHost:
             return
         self._offered_from = latest
         machine = self.session.machine
-        found = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
-        if found is None:
-            self.offer = None
-            return
-        coverage, blob = found
-        self.offer = (coverage, blob, machine.timeline.events_digest(coverage.tick))
+        self.offer = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
+
+    def lost_base(self) -> None:
+        """The machine will replay the history from START after all (tick half, guarded)."""
+        transfer = self.session.node.transfer
+        assert transfer is not None  # the session always hands the node a snapshot host
+        transfer.base = None
+        self.session.join.note_behind()
 
     def take_received(self) -> tuple[Coverage, bytes, Any] | None:
         """The verified snapshot waiting to be started from, once (under the guard)."""

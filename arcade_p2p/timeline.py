@@ -117,6 +117,18 @@ class SourceLog:
             joined += 1
         del above[:joined]
 
+    def discard(self, seq: int) -> None:
+        """Drop held seq ``seq`` (above the floor) as if it had never arrived: the marks
+        move back, so it is missing again."""
+        del self.events[seq]
+        if seq <= self.contiguous:
+            self.contiguous = seq - 1
+            self.above = sorted(held for held in self.events if held > seq)
+        else:
+            self.above.remove(seq)
+        if seq == self.highest:
+            self.highest = max(self.floor, max(self.events, default=0))
+
     def raise_floor(self, floor: int) -> list[Event]:
         """Forget seqs ``1..floor`` (known from now on, held no more); return the events
         this drops from :attr:`events`."""
@@ -339,10 +351,7 @@ class Timeline:
 
     def _remove(self, event: Event) -> None:
         """Drop a held event as if it had never arrived."""
-        log = self._by_source[event.source]
-        del log.events[event.seq]
-        if event.seq in log.above:
-            log.above.remove(event.seq)
+        self._by_source[event.source].discard(event.seq)
         self._count -= 1
         number = event_number(event)
         self._total_sum = (self._total_sum - number) & _MASK_64
@@ -359,7 +368,7 @@ class Timeline:
 
     def marks(self) -> dict[int, int]:
         """Per-source high-water marks: ``source -> highest seq present``."""
-        return {source: log.highest for source, log in self._by_source.items()}
+        return {source: log.highest for source, log in self._by_source.items() if log.highest}
 
     def floors(self) -> dict[int, int]:
         """Per-source floors: ``source -> seq`` up to which events are forgotten."""
@@ -410,24 +419,39 @@ class Timeline:
         self._digest = h.digest()
         return self._digest
 
-    def events_digest(self, before_tick: int) -> bytes:
+    def events_digest(self, before_tick: int, *, base: tuple[int, bytes] | None = None) -> bytes:
         """An 8-byte digest of the set of events with ``tick < before_tick``.
 
         Two timelines give the same digest exactly when they hold the same events before
         that tick (barring a 64-bit collision), whatever order the events came in. The
         state at the start of ``before_tick`` depends on those events only. Forgotten
         events count; ``before_tick`` must not be below :attr:`floor_tick`.
+
+        Args:
+            before_tick: Digest the events stamped before this tick.
+            base: ``(tick, digest)``, with ``tick <= before_tick``: the events before
+                ``tick`` are the set ``digest`` stands for (a state started from a
+                snapshot contains those), not the ones this timeline holds.
         """
         if before_tick < self._floor_tick:
             raise UsageError(
                 f"the events before tick {self._floor_tick} were forgotten; "
                 f"no digest before tick {before_tick}"
             )
+        later = self._sum_from(before_tick)
+        if base is None:
+            return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
+        base_tick, base_digest = base
+        between = self._sum_from(base_tick) - later
+        return ((int.from_bytes(base_digest, "little") + between) & _MASK_64).to_bytes(8, "little")
+
+    def _sum_from(self, first_tick: int) -> int:
+        """The sum of the event numbers of the held events with ``tick >= first_tick``."""
         ticks = self._ticks
         later = 0
-        for tick in ticks[bisect.bisect_left(ticks, before_tick) :]:
+        for tick in ticks[bisect.bisect_left(ticks, first_tick) :]:
             later += self._tick_sums[tick]
-        return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
+        return later
 
 
 _EMPTY: list[Event] = []

@@ -17,6 +17,7 @@ from arcade_p2p.clock import (
     RttFilter,
 )
 from arcade_p2p.errors import UsageError
+from arcade_p2p.joining import JoinState
 
 FPS = 50
 ME = 1
@@ -155,6 +156,25 @@ def test_paper_mode_tolerates_delta_and_ignores_latency() -> None:
     assert clock.catch_ups == 1
     assert clock.due_tick(1.0) == 50 + 30
     assert clock.report(1.0) == ClockReport(80.0, ME, 80.0)
+
+
+def test_a_held_join_catches_up_at_once_by_any_whole_tick() -> None:
+    """Nothing is shown while a join holds: the paper's Delta tolerance would let a joiner
+    go up to Delta behind a neighbour it heard, and stay there (it never catches up by
+    less)."""
+    join = JoinState(timeout_s=3.0, return_gap_s=1.0, now=0.0)
+    settings = ClockSettings.for_mode(ClockMode.PAPER, delta_ticks=25)
+    clock = Clock(FPS, settings, now=0.0, me=ME, join=join)
+    join.dialled(tick=0, now=0.0)
+    clock.on_sync("a", rep(20.0, OTHER), rtt_s=0.2, now=0.0)
+    assert clock.due_tick(0.0) == 20  # at once, though 20 <= Delta
+    clock.on_sync("b", rep(20.5, OTHER + 1), rtt_s=0.2, now=0.0)
+    assert clock.catch_ups == 1  # less than a whole tick: nothing to catch up
+    join.note_synced()
+    join.limit(20, tick=1, now=0.0)
+    assert not join.joining
+    clock.on_sync("a", rep(40.0, OTHER), rtt_s=0.2, now=0.0)
+    assert clock.catch_ups == 1 and clock.due_tick(0.0) == 20  # settled: Delta again
 
 
 def test_tolerance_one_tick_in_default_mode() -> None:

@@ -14,6 +14,8 @@ from arcade_p2p.events import Event
 from arcade_p2p.machine import FORGET_EVERY_TICKS, TimeMachine
 from arcade_p2p.protocol.transfer import _pack_payload, _parse_payload
 from arcade_p2p.session import SessionConfig
+from arcade_p2p.sim.config import SimConfig
+from arcade_p2p.sim.runner import run_simulation
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
 HISTORY_TICKS = 100
@@ -113,7 +115,9 @@ def joiner_of(veteran: TimeMachine, tick: int) -> TimeMachine:
     found = veteran.settled_snapshot(tick)
     assert found is not None
     coverage, blob = found
-    coverage, blob = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    coverage, blob = _parse_payload(
+        coverage.tick, coverage.events_digest, _pack_payload(coverage, blob)
+    )
     joiner = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
     app = joiner.app
     assert isinstance(app, BallsApp)
@@ -144,7 +148,7 @@ def test_a_joiner_adopts_what_its_snapshot_s_sender_forgot() -> None:
     assert joiner.state_hash() == veteran.state_hash()
 
 
-def test_a_joiner_keeps_an_old_event_its_snapshot_lacks_but_cannot_apply_it() -> None:
+def test_an_old_event_a_joiner_s_snapshot_lacks_replays_from_the_history_base() -> None:
     events = random_events(5, RUN_TICKS)
     veteran = TimeMachine(
         BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
@@ -152,11 +156,18 @@ def test_a_joiner_keeps_an_old_event_its_snapshot_lacks_but_cannot_apply_it() ->
     play(veteran, events, RUN_TICKS)
     joiner = joiner_of(veteran, RUN_TICKS - 20)
     floor_tick = joiner.timeline.floor_tick
+    play(joiner, events, RUN_TICKS)  # the history it can still get arrives
     healed = Event(floor_tick + 5, 9, 1, "drop", [5, 5])  # after the forgotten history...
-    assert healed.tick < joiner.base_tick  # ...but before the joiner's snapshot
-    assert joiner.timeline.insert(healed) is InsertOutcome.NEW  # passed on to others
-    joiner.note_event(healed)
-    assert joiner.stats.events_unappliable == 1 and joiner.base_tick is not None
+    assert joiner.base_tick is not None and healed.tick < joiner.base_tick  # ...not in it
+    for machine in (veteran, joiner):
+        assert machine.timeline.insert(healed) is InsertOutcome.NEW
+        machine.note_event(healed)
+        machine.advance(RUN_TICKS)
+    assert joiner.base_tick == floor_tick  # replayed from its sender's history base
+    assert joiner.state_hash() == veteran.state_hash()
+    keeper = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
+    play(keeper, [*events, healed], RUN_TICKS)  # the same events, none of them late
+    assert joiner.state_hash() == keeper.state_hash()
     stale = Event(floor_tick - 1, 9, 2, "drop", [5, 5])
     assert joiner.timeline.insert(stale) is InsertOutcome.TOO_OLD
 
@@ -170,7 +181,7 @@ def test_a_snapshot_payload_s_forgotten_history_is_checked() -> None:
     found = veteran.settled_snapshot(RUN_TICKS - 20)
     assert found is not None
     coverage, blob = found
-    parsed, _ = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    parsed, _ = _parse_payload(coverage.tick, coverage.events_digest, _pack_payload(coverage, blob))
     assert parsed == coverage
     source = next(iter(coverage.forgotten.floors))
     beyond = {**coverage.forgotten.floors, source: coverage.marks[source] + 1}
@@ -181,7 +192,11 @@ def test_a_snapshot_payload_s_forgotten_history_is_checked() -> None:
     ):
         payload = _pack_payload(replace(coverage, forgotten=bad), blob)
         with pytest.raises(RemoteError, match="forgotten"):
-            _parse_payload(coverage.tick, payload)
+            _parse_payload(coverage.tick, coverage.events_digest, payload)
+    assert coverage.history_state  # the sender's history base comes along...
+    payload = _pack_payload(replace(coverage, history_state=b""), blob)
+    with pytest.raises(RemoteError, match="forgotten history state"):  # ...and must
+        _parse_payload(coverage.tick, coverage.events_digest, payload)
 
 
 def test_history_s_is_checked_and_converted_to_ticks() -> None:
@@ -191,3 +206,50 @@ def test_history_s_is_checked_and_converted_to_ticks() -> None:
         SessionConfig(fps=50, history_s=0.1).validate()  # shorter than a snapshot period
     with pytest.raises(UsageError):
         TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=5)
+
+
+def test_adopting_drops_held_events_the_room_forgot_without_breaking_a_source_s_log() -> None:
+    """Held events older than what the sender forgot, of a source it never forgot (it
+    lacked them: a partition), are dropped; the log must still serve a WANT (it crashed
+    with a KeyError) and advertise only what it holds."""
+    timeline = Timeline()
+    for seq, tick in ((1, 5), (2, 50), (3, 100), (4, 110)):
+        timeline.insert(Event(tick, 7, seq, "push", [seq, 0]))
+    timeline.insert(Event(20, 8, 1, "push", [0, 0]))
+    other = Timeline()
+    other.insert(Event(20, 8, 1, "push", [0, 0]))
+    other.forget_before(60)
+    assert timeline.adopt(other.forgotten()) == 2  # source 7's seqs 1 and 2
+    log = timeline.source_log(7)
+    assert log is not None
+    assert [e.seq for e in log.events_in(1, 4, 10)] == [3, 4]
+    assert timeline.missing({7: 4}) == {7: [(1, 2)]}  # what it lacks again (refused as too old)
+    assert timeline.insert(Event(50, 7, 2, "push", [2, 0])) is InsertOutcome.TOO_OLD
+    assert timeline.marks()[7] == 4
+
+
+def test_a_simulated_room_that_forgets_converges_with_less_history_held() -> None:
+    runs = {
+        history_s: run_simulation(
+            SimConfig(
+                topology="mesh",
+                peers=4,
+                latency_ms=20,
+                rate_per_min=2400,
+                duration_s=40,
+                warmup_s=5,
+                quiet_s=5,
+                seed=3,
+                history_s=history_s,
+            ),
+            memory_every_s=10,
+        )
+        for history_s in (None, 5.0)
+    }
+    kept, bounded = runs[None], runs[5.0]
+    for result in (kept, bounded):
+        assert result.converged and result.events_lost == 0 and result.events_too_old == 0
+    assert bounded.events_total == kept.events_total
+    assert bounded.memory_history_mb_per_peer is not None
+    assert kept.memory_history_mb_per_peer is not None
+    assert bounded.memory_history_mb_per_peer < kept.memory_history_mb_per_peer / 2

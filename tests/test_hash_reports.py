@@ -36,6 +36,19 @@ def test_events_digest_depends_on_the_set_before_the_tick_not_the_order() -> Non
     assert c.events_digest(late.tick + 1) != a.events_digest(late.tick + 1)
 
 
+def test_a_digest_on_a_base_counts_the_base_s_events_instead_of_those_held_before_it() -> None:
+    events = _events(60, 4)
+    full, recent = Timeline(), Timeline()
+    for e in events:
+        full.insert(e)
+        if e.tick >= 100 or e.seq % 2:  # the older history only partly held
+            recent.insert(e)
+    base = (100, full.events_digest(100))
+    for tick in (100, 150, 199, 500):
+        assert recent.events_digest(tick, base=base) == full.events_digest(tick)
+        assert recent.events_digest(tick) != full.events_digest(tick)
+
+
 def _machine(events: list[Event], upto: int) -> TimeMachine:
     timeline = Timeline()
     for e in events:
@@ -139,3 +152,50 @@ def test_report_pairs_are_kept_bounded() -> None:
     for tick in range(0, 5000, 10):
         reports.receive(1, (HashReport(tick, bytes(16), bytes(8)),))
     assert len([t for t in range(0, 5000, 10) if reports.reported_hashes(t)]) == 32
+
+
+def _joiner(source: TimeMachine, tick: int) -> TimeMachine:
+    """A machine started from ``source``'s snapshot of ``tick``, holding no event yet."""
+    found = source.settled_snapshot(tick)
+    assert found is not None and found[0].tick == tick
+    machine = TimeMachine(MovingRectApp(), Timeline(), snapshot_every_ticks=10)
+    machine.start_from(*found)
+    return machine
+
+
+def test_a_joiner_reports_the_events_its_snapshot_contains() -> None:
+    """A joiner's timeline lacks the history its snapshot covers: its reports must still
+    say which events its state contains, or it agrees with a peer lacking those events on
+    the digest but not on the state (a false alarm, seen in the loss-and-churn run)."""
+    early = Event(50, 4, 1, "key", "up")
+    veteran = _machine([early], 150)
+    lacking = _machine([], 150)  # never received the early event
+    joiner = _joiner(veteran, 100)
+    joiner.advance(150)
+    assert len(joiner.timeline) == 0  # the history has not arrived yet
+    reports = [HashReports(m, settle_ticks=25) for m in (veteran, lacking, joiner)]
+    for r in reports:
+        r.refresh()
+    on_veteran, on_lacking, on_joiner = reports
+    for peer, r in enumerate(reports):
+        for other in reports:
+            if other is not r:
+                other.receive(peer, r.latest())
+    assert all(r.take_mismatches() == [] for r in reports)
+    for report in on_joiner.latest():  # the joiner agrees with the veteran, pair for pair
+        assert on_veteran.own(report.tick) == report
+        theirs = on_lacking.own(report.tick)
+        assert theirs is not None and theirs.events_digest != report.events_digest
+
+
+def test_a_joiner_that_diverges_is_caught() -> None:
+    veteran = _machine([Event(50, 4, 1, "key", "up")], 150)
+    joiner = _joiner(veteran, 100)
+    joiner.app.state.x += 1  # type: ignore[attr-defined]
+    joiner.advance(150)
+    a, b = HashReports(veteran, settle_ticks=25), HashReports(joiner, settle_ticks=25)
+    a.refresh()
+    b.refresh()
+    a.receive(2, b.latest())
+    found = a.take_mismatches()
+    assert found and found[0].mine.events_digest == found[0].theirs.events_digest

@@ -96,7 +96,7 @@ def test_only_a_machine_at_start_can_start_from_a_snapshot() -> None:
         old.start_from(*found)
     fresh = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
     with pytest.raises(UsageError):
-        fresh.start_from(Coverage(JOIN_TICK + 5, {}), found[1])
+        fresh.start_from(Coverage(JOIN_TICK + 5, {}, found[0].events_digest), found[1])
     assert old.settled_snapshot(5) is None  # START's state: a joiner has it anyway
 
 
@@ -107,7 +107,9 @@ def test_events_held_above_a_gap_are_covered_one_by_one() -> None:
     assert found is not None
     coverage, blob = found
     assert coverage.marks[9] == 1 and (9, 3) in coverage.extra
-    parsed, same_blob = _parse_payload(coverage.tick, _pack_payload(coverage, blob))
+    parsed, same_blob = _parse_payload(
+        coverage.tick, coverage.events_digest, _pack_payload(coverage, blob)
+    )
     assert parsed == coverage and same_blob == blob
     new = joiner_of(old, JOIN_TICK)
     deliver(new, holey)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pairnet import make_network
 
-from arcade_p2p.protocol.node import MAX_EVENTS_PER_WANT, MAX_WANTS_PER_ROUND
+from arcade_p2p.events import Event
+from arcade_p2p.protocol.node import (
+    MAX_EVENTS_PER_WANT,
+    MAX_WANTS_PER_ROUND,
+    WANTS_PER_ROUND_START,
+)
 from arcade_p2p.protocol.wire import Want
 
 GAP_EVENTS = 5000
@@ -33,8 +38,40 @@ def test_a_gap_of_5000_events_closes_in_a_few_round_trips() -> None:
         assert wire.now - started < 5.0, "the gap did not close"
         wire.run(0.01)
     took_s = wire.now - started
-    rounds = -(-GAP_EVENTS // (MAX_EVENTS_PER_WANT * MAX_WANTS_PER_ROUND))
+    sizes = round_sizes(GAP_EVENTS)
     # link set-up and the first digest take ~2 round trips, then one round trip per round
-    assert took_s <= (rounds + 4) * 2 * ONE_WAY_S + 0.05
-    assert len(wants) <= (rounds + 1) * MAX_WANTS_PER_ROUND  # no storm of requests
+    assert took_s <= (len(sizes) + 4) * 2 * ONE_WAY_S + 0.05
+    assert len(wants) <= sum(sizes) + sizes[-1]  # no storm of requests
     assert newcomer.timeline.digest() == veteran.timeline.digest()
+
+
+def round_sizes(events: int) -> list[int]:
+    """The WANTs of each round that fetches ``events`` events, every round answered in full."""
+    sizes = [WANTS_PER_ROUND_START]
+    while sum(sizes) * MAX_EVENTS_PER_WANT < events:
+        sizes.append(min(MAX_WANTS_PER_ROUND, 2 * sizes[-1]))
+    return sizes
+
+
+def test_many_short_gaps_fill_a_round_like_one_long_gap() -> None:
+    """A returning peer lacks a little of many sources (every incarnation is a new one):
+    the round packs their gaps, it does not ask for one short gap per WANT."""
+    sources, per_source = 60, 100
+    wire = make_network([(0, 1)], start_times=[0.0, 2.0], shape=lambda r: [ONE_WAY_S])
+    wire.run(1.0)
+    veteran, newcomer = wire.sessions
+    history = [
+        Event(10 + seq, 1000 + source, seq, "key", "up")
+        for source in range(sources)
+        for seq in range(1, per_source + 1)
+    ]
+    for event in history:
+        veteran.timeline.insert(event)
+    wire.run(1.0)  # the newcomer starts at 2.0 s
+    started = wire.now
+    while not all(newcomer.timeline.get(*event.ident) for event in history):
+        assert wire.now - started < 5.0, "the gaps did not close"
+        wire.run(0.01)
+    rounds = len(round_sizes(sources * per_source))
+    assert rounds == 2
+    assert wire.now - started <= (rounds + 4) * 2 * ONE_WAY_S + 0.05

@@ -31,9 +31,11 @@ CORE_MODULES = [
     "statediff.py",
     "timeline.py",
     "protocol/beacon.py",
+    "protocol/chunks.py",
     "protocol/node.py",
     "protocol/replay.py",
     "protocol/state_fetch.py",
+    "protocol/transfer.py",
     "protocol/wire.py",
 ]
 FORBIDDEN = {"socket", "threading", "time", "arcade", "pyglet", "asyncio", "selectors"}

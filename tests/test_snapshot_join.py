@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import pickle
 import random
+from dataclasses import replace
 
 import pytest
 from pairnet import Wire, make_network, settle_and_compare
@@ -24,6 +25,7 @@ from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.transfer import _pack_payload
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
+    Have,
     Hello,
     Message,
     SnapChunk,
@@ -32,8 +34,9 @@ from arcade_p2p.protocol.wire import (
     Sync,
     WireCodec,
 )
-from arcade_p2p.session import Session
+from arcade_p2p.session import JOIN_TIMEOUT_S, Session
 from arcade_p2p.sim.moving_rect import MovingRectApp
+from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten
 
 KEYS = ["left", "right", "up", "down"]
 JOINER_ID = 5000
@@ -114,6 +117,26 @@ def test_time_to_get_back_in_step_does_not_grow_with_the_session_s_age() -> None
     assert abs(long_s - short_s) <= 0.2  # ...and the same time to get back in step
 
 
+def test_at_game_rates_a_joiner_lets_go_once_it_holds_what_its_state_needs() -> None:
+    """Events never stop (histories are never equal at an instant): the hold ends once the
+    joiner holds what its neighbours advertised above its snapshot, long before the join
+    timeout, and the history it fetched meanwhile cost no rollback while it was held."""
+    wire = make_network([(0, 1), (1, 2), (2, 0)])
+    emit = emitter(wire, 1.0)  # 300 events/s in the room
+    wire.run(10.0, emit=emit)
+    joiner = new_joiner(wire)
+    wire.join(joiner, [0, 1])
+    started = wire.now
+    while joiner.joining:
+        assert wire.now - started < JOIN_TIMEOUT_S / 3, "the hold lasted too long"
+        wire.run(0.01, emit=emit)
+    assert joiner.machine.base_tick is not None  # it started from a snapshot...
+    assert joiner.machine.stats.rollbacks == 0  # ...and nothing arrived late while held
+    assert back_in_step(wire, joiner, 2.0, emit=emit) < 1.0
+    hashes, _ = settle_and_compare(wire)
+    assert len(hashes) == 1
+
+
 class Insider:
     """A hand-driven neighbour that knows the room and serves whatever snapshot it likes."""
 
@@ -139,15 +162,51 @@ class Insider:
         messages = [self.codec.decode(data).message for data, to in out if to == INSIDER]
         return [m for m in messages if isinstance(m, SnapRequest)]
 
-    def serve(self, tick: int, blob: bytes, *, state_hash: bytes, events_digest: bytes) -> None:
-        payload = _pack_payload(Coverage(tick, {}), blob)
+    def serve(
+        self,
+        tick: int,
+        blob: bytes,
+        *,
+        state_hash: bytes,
+        events_digest: bytes,
+        history_state: bytes = b"",
+    ) -> None:
+        """Offer and send a snapshot; with ``history_state``, as a sender that forgot the
+        history before half its tick."""
+        forgotten = Forgotten(tick // 2, {}, bytes(8)) if history_state else NOTHING_FORGOTTEN
+        coverage = Coverage(tick, {}, events_digest, forgotten=forgotten)
+        payload = _pack_payload(replace(coverage, history_state=history_state), blob)
         self.send(SnapOffer(tick, state_hash, events_digest, len(payload)))
         for i in range(0, len(payload), SNAP_CHUNK_BYTES):
             self.send(SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES]))
 
 
+def test_a_held_session_lets_go_on_the_sync_it_waited_for() -> None:
+    """A returning session that already holds what its settled neighbour advertised lets
+    go as soon as that neighbour's first SYNC since the hold began arrives (its clock has
+    caught up at once by then), not at some later message."""
+    wire = make_network([(0, 1)])
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)  # a Hello and a SYNC: a settled neighbour
+    insider.send(SnapOffer(0, bytes(16), bytes(8), 0))  # it has no snapshot to offer
+    insider.send(Have(()))  # nor any event: the joiner holds all it has
+    joiner.pump_ticks(now=wire.now)
+    assert not joiner.joining
+    wire.now += joiner.config.link_timeout_s + 1.0  # the process froze: a return
+    joiner.pump_ticks(now=wire.now)
+    assert joiner.joining
+    insider.send(Have(()))
+    joiner.pump_ticks(now=wire.now)
+    assert joiner.joining  # nothing is missing, but no SYNC since the hold began
+    tick = float(joiner.tick + 50)
+    insider.send(Sync(tick, INSIDER_ID, tick, 0, wire.now, -1.0, 0.0, bytes(8), 0, False))
+    joiner.pump_ticks(now=wire.now)
+    assert not joiner.joining and joiner.tick >= tick - 1
+
+
+@pytest.mark.parametrize("hostile_part", ["state", "history state"])
 def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, hostile_part: str
 ) -> None:
     wire = make_network([(0, 1)])
     wire.run(3.0, emit=emitter(wire, 0.03))
@@ -158,8 +217,19 @@ def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(
     with pytest.raises(RemoteError):  # what the game's restricted decoder says
         MovingRectApp().codec.decode(evil_state)
     evil = pack_snapshot(Presence(), evil_state)  # a snapshot: presence beside the state
+    state, history = evil, b""
+    if hostile_part == "history state":  # an honest state, a hostile history base
+        honest = MovingRectApp()
+        honest.start()
+        state, history = pack_snapshot(Presence(), honest.save_state()), evil
     with caplog.at_level(logging.INFO, logger="arcade_p2p"):
-        insider.serve(100, evil, state_hash=snapshot_hash(evil), events_digest=bytes(8))
+        insider.serve(
+            100,
+            state,
+            state_hash=snapshot_hash(state),
+            events_digest=bytes(8),
+            history_state=history,
+        )
     assert RAN == []  # no code ran
     assert joiner.node.dropped["forbidden_class"] == 1
     assert [r for r in caplog.records if "forbidden_class" in r.getMessage()] != []

@@ -26,12 +26,13 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   the side that lacks events sends WANTs with the missing seq ranges and receives
   them as EVENTS. Lost datagrams, late joiners, returning peers and healed partitions
   all converge this way.
-* **Pipelining.** A round asks one neighbour for up to ``MAX_WANTS_PER_ROUND`` WANTs at
-  once, each for at most ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and
-  the next round starts as soon as the answers have arrived (the neighbour's advertised
-  marks are remembered), not at the next digest: a gap of thousands of events closes in
-  a few round trips. A round whose answers were lost is asked again after
-  ``want_retry_s(rtt)``.
+* **Pipelining.** A round asks one neighbour for several WANTs at once, each for at most
+  ``MAX_EVENTS_PER_WANT`` seqs (so each is answered in full), and the next round starts
+  as soon as the answers have arrived (the neighbour's advertised marks are remembered),
+  not at the next digest. A round starts at ``WANTS_PER_ROUND_START`` WANTs and doubles
+  after each round answered in full, up to ``MAX_WANTS_PER_ROUND`` (a joiner fetching a
+  long history from many sources needs few round trips); a round whose answers were
+  lost is asked again after ``want_retry_s(rtt)`` at half the size.
 * **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
   that this neighbour has not been sent yet (usually one: a report is made every snapshot
   period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
@@ -60,7 +61,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from arcade_p2p.clock import Clock, ClockReport, RttFilter
@@ -109,8 +110,10 @@ MAX_RTT_S = 60.0
 """Round-trip samples above this are nonsense (a stale echo) and are ignored."""
 MAX_EVENTS_PER_WANT = 256
 """Most events sent back for one WANT (the rest follows in later rounds)."""
-MAX_WANTS_PER_ROUND = 8
-"""Most WANTs sent to one neighbour at once (a pipelined round asks for up to 2,048 events)."""
+WANTS_PER_ROUND_START = 8
+"""WANTs in a link's first round, and the fewest after losses (up to 2,048 events)."""
+MAX_WANTS_PER_ROUND = 64
+"""Most WANTs sent to one neighbour at once (a round asks for up to 16,384 events)."""
 WANT_RETRY_MIN_S = 0.1
 """Shortest wait before a round whose answers have not all arrived is asked again."""
 WANT_RETRY_RTTS = 3.0
@@ -164,10 +167,17 @@ class Link:
     have_cursor: int = 0
     marks: dict[int, int] = field(default_factory=dict)
     """The neighbour's advertised high-water marks (from its HAVEs)."""
+    have_at: float = float("-inf")
+    """When its last HAVE arrived."""
+    sync_at: float = float("-inf")
+    """When its last SYNC arrived."""
     asked: int = 0
     """Events asked of this neighbour in the current round and not yet received."""
     round_deadline: float = float("-inf")
     """When the current round is given up and asked again."""
+    wants_per_round: int = WANTS_PER_ROUND_START
+    """WANTs in the next round: doubled after a round answered in full, halved after one
+    that was not."""
     settled: bool = False
     """The neighbour said it is not itself joining (it can serve history and snapshots)."""
     reports_sent: dict[int, bytes] = field(default_factory=dict)
@@ -376,8 +386,11 @@ class GossipNode:
             self._on_events(message.events, address)
             if link.asked > 0:
                 link.asked = max(0, link.asked - len(message.events))
-                if link.asked == 0:  # the round is complete: pipeline the next one
+                if link.asked == 0:  # the round is complete: pipeline a larger one
+                    link.wants_per_round = min(MAX_WANTS_PER_ROUND, 2 * link.wants_per_round)
                     self._request(link, now)
+            if self.join.joining:
+                self._note_caught_up()
         elif isinstance(message, Sync):
             self._on_sync(link, message, now)
         elif isinstance(message, Summary):
@@ -452,6 +465,8 @@ class GossipNode:
             if outcome is InsertOutcome.NEW:
                 self.stats.events_new += 1
                 self.on_new_event(event)
+                if self.transfer is not None and self.transfer.outdates_base(event):
+                    self.join.note_behind()  # the whole history counts again
                 self._flood(event, exclude=address)
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
@@ -496,7 +511,7 @@ class GossipNode:
             else:
                 rtt = None
         link.echo_sent_at = sync.sent_at
-        link.echo_received_at = now
+        link.echo_received_at = link.sync_at = now
         report = ClockReport(sync.value, sync.origin, sync.stamp, sync.hops)
         self.clock.on_sync(link.address, report, rtt_s=rtt, now=now)
         if sync.reports and link.peer is not None:
@@ -508,48 +523,95 @@ class GossipNode:
         if self.transfer is not None:
             self.transfer.handle_timer(now=now)  # a settled neighbour or a report may serve
         self._compare_histories(link.address, sync.digest, sync.joining)
+        if self.join.joining:
+            self._note_caught_up()  # this SYNC may have been the last thing awaited
 
     def _compare_histories(self, address: Address, digest: bytes, peer_joining: bool) -> None:
         """Anti-entropy step 1: a neighbour's digest differs from ours -> send our marks."""
         mine = self.timeline.digest()
-        if digest == mine and not peer_joining:
+        if digest == mine and not peer_joining and self._clock_heard():
             self.join.note_synced()  # we hold exactly what a settled neighbour holds
         if digest != mine:
             self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
         marks = link.marks
+        link.have_at = now
         for source, highest in have.marks:
             if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
                 marks[source] = max(marks.get(source, 0), highest)
         self._request(link, now)
+        if self.join.joining:
+            self._note_caught_up()
+
+    def _floor(self) -> Mapping[int, int]:
+        """Per source, the seqs already in the state the session started from (see
+        :attr:`SnapshotTransfer.floor <arcade_p2p.protocol.transfer.SnapshotTransfer.floor>`)."""
+        return {} if self.transfer is None else self.transfer.floor
+
+    def _clock_heard(self) -> bool:
+        """Whether a settled neighbour's SYNC arrived since the hold began: a hold must not
+        end before, since the clock catches up at once only while it lasts (a SYNC also
+        starts the snapshot fetch)."""
+        since = self.join.held_since
+        return any(link.sync_at >= since for link in self._links.values() if link.settled)
+
+    def _note_caught_up(self) -> None:
+        """Joining: tell the join state once this node holds, of every event that each
+        settled neighbour has advertised, all those the session's state still needs
+        (those above the snapshot's floor; without a snapshot, all of them).
+
+        At game rates two timelines are rarely equal at any instant (events are always in
+        flight), so waiting for an equal digest would hold a joiner until its timeout;
+        what arrives after the neighbours' advertisements is flooded to it anyway.
+        """
+        settled = [link for link in self._links.values() if link.up and link.settled]
+        since = self.join.held_since
+        if not settled or any(link.have_at < since for link in settled):
+            return  # a settled neighbour has not advertised its marks since the hold began
+        if not self._clock_heard():
+            return
+        floor = self._floor()
+        timeline = self.timeline
+        for link in settled:
+            for source, gaps in timeline.missing(link.marks).items():
+                if gaps[-1][1] > floor.get(source, 0):
+                    return
+        self.join.note_synced()
 
     def _request(self, link: Link, now: float) -> None:
         """Anti-entropy step 2: ask ``link`` for one round of what its marks show we lack.
 
-        A round is at most ``MAX_WANTS_PER_ROUND`` WANTs of at most ``MAX_EVENTS_PER_WANT``
-        events each: the first names every source's first gap, then the second gaps, ...
-        (as many as fit), each to its end, so every source and a sparse log make progress;
-        the others ask for the next blocks of ``MAX_EVENTS_PER_WANT`` seqs of the long
-        gaps, taking turns between gaps. Nothing more is asked while the previous round
-        is in flight (unless it is older than :func:`want_retry_s`).
+        A round is ``link.wants_per_round`` WANTs of at most ``MAX_EVENTS_PER_WANT`` events
+        each: the first names every source's first gap, then the second gaps, ... (as many
+        as fit), each to its end, so every source and a sparse log make progress; the
+        others ask for what follows the first one's answer, packed: many short gaps fill
+        a WANT as well as one long gap does. A session started from a snapshot asks for
+        what its state lacks first. Nothing more is asked while the previous round is in
+        flight (unless it is older than :func:`want_retry_s`: then it is asked again, at
+        half the size).
         """
-        if link.asked > 0 and now < link.round_deadline:
-            return
+        if link.asked > 0:
+            if now < link.round_deadline:
+                return
+            link.wants_per_round = max(WANTS_PER_ROUND_START, link.wants_per_round // 2)
         link.asked = 0
         wanted = self.timeline.missing(link.marks, max_ranges=MAX_RANGE_ITEMS)
         if not wanted:
             return
         link.round_deadline = now + want_retry_s(link.rtt.min_rtt_s)
-        first_want = list(itertools.islice(_breadth_first(wanted), MAX_RANGE_ITEMS))
+        gaps = list(_breadth_first(wanted))
+        floor = self._floor()
+        if floor:  # what the state still needs first, then the history it already holds
+            gaps = _needed_first(gaps, floor)
+        first_want = gaps[:MAX_RANGE_ITEMS]
         self._send(link.address, Want(tuple(first_want)))
-        asked = sum(last - first + 1 for _, first, last in first_want)
-        link.asked = min(MAX_EVENTS_PER_WANT, asked)
-        for source, first, last in itertools.islice(
-            _continuations(first_want), MAX_WANTS_PER_ROUND - 1
-        ):
-            self._send(link.address, Want(((source, first, last),)))
-            link.asked += last - first + 1
+        link.asked = min(
+            MAX_EVENTS_PER_WANT, sum(last - first + 1 for _, first, last in first_want)
+        )
+        for ranges in itertools.islice(_packed(gaps), link.wants_per_round - 1):
+            self._send(link.address, Want(tuple(ranges)))
+            link.asked += sum(last - first + 1 for _, first, last in ranges)
 
     def _on_want(self, link: Link, want: Want) -> None:
         """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
@@ -781,21 +843,44 @@ def want_retry_s(min_rtt_s: float | None) -> float:
     return max(WANT_RETRY_MIN_S, WANT_RETRY_RTTS * (min_rtt_s or 0.0))
 
 
-def _continuations(
-    gaps: list[tuple[int, int, int]],
-) -> Iterator[tuple[int, int, int]]:
-    """Blocks of ``MAX_EVENTS_PER_WANT`` seqs after the first block of each gap, in turns."""
-    offset = MAX_EVENTS_PER_WANT
-    while True:
-        row = [
-            (source, first + offset, min(last, first + offset + MAX_EVENTS_PER_WANT - 1))
-            for source, first, last in gaps
-            if first + offset <= last
-        ]
-        if not row:
-            return
-        yield from row
-        offset += MAX_EVENTS_PER_WANT
+def _needed_first(
+    gaps: list[tuple[int, int, int]], floor: Mapping[int, int]
+) -> list[tuple[int, int, int]]:
+    """``(source, first, last)`` gaps cut at each source's ``floor`` seq: the parts above
+    it first (the events a state started from a snapshot lacks), then those below."""
+    above: list[tuple[int, int, int]] = []
+    below: list[tuple[int, int, int]] = []
+    for source, first, last in gaps:
+        low = floor.get(source, 0) + 1
+        if last >= low:
+            above.append((source, max(first, low), last))
+        if first < low:
+            below.append((source, first, min(last, low - 1)))
+    return above + below
+
+
+def _packed(gaps: list[tuple[int, int, int]]) -> Iterator[list[tuple[int, int, int]]]:
+    """WANTs for the seqs of ``gaps`` after the first ``MAX_EVENTS_PER_WANT`` (which the
+    round's first WANT brings), in order, at most ``MAX_EVENTS_PER_WANT`` seqs and
+    ``MAX_RANGE_ITEMS`` ranges each."""
+    skip = MAX_EVENTS_PER_WANT
+    want: list[tuple[int, int, int]] = []
+    room = MAX_EVENTS_PER_WANT
+    for source, first, last in gaps:
+        if skip:
+            taken = min(skip, last - first + 1)
+            skip -= taken
+            first += taken
+        while first <= last:
+            end = min(last, first + room - 1)
+            want.append((source, first, end))
+            room -= end - first + 1
+            first = end + 1
+            if room == 0 or len(want) == MAX_RANGE_ITEMS:
+                yield want
+                want, room = [], MAX_EVENTS_PER_WANT
+    if want:
+        yield want
 
 
 def _breadth_first(

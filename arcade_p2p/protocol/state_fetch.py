@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+from arcade_p2p.protocol.chunks import Reassembly, chunk_at, chunk_count
 from arcade_p2p.protocol.wire import (
     MAX_CHUNKS_PER_REQUEST,
     STATE_CHUNK_BYTES,
@@ -58,15 +59,10 @@ class StateServer:
             self._pinned[request.tick] = blob
             if len(self._pinned) > SERVED_BLOBS:
                 self._pinned.popitem(last=False)
-        total = max(1, -(-len(blob) // STATE_CHUNK_BYTES))
+        total = max(1, chunk_count(len(blob), STATE_CHUNK_BYTES))
         last = min(total, request.first + min(request.count, MAX_CHUNKS_PER_REQUEST))
         return [
-            StateChunk(
-                request.tick,
-                i,
-                total,
-                blob[i * STATE_CHUNK_BYTES : (i + 1) * STATE_CHUNK_BYTES],
-            )
+            StateChunk(request.tick, i, total, chunk_at(blob, i, STATE_CHUNK_BYTES))
             for i in range(request.first, last)
         ]
 
@@ -89,10 +85,8 @@ class StateFetch:
         self.tick = tick
         self.blob: bytes | None = None
         self.done = False
-        self._chunks: dict[int, bytes] = {}
-        self._total: int | None = None
-        self._missing = 0
-        """Index of the first chunk not yet received."""
+        self._received: Reassembly | None = None
+        """The chunks so far (None until the first one says how many there are)."""
         self._window_end = 0
         """End (exclusive) of the window last asked for."""
         self._gives_up_at = now + FETCH_TIMEOUT_S
@@ -116,22 +110,22 @@ class StateFetch:
         if chunk.total == 0:
             self.done = True
             return None
-        if self._total is None:
-            self._total = chunk.total
-        elif chunk.total != self._total:
+        received = self._received
+        if received is None:
+            received = self._received = Reassembly(chunk.total)
+        elif chunk.total != received.count:
             return None  # a chunk of another version of the snapshot: ignored
-        self._chunks[chunk.index] = chunk.data
-        while self._missing in self._chunks:
-            self._missing += 1
-        if self._missing >= self._total:
-            self.blob = b"".join(self._chunks[i] for i in range(self._total))
+        received.add(chunk.index, chunk.data)
+        if received.complete:
+            self.blob = received.join()
             self.done = True
             return None
-        if self._missing >= self._window_end:  # the window is complete: ask for the next
+        if received.first_missing >= self._window_end:  # the window is complete: the next
             return self._request(now)
         return None
 
     def _request(self, now: float) -> StateRequest:
+        first = 0 if self._received is None else self._received.first_missing
         self.retry_at = now + RETRY_S
-        self._window_end = self._missing + MAX_CHUNKS_PER_REQUEST
-        return StateRequest(self.tick, self._missing, MAX_CHUNKS_PER_REQUEST)
+        self._window_end = first + MAX_CHUNKS_PER_REQUEST
+        return StateRequest(self.tick, first, MAX_CHUNKS_PER_REQUEST)

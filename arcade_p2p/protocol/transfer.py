@@ -47,9 +47,10 @@ from typing import Any, Protocol
 import msgpack
 
 from arcade_p2p.errors import RemoteError
-from arcade_p2p.events import MAX_SOURCE_ID
+from arcade_p2p.events import MAX_SOURCE_ID, Event
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
+from arcade_p2p.protocol.chunks import Reassembly, chunk_at, chunk_count
 from arcade_p2p.protocol.wire import (
     DIGEST_BYTES,
     MAX_CHUNK_INDEXES,
@@ -122,9 +123,9 @@ class SnapshotHost(Protocol):
     def wants_snapshot(self) -> bool:
         """Whether the session would start from a received snapshot now."""
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes, bytes] | None:
-        """A settled snapshot to serve: its coverage, its state blob and the digest of the
-        events before its tick (None: nothing to offer)."""
+    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
+        """A settled snapshot to serve: its coverage (with the digest of the events its
+        state contains) and its state blob (None: nothing to offer)."""
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
@@ -166,15 +167,11 @@ class _Fetch:
     state_hash: bytes = NO_HASH
     events_digest: bytes = NO_DIGEST
     size: int = 0
-    chunks: dict[int, bytes] = field(default_factory=dict)
+    chunks: Reassembly = field(default_factory=lambda: Reassembly(0))
     asked: set[int] = field(default_factory=set)
     retries: int = 0
     complete: bytes | None = None
     verify_until: float = 0.0
-
-    @property
-    def count(self) -> int:
-        return -(-self.size // SNAP_CHUNK_BYTES)
 
 
 class SnapshotTransfer:
@@ -215,6 +212,30 @@ class SnapshotTransfer:
         self._queued: set[tuple[Address, int, int]] = set()
         self._tokens = float(SNAP_BURST_CHUNKS)
         self._refilled_at = 0.0
+        self.base: Coverage | None = None
+        """What the snapshot this session started from covers, while its state still
+        builds on it (None: no snapshot, or an older event it lacks made the session
+        replay the history from START)."""
+
+    @property
+    def floor(self) -> Mapping[int, int]:
+        """Per source, the seqs already in the state the session started from (empty: none).
+
+        The gossip node asks for the events above them first and lets a join go once it
+        holds those: the rest of the history only fills the timeline.
+        """
+        return {} if self.base is None else self.base.marks
+
+    def outdates_base(self, event: Event) -> bool:
+        """Note an event new to the session; whether it is older than the snapshot the
+        session started from and missing from it (the machine then replays the history
+        from START, so every event counts again: the floor is gone; not when the sender
+        had forgotten history: nobody can replay it, and the machine keeps its base)."""
+        base = self.base
+        if base is None or base.forgotten.tick or event.tick >= base.tick or base.covers(event):
+            return False
+        self.base = None
+        return True
 
     @property
     def fetching(self) -> bool:
@@ -282,9 +303,9 @@ class SnapshotTransfer:
         if offer.tick != fetch.tick:
             fetch.tick, fetch.state_hash, fetch.size = offer.tick, offer.state_hash, offer.size
             fetch.events_digest = offer.events_digest
-            fetch.chunks.clear()
+            fetch.chunks = Reassembly(chunk_count(offer.size, SNAP_CHUNK_BYTES))
         fetch.retries = 0
-        fetch.asked = set(range(min(fetch.count, MAX_CHUNK_INDEXES)))  # sent with the offer
+        fetch.asked = set(range(min(fetch.chunks.count, MAX_CHUNK_INDEXES)))  # came with it
         fetch.deadline = now + self._window_wait(fetch, len(fetch.asked))
 
     def on_chunk(self, address: Address, chunk: SnapChunk, *, now: float) -> None:
@@ -297,25 +318,23 @@ class SnapshotTransfer:
             or fetch.complete is not None
         ):
             return  # late duplicates and answers to an abandoned fetch
-        count = fetch.count
+        count = fetch.chunks.count
         expected = min(SNAP_CHUNK_BYTES, fetch.size - chunk.index * SNAP_CHUNK_BYTES)
         if chunk.index >= count or len(chunk.data) != expected:
             raise RemoteError("malformed", f"snapshot chunk {chunk.index} of {count}")
-        if chunk.index not in fetch.chunks:
-            fetch.chunks[chunk.index] = chunk.data
+        if fetch.chunks.add(chunk.index, chunk.data):
             fetch.retries = 0
         fetch.asked.discard(chunk.index)
-        if len(fetch.chunks) == count:
-            fetch.complete = b"".join(fetch.chunks[i] for i in range(count))
-            fetch.chunks.clear()
+        if fetch.chunks.complete:
+            fetch.complete = fetch.chunks.join()
+            fetch.chunks = Reassembly(0)
             fetch.verify_until = now + VERIFY_WAIT_S
             self._verify(fetch, now)
         elif not fetch.asked:
             self._ask_window(fetch, now)
 
     def _ask_window(self, fetch: _Fetch, now: float) -> None:
-        missing = [i for i in range(fetch.count) if i not in fetch.chunks]
-        window = missing[:MAX_CHUNK_INDEXES]
+        window = fetch.chunks.missing(MAX_CHUNK_INDEXES)
         fetch.asked = set(window)
         fetch.deadline = now + self._window_wait(fetch, len(window))
         self._send(fetch.address, SnapRequest(fetch.tick, tuple(window)))
@@ -331,7 +350,7 @@ class SnapshotTransfer:
             self._fetch = None
             return
         try:
-            coverage, blob = _parse_payload(fetch.tick, payload)
+            coverage, blob = _parse_payload(fetch.tick, fetch.events_digest, payload)
             if snapshot_hash(blob) != fetch.state_hash:
                 raise RemoteError("snapshot_hash", f"snapshot of tick {fetch.tick}")
             verdict = self.host.verdict(
@@ -356,6 +375,7 @@ class SnapshotTransfer:
             self._give_up(fetch, now)
             return
         self.stats.installed += 1
+        self.base = coverage
         self._fetch = None
         log.info("joined from the snapshot of tick %d sent by %r", fetch.tick, fetch.address)
 
@@ -366,7 +386,7 @@ class SnapshotTransfer:
         if served is None:
             self._offer(address, now)
             return
-        count = -(-served[0].size // SNAP_CHUNK_BYTES)
+        count = chunk_count(served[0].size, SNAP_CHUNK_BYTES)
         for index in request.chunks:
             if index < count:
                 self._queue_chunk(address, request.tick, index)
@@ -380,7 +400,7 @@ class SnapshotTransfer:
             if found is None:
                 self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                 return
-            coverage, blob, events_digest = found
+            coverage, blob = found
             tick = coverage.tick
             if tick not in self._served:
                 payload = _pack_payload(coverage, blob)
@@ -389,7 +409,7 @@ class SnapshotTransfer:
                     log.warning("snapshot of %d bytes is too large to offer", len(payload))
                     self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                     return
-                offer = SnapOffer(tick, snapshot_hash(blob), events_digest, len(payload))
+                offer = SnapOffer(tick, snapshot_hash(blob), coverage.events_digest, len(payload))
                 self._served[tick] = (offer, payload)
                 while len(self._served) > SERVED_SNAPSHOTS:
                     self._served.popitem(last=False)
@@ -397,7 +417,7 @@ class SnapshotTransfer:
         offer, payload = self._served[tick]
         self.stats.offers_sent += 1
         self._send(address, offer)
-        count = -(-len(payload) // SNAP_CHUNK_BYTES)
+        count = chunk_count(len(payload), SNAP_CHUNK_BYTES)
         for index in range(min(count, MAX_CHUNK_INDEXES)):
             self._queue_chunk(address, tick, index)
 
@@ -423,9 +443,8 @@ class SnapshotTransfer:
             served = self._served.get(tick)
             if served is None:
                 continue  # superseded meanwhile
-            start = index * SNAP_CHUNK_BYTES
             out.append(
-                (address, SnapChunk(tick, index, served[1][start : start + SNAP_CHUNK_BYTES]))
+                (address, SnapChunk(tick, index, chunk_at(served[1], index, SNAP_CHUNK_BYTES)))
             )
             self._tokens -= 1.0
         self.stats.chunks_sent += len(out)
@@ -437,20 +456,21 @@ def _pack_payload(coverage: Coverage, blob: bytes) -> bytes:
     extra = [list(ident) for ident in sorted(coverage.extra)]
     forgotten = coverage.forgotten
     floors = [[source, floor] for source, floor in sorted(forgotten.floors.items())]
-    packed: bytes = msgpack.packb(
-        [marks + extra, blob, [forgotten.tick, forgotten.digest, floors]], use_bin_type=True
-    )
+    history = [forgotten.tick, forgotten.digest, floors, coverage.history_state]
+    packed: bytes = msgpack.packb([marks + extra, blob, history], use_bin_type=True)
     return packed
 
 
-def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
+def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Coverage, bytes]:
     """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state,
-    [forgotten tick, forgotten digest, [[source, floor], ...]]]``.
+    [forgotten tick, forgotten digest, [[source, floor], ...], history state]]``.
 
     The first entry of a source is its mark (every seq up to it is covered); any further
     entries of that source name single seqs held above a gap. The last part says what
     the sender forgot (:class:`~arcade_p2p.timeline.Forgotten`): no later than the
-    snapshot's tick, and within the marks.
+    snapshot's tick, and within the marks; with the sender's snapshot at the forgotten
+    tick (empty when it forgot nothing), which the game's decoder checks like the state.
+    ``tick`` and ``events_digest`` come with the offer.
     """
     try:
         body: Any = msgpack.unpackb(payload, raw=False, strict_map_key=True)
@@ -479,16 +499,19 @@ def _parse_payload(tick: int, payload: bytes) -> tuple[Coverage, bytes]:
             extra.add((item[0], item[1]))
         else:
             marks[item[0]] = item[1]
-    forgotten = _parse_forgotten(tick, forgotten_fields, marks)
-    return Coverage(tick, marks, frozenset(extra), forgotten), blob
+    forgotten, history_state = _parse_forgotten(tick, forgotten_fields, marks)
+    coverage = Coverage(tick, marks, events_digest, frozenset(extra), forgotten, history_state)
+    return coverage, blob
 
 
-def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> Forgotten:
-    """Validate the sender's :class:`~arcade_p2p.timeline.Forgotten` (see
-    :func:`_parse_payload`)."""
-    if not isinstance(fields, list) or len(fields) != 3:
+def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> tuple[Forgotten, bytes]:
+    """Validate the sender's :class:`~arcade_p2p.timeline.Forgotten` and history state
+    (see :func:`_parse_payload`)."""
+    if not isinstance(fields, list) or len(fields) != 4:
         raise RemoteError("malformed", "snapshot forgotten history")
-    floor_tick, digest, floors = fields
+    floor_tick, digest, floors, history_state = fields
+    if type(history_state) is not bytes or bool(history_state) != bool(floor_tick):
+        raise RemoteError("malformed", "snapshot forgotten history state")
     if type(floor_tick) is not int or not 0 <= floor_tick <= tick:
         raise RemoteError("malformed", "snapshot forgotten tick")
     if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
@@ -509,4 +532,6 @@ def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> Forgot
         parsed[item[0]] = item[1]
     if floor_tick == 0 and parsed:
         raise RemoteError("malformed", "snapshot forgotten floors without a forgotten tick")
-    return Forgotten(floor_tick, parsed, digest) if floor_tick else NOTHING_FORGOTTEN
+    if not floor_tick:
+        return NOTHING_FORGOTTEN, b""
+    return Forgotten(floor_tick, parsed, digest), history_state

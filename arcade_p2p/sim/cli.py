@@ -84,7 +84,7 @@ _OPTIONS = (
         "make peer ID's state silently diverge once after the warm-up (desync detection)",
     ),
 )
-_DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult"}
+_DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult", "history_s": "all"}
 """How the help shows a default that depends on other options."""
 
 
