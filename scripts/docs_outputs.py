@@ -311,6 +311,53 @@ def make_desync_udp() -> str:
     return "\n".join(lines) + "\n"
 
 
+GAME_CHURN_RUN = (
+    "--rate",
+    "1200",
+    "--churn",
+    "120:20",
+    "--latency-ms",
+    "20",
+    "--seed",
+    "2",
+    "--duration",
+    "60",
+    "--warmup",
+    "10",
+    "--quiet",
+    "10",
+)
+"""A minute of dense input under churn (the evaluation's game workload)."""
+
+
+def make_game_churn() -> str:
+    """Recovery, rollback and memory of a minute of dense input under churn (evaluation)."""
+    from arcade_p2p.sim.config import SimConfig
+
+    r = run_sim_json(GAME_CHURN_RUN)
+    ticks_per_delta = round(r["delta_ms"] * SimConfig().fps / 1000)
+    rows = [
+        [
+            "recovery mean / max",
+            f"{_seconds(r['recovery_s_mean'], 2)} s / {_seconds(r['recovery_s_max'], 2)} s "
+            f"({r['recoveries']} returns, {r['recoveries_incomplete']} incomplete)",
+        ],
+        [
+            "rollback depth p95 / max",
+            f"{r['rollback_depth_p95']:.0f} / {r['rollback_depth_max']} ticks "
+            f"(Δ is {ticks_per_delta} ticks)",
+        ],
+        ["rollback % (real-time ticks only)", f"{r['rollback_pct']:.1f}"],
+        ["catch-up replay", f"{r['catch_up_ticks']} ticks (not in rollback %)"],
+        [
+            "converged, events lost",
+            f"{'yes' if r['converged'] else 'no'}, {r['events_lost']} of {r['events_total']:,}",
+        ],
+        ["memory per peer", f"{r['memory_mb_per_peer']:.2f} MiB"],
+    ]
+    return _markdown(_table(["figure", "value"], rows))
+
+
 SWEEP_FIGURES = "scripts/sweep_figures.py"
 """Reads the committed sweep CSVs (docs/data/); runs no simulation."""
 
@@ -347,6 +394,12 @@ OUTPUTS: tuple[Output, ...] = (
         make_clock_lag,
     ),
     Output("wire_messages.md", ("(read from arcade_p2p.protocol.wire)",), True, make_wire_messages),
+    Output(
+        "game_churn.md",
+        (" ".join(("arcade-p2p sim --json", *GAME_CHURN_RUN)),),
+        False,
+        make_game_churn,
+    ),
     Output("sweep_summary.txt", (f"python {SWEEP_FIGURES} --summary",), True, make_sweep_summary),
     Output("sweep_auto.md", (f"python {SWEEP_FIGURES} --auto-table",), True, make_sweep_auto),
     Output(
