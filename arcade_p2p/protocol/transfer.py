@@ -486,22 +486,28 @@ def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Cov
     marks: dict[int, int] = {}
     extra: set[tuple[int, int]] = set()
     for item in items:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or type(item[0]) is not int
-            or type(item[1]) is not int
-            or not 0 <= item[0] <= MAX_SOURCE_ID
-            or not 0 <= item[1] <= MAX_SEQ
-        ):
-            raise RemoteError("malformed", "snapshot coverage entry")
-        if item[0] in marks:
-            extra.add((item[0], item[1]))
+        source, seq = _source_and_seq(item, "snapshot coverage entry")
+        if source in marks:
+            extra.add((source, seq))
         else:
-            marks[item[0]] = item[1]
+            marks[source] = seq
     forgotten, history_state = _parse_forgotten(tick, forgotten_fields, marks)
     coverage = Coverage(tick, marks, events_digest, frozenset(extra), forgotten, history_state)
     return coverage, blob
+
+
+def _source_and_seq(item: Any, what: str) -> tuple[int, int]:
+    """A ``[source, seq]`` pair of a snapshot payload, checked."""
+    if (
+        not isinstance(item, list)
+        or len(item) != 2
+        or type(item[0]) is not int
+        or type(item[1]) is not int
+        or not 0 <= item[0] <= MAX_SOURCE_ID
+        or not 0 <= item[1] <= MAX_SEQ
+    ):
+        raise RemoteError("malformed", what)
+    return item[0], item[1]
 
 
 def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> tuple[Forgotten, bytes]:
@@ -520,16 +526,10 @@ def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> tuple[
         raise RemoteError("malformed", "snapshot forgotten floors")
     parsed: dict[int, int] = {}
     for item in floors:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or type(item[0]) is not int
-            or type(item[1]) is not int
-            or item[0] in parsed
-            or not 1 <= item[1] <= marks.get(item[0], 0)
-        ):
+        source, floor = _source_and_seq(item, "snapshot forgotten floor")
+        if source in parsed or not 1 <= floor <= marks.get(source, 0):
             raise RemoteError("malformed", "snapshot forgotten floor beyond the coverage")
-        parsed[item[0]] = item[1]
+        parsed[source] = floor
     if floor_tick == 0 and parsed:
         raise RemoteError("malformed", "snapshot forgotten floors without a forgotten tick")
     if not floor_tick:

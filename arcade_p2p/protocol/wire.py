@@ -674,17 +674,22 @@ def _parse_want(fields: list[Any]) -> Want:
     return Want(tuple(ranges))
 
 
+def _hash_and_digest(state_hash: Any, digest: Any, what: str) -> tuple[bytes, bytes]:
+    """A state hash and the events digest it was taken after, checked."""
+    if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
+        raise RemoteError("malformed", f"{what}.state_hash")
+    if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
+        raise RemoteError("malformed", f"{what}.events_digest")
+    return state_hash, digest
+
+
 def _parse_reports(value: Any) -> tuple[tuple[int, bytes, bytes], ...]:
     reports = []
     for item in _list(value, MAX_REPORT_ITEMS, "sync.reports"):
         if not isinstance(item, list) or len(item) != 3:
             raise RemoteError("malformed", "report")
         tick = _int(item[0], 0, MAX_TICK, "report.tick")
-        state_hash, digest = item[1], item[2]
-        if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
-            raise RemoteError("malformed", "report.state_hash")
-        if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
-            raise RemoteError("malformed", "report.events_digest")
+        state_hash, digest = _hash_and_digest(item[1], item[2], "report")
         reports.append((tick, state_hash, digest))
     return tuple(reports)
 
@@ -700,11 +705,7 @@ def _parse_snap_request(fields: list[Any]) -> SnapRequest:
 def _parse_snap_offer(fields: list[Any]) -> SnapOffer:
     _arity(fields, 4, "snap_offer")
     tick = _int(fields[0], 0, MAX_TICK, "snap_offer.tick")
-    state_hash, events_digest = fields[1], fields[2]
-    if type(state_hash) is not bytes or len(state_hash) != STATE_HASH_BYTES:
-        raise RemoteError("malformed", "snap_offer.state_hash")
-    if type(events_digest) is not bytes or len(events_digest) != DIGEST_BYTES:
-        raise RemoteError("malformed", "snap_offer.events_digest")
+    state_hash, events_digest = _hash_and_digest(fields[1], fields[2], "snap_offer")
     size = _int(fields[3], 0, MAX_SNAPSHOT_BYTES, "snap_offer.size")
     return SnapOffer(tick, state_hash, events_digest, size)
 
