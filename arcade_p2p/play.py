@@ -270,7 +270,9 @@ def _run_peers(
                 if early or peer.process.returncode:
                     _log(f"peer {peer.index + 1} ended; stopping the others")
                     return _stop_and_collect(peers, reports)
-        running = next(peer for peer in peers if peer.process.poll() is None)
+        running = next((peer for peer in peers if peer.process.poll() is None), None)
+        if running is None:  # the last ones ended since the loop's check
+            continue
         try:
             running.process.wait(timeout=POLL_S)
         except subprocess.TimeoutExpired:
