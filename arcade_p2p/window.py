@@ -114,8 +114,9 @@ AUTOPILOT_KEYS = (
     arcade.key.SPACE,
 )
 """Keys the autopilot of a game without an ``autopilot`` hook presses."""
-AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.02
-"""Chance per frame that the default autopilot presses or releases a key (~1/s at 50 fps)."""
+AUTOPILOT_KEY_CHANCE_PER_FRAME = 0.05
+"""Chance per frame that the default autopilot presses or releases a key: at 50 fps it
+presses one about once a second and holds it about 0.4 s."""
 AUTOPILOT_QUIET_S = 1.0
 """With ``max_tick``, the autopilot stops once its input would be stamped less than this
 before ``max_tick``, so that its last events reach every peer before the agreed tick."""
@@ -407,7 +408,7 @@ class SymmetricWindow(arcade.Window):
     def _random_keys(self, rng: random.Random) -> None:
         """The autopilot of a game that defines none: random arrow keys and space.
 
-        About once a second it presses a key or releases the one it holds, through
+        About once a second it presses a key, and releases it about 0.4 s later, through
         ``on_key_press`` and ``on_key_release``.
         """
         if rng.random() >= AUTOPILOT_KEY_CHANCE_PER_FRAME:

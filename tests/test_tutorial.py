@@ -32,7 +32,7 @@ def test_every_fragment_of_the_page_is_in_the_file_and_the_whole_file_is_shown()
 def test_three_peers_of_the_tutorial_game_converge(tmp_path: Path) -> None:
     play = [sys.executable, "-m", "arcade_p2p", "play", str(GAME), "--local", "3", "--headless"]
     done = subprocess.run(
-        [*play, "--seconds", "4", "--settle", "1", "--autopilot", "1", "--json"],
+        [*play, "--seconds", "6", "--settle", "1", "--autopilot", "1", "--json"],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -40,5 +40,5 @@ def test_three_peers_of_the_tutorial_game_converge(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
-    assert summary["converged"] and summary["peers"] == 3 and summary["final_tick"] == 250
+    assert summary["converged"] and summary["peers"] == 3 and summary["final_tick"] == 350
     assert summary["events"] > 0  # the default autopilot pressed arrows and space
