@@ -21,12 +21,21 @@ Two modes:
 
   Forwarding without a ratchet: a SYNC carries a :class:`ClockReport` -- a value, its
   *origin* (the peer whose own clock it estimates) and that origin's freshness stamp. A
-  peer forwards the best live foreign estimate unless its own clock is clearly ahead of
-  it, and ignores reports of its own clock coming back. So news crosses many hops at
-  network speed without each hop first catching up, and measurement noise cannot pull
-  the leading clock forward (a max over noisy estimates, fed back, would ratchet the
-  network ahead of real time). An origin whose stamp stops growing for three seconds
-  (it left) is dropped, and the most advanced remaining clock takes over.
+  peer forwards the best live foreign estimate and ignores reports of its own clock
+  coming back. So news crosses many hops at network speed without each hop first
+  catching up, and measurement noise cannot pull the leading clock forward (a max over
+  noisy estimates, fed back, would ratchet the network ahead of real time).
+
+  Who leads: a *follower* (its last report forwarded a live origin) takes the lead only
+  when its own clock is clearly ahead of the best estimate -- by the tolerance plus half
+  a round trip, or the uncertainty if larger. Followers catch up to noisy averages and
+  never slow down, so over time some drift a few ticks ahead of their origin; with a
+  smaller margin they would claim the lead, be caught up to and overtaken in turn, and
+  move the network ahead of real time. A *leader* (its last report was its own clock)
+  keeps the lead until it hears a clock at or above its own, and so does a follower
+  whose origin is gone (silent for three seconds, or reported by no neighbour any
+  more). So when an origin leaves, the most advanced of its followers takes over, not
+  the first to notice, and a claimant behind a leader never takes the lead from it.
 """
 
 from __future__ import annotations
@@ -273,6 +282,8 @@ class Clock:
         counted as live may count as silent (None: to be found again). Neighbours and
         freshness change only through SYNC and :meth:`forget`; in between, the answer
         changes only when an origin it counted as live falls silent."""
+        self._following: int | None = None
+        """The origin this peer's last report forwarded (None: it reported its own clock)."""
         self.catch_ups = 0
         self._join = join
 
@@ -326,9 +337,10 @@ class Clock:
     def report(self, now: float) -> ClockReport:
         """What this peer puts in its SYNC messages.
 
-        In the default mode a peer that is not clearly ahead of the best live foreign
-        clock it knows forwards that clock's estimate (keeping its origin), so only a
-        peer that really leads ever reports its own clock as the origin.
+        In the default mode a follower forwards the best live foreign clock's estimate
+        (keeping its origin) unless its own clock is clearly ahead of it; a leader, or a
+        follower whose origin is gone, reports its own clock unless that estimate is at
+        or above it (see the module header).
         """
         if not self.settings.forward_estimate:
             own_tick = float(self.due_tick(now))
@@ -337,13 +349,28 @@ class Clock:
         best = self._best_foreign(now)
         if best is not None and best.origin is not None:
             base = self._base(now)
-            if own <= base + best.mean + self.settings.tolerance_ticks + best.claim_margin:
+            estimate = base + best.mean
+            following = self._following
+            if following is None or not self._carried(following, now):
+                follow = own <= estimate  # leading (or orphaned): yield only to a clock ahead
+            else:
+                margin = self.settings.tolerance_ticks + best.claim_margin
+                follow = own <= estimate + margin  # following: lead only when clearly ahead
+            if follow:
+                self._following = best.origin
                 # Forward the latest sample, not the average: an average of averages
                 # would lag two seconds per hop and hide upstream noise from the spread
                 # that downstream margins are computed from.
                 stamp = self._freshness[best.origin][0]
                 return ClockReport(base + best.last, best.origin, stamp, best.hops + 1)
+        self._following = None
         return ClockReport(own, self.me, own)
+
+    def _carried(self, origin: int, now: float) -> bool:
+        """Whether a neighbour still reports ``origin``'s clock and that origin is alive."""
+        return self._alive(origin, now) and any(
+            n.origin == origin for n in self._neighbours.values()
+        )
 
     def on_sync(
         self, neighbour: Hashable, report: ClockReport, *, rtt_s: float | None, now: float

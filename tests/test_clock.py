@@ -98,6 +98,60 @@ def test_an_origin_that_stops_reporting_is_dropped() -> None:
     assert clock.network_estimate(4.0) == clock.position(4.0)
 
 
+ONE_WAY_S = 0.05
+"""Half of every round trip in the split tests: 2.5 ticks, so a claim needs 3.5 ticks' lead."""
+
+
+def hear(clock: Clock, neighbour: str, origin: int, lead_ticks: float, now: float) -> None:
+    """``origin``'s own clock, ``lead_ticks`` ahead of ``clock``'s, as ``neighbour`` sends it."""
+    value = (now - ONE_WAY_S) * FPS + lead_ticks
+    clock.on_sync(neighbour, ClockReport(value, origin, value), rtt_s=2 * ONE_WAY_S, now=now)
+
+
+def test_when_the_leader_leaves_the_most_advanced_follower_takes_the_lead() -> None:
+    """The split seen under churn: the leader 77 leaves; its follower 88, 2.5 ticks behind
+    this clock, notices first and claims the lead. This clock is ahead of 88, though by
+    less than the tolerance plus half a round trip: following 88 would leave the network
+    2.5 ticks behind its highest clock for as long as this peer stays."""
+    clock = default_clock()
+    now = 0.0
+    for i in range(1, 41):  # ten seconds following 77, level with this clock
+        now = i * 0.25
+        hear(clock, "leader", 77, 0.0, now)
+        hear(clock, "other", 77, 0.0, now)  # 88 forwards 77 (hops aside)
+    assert clock.report(now).origin == 77
+    left_at = now
+    for i in range(1, 41):  # 77 is gone (its link not yet timed out); 88 claims
+        now = left_at + i * 0.25
+        hear(clock, "other", 88, -2.5, now)
+        if now - left_at < 3.0:  # ORIGIN_SILENCE_S
+            assert clock.report(now).origin == 77
+    assert clock.report(now).origin == ME  # not 88: this clock is ahead of it
+    assert clock.catch_ups == 0
+
+
+def test_a_leader_yields_only_to_a_clock_ahead_of_its_own() -> None:
+    """A claimant behind the leader (by less than a claim needs) does not take the lead
+    from it; a clock ahead, by however little, does (and is caught up to when it must)."""
+    clock = default_clock()
+    now = 0.0
+    for i in range(1, 21):
+        now = i * 0.25
+        hear(clock, "behind", 88, -2.5, now)
+        assert clock.report(now).origin == ME
+    for i in range(21, 41):
+        now = i * 0.25
+        hear(clock, "ahead", 99, 0.5, now)
+    assert clock.report(now).origin == 99
+    assert clock.catch_ups == 0  # less than the tolerance ahead: nothing to catch up
+    for i in range(41, 61):
+        now = i * 0.25
+        hear(clock, "ahead", 99, 3.0, now)  # 99 pulled ahead: caught up to, followed
+    assert clock.report(now).origin == 99
+    assert clock.catch_ups > 0
+    assert 0.0 <= clock.lag_ticks(now) <= 1.0  # within the tolerance
+
+
 def test_the_neighbour_fewest_hops_from_the_origin_is_followed() -> None:
     clock = default_clock()
     clock.on_sync("near", ClockReport(40.0, 77, 40.0, hops=0), rtt_s=None, now=0.0)
