@@ -4,9 +4,10 @@ How this works: when two parts of a room that were cut off from each other meet 
 each side's events of the whole split reach the other side over many datagrams and round
 trips (anti-entropy rounds, then flooding hop by hop). Repairing at once would roll back
 to the split's start once per datagram: dozens of rollbacks of thousands of ticks each,
-all but the last one wasted. A :class:`RepairBatcher` lets a *deep* repair (one reaching
-more than :data:`DEEP_REPAIR_S` into the past) wait while late events keep arriving: until
-:data:`QUIET_S` passes without one, and at most :data:`MAX_WAIT_S` after the wait began.
+all but the last one wasted. A :class:`RepairBatcher` lets a *deep* repair wait while late
+events keep arriving: until :data:`QUIET_S` passes without one, and at most
+:data:`MAX_WAIT_S` after the wait began. Deep means further back than ordinary late input
+reaches: twice the largest Delta, and at least :data:`DEEP_REPAIR_MIN_S`.
 The machine keeps simulating forward meanwhile (the repair re-runs those ticks), so the
 game does not freeze; what it shows lacks the other side's history a little longer, as
 it did anyway until those events came. Ordinary late input (a shallow repair) is never
@@ -23,26 +24,32 @@ import math
 
 from arcade_p2p.machine import TimeMachine
 
-__all__ = ["DEEP_REPAIR_S", "MAX_WAIT_S", "QUIET_S", "RepairBatcher"]
+__all__ = ["DEEP_REPAIR_MIN_S", "MAX_WAIT_S", "QUIET_S", "RepairBatcher", "deep_repair_ticks"]
 
-DEEP_REPAIR_S = 1.0
-"""A repair reaching further back than this (in seconds of ticks) may wait for more late
-events; a shallower one runs at once."""
+DEEP_REPAIR_MIN_S = 0.25
+"""A repair reaching no further back than this (in seconds of ticks) never waits."""
 QUIET_S = 0.15
 """A waiting repair runs once no late event has arrived for this long."""
 MAX_WAIT_S = 1.0
 """...and at the latest this long after the wait began."""
 
 
+def deep_repair_ticks(fps: int, max_delta_ticks: int) -> int:
+    """How far back (in ticks) a repair must reach to wait: twice the largest Delta, and at
+    least :data:`DEEP_REPAIR_MIN_S`."""
+    return max(2 * max_delta_ticks, round(DEEP_REPAIR_MIN_S * fps))
+
+
 class RepairBatcher:
     """Decides, before each advance, whether a pending deep repair waits.
 
     Args:
-        fps: Ticks per second (turns :data:`DEEP_REPAIR_S` into ticks).
+        deep_ticks: A repair reaching further back than this many ticks may wait (see
+            :func:`deep_repair_ticks`).
     """
 
-    def __init__(self, fps: int) -> None:
-        self._deep_ticks = round(DEEP_REPAIR_S * fps)
+    def __init__(self, deep_ticks: int) -> None:
+        self._deep_ticks = deep_ticks
         self._began_at: float | None = None
         self._news_at = 0.0
         self._late_seen = 0

@@ -90,7 +90,7 @@ from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload, is_system
 from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
-from arcade_p2p.repair_batching import RepairBatcher
+from arcade_p2p.repair_batching import RepairBatcher, deep_repair_ticks
 from arcade_p2p.machine import Coverage, TimeMachine
 from arcade_p2p.presence import JOIN_EVENT, LEAVE_EVENT, Announcer, unpack_snapshot
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
@@ -331,7 +331,7 @@ class Session:
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self._snapshots = _SnapshotHost(self)
-        self._repair_batcher = RepairBatcher(config.fps)
+        self._repair_batcher = RepairBatcher(deep_repair_ticks(config.fps, config.max_delta_ticks))
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
