@@ -11,12 +11,13 @@ When an event arrives for a tick that has already run, the machine marks that ti
 The next :meth:`TimeMachine.advance` restores the newest snapshot at or before the
 earliest dirty tick and re-simulates up to the present in the same order as the live run,
 then continues (a driver may let a deep repair wait for a burst of late events to end,
-:mod:`arcade_p2p.repair_batching`; the ticks run meanwhile are re-run by it). Rollbacks are counted as the paper does: ``rollback_ticks`` adds
-``present - dirty`` per rollback; their depths go into a fixed-bucket
-:class:`~arcade_p2p.histogram.Histogram`, so the counters stay the same size however long
-the session runs. A joiner's catch-up replay (:meth:`TimeMachine.advance` with
-``catch_up=True``) is counted apart from the ticks simulated in real time, and the part
-of a later rollback that re-runs that replay is counted apart too.
+:mod:`arcade_p2p.repair_batching`; the ticks run meanwhile are re-run by it).
+Rollbacks are counted as the paper does: ``rollback_ticks`` adds ``present - dirty`` per
+rollback; their depths go into a fixed-bucket :class:`~arcade_p2p.histogram.Histogram`, so
+the counters stay the same size however long the session runs. A joiner's catch-up
+replay (:meth:`TimeMachine.advance` with ``catch_up=True``) is counted apart from the
+ticks simulated in real time, and the part of a later rollback that re-runs that replay
+is counted apart too.
 
 A joiner can start from another peer's snapshot instead of START
 (:meth:`TimeMachine.start_from`): the snapshot's state at the start of tick ``T`` is

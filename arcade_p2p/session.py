@@ -90,12 +90,12 @@ from arcade_p2p.events import MAX_SOURCE_ID, Event, canonical_payload, is_system
 from arcade_p2p.forensics import Forensics
 from arcade_p2p.hash_reports import HashReports
 from arcade_p2p.joining import JoinState
-from arcade_p2p.repair_batching import RepairBatcher, deep_repair_ticks
 from arcade_p2p.machine import Coverage, TimeMachine
 from arcade_p2p.presence import JOIN_EVENT, LEAVE_EVENT, Announcer, unpack_snapshot
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
+from arcade_p2p.repair_batching import RepairBatcher, deep_repair_ticks
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
 __all__ = ["AUTO_DELAY", "HELD_TICK", "Session", "SessionConfig", "SessionStats"]
