@@ -10,12 +10,14 @@ engines (pymunk) whose restored copies are not bit-identical to their originals.
 When an event arrives for a tick that has already run, the machine marks that tick dirty.
 The next :meth:`TimeMachine.advance` restores the newest snapshot at or before the
 earliest dirty tick and re-simulates up to the present in the same order as the live run,
-then continues. Rollbacks are counted as the paper does: ``rollback_ticks`` adds
-``present - dirty`` per rollback; their depths go into a fixed-bucket
-:class:`~arcade_p2p.histogram.Histogram`, so the counters stay the same size however long
-the session runs. A joiner's catch-up replay (:meth:`TimeMachine.advance` with
-``catch_up=True``) is counted apart from the ticks simulated in real time, and the part
-of a later rollback that re-runs that replay is counted apart too.
+then continues (a driver may let a deep repair wait for a burst of late events to end,
+:mod:`arcade_p2p.repair_batching`; the ticks run meanwhile are re-run by it).
+Rollbacks are counted as the paper does: ``rollback_ticks`` adds ``present - dirty`` per
+rollback; their depths go into a fixed-bucket :class:`~arcade_p2p.histogram.Histogram`, so
+the counters stay the same size however long the session runs. A joiner's catch-up
+replay (:meth:`TimeMachine.advance` with ``catch_up=True``) is counted apart from the
+ticks simulated in real time, and the part of a later rollback that re-runs that replay
+is counted apart too.
 
 A joiner can start from another peer's snapshot instead of START
 (:meth:`TimeMachine.start_from`): the snapshot's state at the start of tick ``T`` is
@@ -125,6 +127,8 @@ class MachineStats:
             rollback reaching into history this peer never simulated in real time).
         resim_ticks: Ticks re-simulated (from the restored snapshot to the present).
         max_rollback_depth: Deepest single rollback, in ticks.
+        late_events: Events noted for a tick that had already run (each one makes a
+            repair due or joins the one already due).
     """
 
     live_ticks: int = 0
@@ -135,6 +139,7 @@ class MachineStats:
     catch_up_rollback_ticks: int = 0
     resim_ticks: int = 0
     max_rollback_depth: int = 0
+    late_events: int = 0
 
 
 class TimeMachine:
@@ -203,6 +208,8 @@ class TimeMachine:
         base = self._base
         if base is not None and base[0].covers(event):
             return  # already in the state the machine started from
+        if event.tick < self._tick:
+            self.stats.late_events += 1
         self.mark_dirty(event.tick)
 
     def mark_dirty(self, tick: int) -> None:
@@ -339,18 +346,22 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
 
-    def advance(self, target_tick: int, *, catch_up: bool = False) -> int:
+    def advance(self, target_tick: int, *, catch_up: bool = False, repair: bool = True) -> int:
         """Repair any late events, then simulate live up to and including ``target_tick``.
 
         Args:
             target_tick: The last tick to have run when this returns.
             catch_up: These ticks replay history at once (a joiner or a returning peer
                 catching up), not real-time simulation: they count as ``catch_up_ticks``.
+            repair: False: leave a pending repair pending (the ticks run now on top of
+                the state without the late events, and the repair re-runs them later;
+                see :mod:`arcade_p2p.repair_batching`).
 
         Returns:
             The number of live ticks simulated.
         """
-        self.repair()
+        if repair:
+            self.repair()
         start = self._tick
         if target_tick < start:
             return 0
@@ -369,6 +380,8 @@ class TimeMachine:
         keep = self.history_ticks
         timeline = self.timeline
         if keep is None or self._tick - timeline.floor_tick < keep + FORGET_EVERY_TICKS:
+            return
+        if self._dirty is not None:  # snapshots after the dirty tick are stale: not a base
             return
         found = self.snapshots.at_or_before(timeline.forgettable_before(self._tick - keep))
         if found is None or found[0] <= timeline.floor_tick:

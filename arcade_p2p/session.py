@@ -18,8 +18,9 @@ The driver step, in this order (the only place the order is written down):
    the session in exactly the state a loop running every tick on time would have;
 2. **network** (:meth:`Session.pump_network`) -- take the datagrams in, run the protocol
    timers that are due (SYNC, anti-entropy, HELLO, liveness), and collect what to send;
-3. **ticks again** -- repair at once what the datagrams made late (a rollback) and run any
-   tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
+3. **ticks again** -- repair at once what the datagrams made late (a rollback; one that
+   reaches far back may wait for the rest of a burst, :mod:`arcade_p2p.repair_batching`)
+   and run any tick the clock now says is due (a catch-up). Skipped when no datagram came in and no
    timer ran, since it would then change nothing.
 
 The two halves are independent on purpose: ticks queue no datagram (only local events,
@@ -94,6 +95,7 @@ from arcade_p2p.presence import JOIN_EVENT, LEAVE_EVENT, Announcer, unpack_snaps
 from arcade_p2p.protocol.node import GossipNode, NodeSettings
 from arcade_p2p.protocol.transfer import Verdict
 from arcade_p2p.protocol.wire import WireCodec
+from arcade_p2p.repair_batching import RepairBatcher, deep_repair_ticks
 from arcade_p2p.timeline import InsertOutcome, Timeline
 
 __all__ = ["AUTO_DELAY", "HELD_TICK", "Session", "SessionConfig", "SessionStats"]
@@ -329,6 +331,7 @@ class Session:
         self.join = JoinState(timeout_s=JOIN_TIMEOUT_S, return_gap_s=config.link_timeout_s, now=now)
         self.clock = Clock(config.fps, clock_settings, now=now, me=peer_id, join=self.join)
         self._snapshots = _SnapshotHost(self)
+        self._repair_batcher = RepairBatcher(deep_repair_ticks(config.fps, config.max_delta_ticks))
         self.node = GossipNode(
             source=peer_id,
             fps=config.fps,
@@ -648,11 +651,17 @@ class Session:
         # A held join runs nothing, so the history it is fetching is repaired once, when
         # it lets go, rather than in a rollback per arrival (its reports wait as well).
         # The ticks run as a hold ends replay the history at once: a catch-up, not real time.
+        # A deep repair may wait for the rest of a burst of late events (a healed split).
+        # Not under the guard.
         frozen = join.joining and target < machine.tick
-        ran = 0 if frozen else machine.advance(target, catch_up=released)  # not under the guard
+        batcher = self._repair_batcher
+        if frozen or released:
+            batcher.cancel()  # a join hold batches its repairs itself, and ends with one
+        waits = not (frozen or released) and batcher.holds(machine, now)
+        ran = 0 if frozen else machine.advance(target, catch_up=released, repair=not waits)
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
             self._forget_like_the_machine()
-            if not frozen:
+            if not frozen and machine.pending_repair is None:
                 self.reports.refresh()
             self._snapshots.publish_offer()
             self.desyncs.poll(now=now)
@@ -723,23 +732,25 @@ class Session:
 
         Before :meth:`hand_off`, the end of a join hold by timeout counts too: the input
         held meanwhile is stamped and sent then, so a driver that only wakes for work
-        stamps it at the same time as one that wakes every tick. After it, that end is the
-        tick half's (:meth:`next_tick_time`): only :meth:`pump_ticks` ends a hold, so a
-        network thread woken for it would find it still due and never sleep again.
+        stamps it at the same time as one that wakes every tick (the end of a deep
+        repair's wait counts for the same reason). After it, those ends are the tick
+        half's (:meth:`next_tick_time`): only :meth:`pump_ticks` ends a hold, so a network
+        thread woken for it would find it still due and never sleep again.
         """
         if not self._split:  # called every tick: skip the no-op guard
-            return min(self.node.get_timer(), self.join.deadline)
+            return min(self.node.get_timer(), self.join.deadline, self._repair_batcher.deadline)
         with self._guard:
             return self.node.get_timer()
 
     def next_tick_time(self, now: float) -> float:
         """When the next tick becomes due (the tick half's wake-up); after
-        :meth:`hand_off`, also the end of a join hold by timeout (see
-        :meth:`network_timer`)."""
+        :meth:`hand_off`, also the end of a join hold by timeout and of a deep repair's
+        wait (see :meth:`network_timer`)."""
         if not self._split:  # called every tick: skip the no-op guard
             return self.clock.next_due_time(now)
         with self._guard:
-            return min(self.clock.next_due_time(now), self.join.deadline)
+            due = min(self.clock.next_due_time(now), self.join.deadline)
+        return min(due, self._repair_batcher.deadline)
 
     @property
     def desync(self) -> DesyncReport | None:
