@@ -657,8 +657,15 @@ class Session:
         batcher = self._repair_batcher
         if frozen or released:
             batcher.cancel()  # a join hold batches its repairs itself, and ends with one
-        waits = not (frozen or released) and batcher.holds(machine, now)
-        ran = 0 if frozen else machine.advance(target, catch_up=released, repair=not waits)
+        if frozen:
+            ran = 0
+        elif released or machine.pending_repair is None:
+            ran = machine.advance(target, catch_up=released)  # a replay repairs first
+        else:  # up to now first, so a repair reaches back from the present however late
+            waits = batcher.holds(machine, now)  # a driver woke (the same in any driver)
+            ran = machine.advance(target, repair=False)
+            if not waits:
+                machine.repair()
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
             self._forget_like_the_machine()
             if not frozen and machine.pending_repair is None:

@@ -141,7 +141,9 @@ def test_a_local_view_runs_in_real_time_while_the_simulation_goes_on(
     assert len(a.game.draws_at_present) == 70 - 41  # drawn only once shown ...
     assert len(a.game.update_steps) >= 69  # ... but it simulated all along (ticks 1..69)
     settle([a, b], now, events=2)  # the lobby's key was the lobby's, never broadcast
-    assert [source for _, source, _ in a.state["keys"]] == [b.session.peer_id, a.session.peer_id]
+    # one key each (b's is held until b is in step, so under load it may land after a's)
+    keys = sorted(source for _, source, _ in a.state["keys"])
+    assert keys == sorted([b.session.peer_id, a.session.peer_id])
     assert a.session.state_hash() == b.session.state_hash() and a.state["ticks"] == 90
 
 

@@ -307,9 +307,13 @@ class _Simulation:
         return [slot.session for slot in self.slots if slot.session is not None]
 
     def _run_due_ticks(self) -> None:
+        """Bring every online peer up to now (before a measure), as its game loop would."""
         now = self.scheduler.now
-        for session in self._live():
-            session.pump_ticks(now=now, max_tick=self.max_tick)
+        for slot in self.slots:
+            session = slot.session
+            if session is not None:
+                session.pump_ticks(now=now, max_tick=self.max_tick)
+                self._arm_wake(slot, session, now)  # the ticks may have set a timer
 
     def _go_online(self, slot: _Slot, returning: bool) -> None:
         now = self.scheduler.now
@@ -384,6 +388,7 @@ class _Simulation:
         if session is None:  # offline at that moment: nothing to diverge
             return
         session.pump_ticks(now=self.scheduler.now, max_tick=self.max_tick)
+        self._arm_wake(slot, session, self.scheduler.now)
         self.make_diverge(session.app)
         self.diverged_at = self.scheduler.now
 
@@ -423,6 +428,10 @@ class _Simulation:
                 assert isinstance(destination, int)
                 for delay in links[destination].transmit():
                     call_at(now + delay, deliver, slots[destination], data, index)
+        self._arm_wake(slot, session, now)
+
+    def _arm_wake(self, slot: _Slot, session: Session, now: float) -> None:
+        """Wake ``slot`` at its session's next timer (or next tick, with ``tick_wakes``)."""
         if self.tick_wakes:
             when = session.next_wakeup(now, max_tick=self.max_tick)
         else:
@@ -431,7 +440,7 @@ class _Simulation:
         if when < slot.wake_at:
             slot.wake_at = when
             slot.wake_token += 1
-            call_at(when, self._wake, slot, slot.wake_token)
+            self.scheduler.call_at(when, self._wake, slot, slot.wake_token)
 
     # ------------------------------------------------------------------ measures
     def _open_window(self) -> None:
