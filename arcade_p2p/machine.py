@@ -325,6 +325,12 @@ class TimeMachine:
         coverage = base[0]
         return self.timeline.events_digest(tick, base=(coverage.tick, coverage.events_digest))
 
+    def started_with(self, event: Event) -> bool:
+        """Whether ``event`` is applied in the snapshot state this machine started from
+        (its base): it is in the simulation without being held in the timeline."""
+        base = self._base
+        return base is not None and base[0].covers(event)
+
     @property
     def pending_repair(self) -> int | None:
         """The tick the next :meth:`repair` rolls back to (None: nothing to repair)."""

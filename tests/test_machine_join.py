@@ -51,6 +51,10 @@ def test_a_joiner_from_a_physics_snapshot_stays_bit_identical() -> None:
     old = veteran(EVENTS, JOIN_TICK + 30)
     new = joiner_of(old, JOIN_TICK)
     assert new.tick == JOIN_TICK and new.base_tick == JOIN_TICK
+    before = [e for e in EVENTS if e.tick < JOIN_TICK]
+    assert before and all(new.started_with(e) for e in before)  # in its state, not held
+    assert not new.started_with(EXTRA) and not new.started_with(OLD)
+    assert not old.started_with(before[0])  # a machine from START has no snapshot base
     deliver(new, EVENTS)  # the history arrives: the snapshot covers what is before T
     assert new.stats.rollbacks == 0
     new.advance(JOIN_TICK + 30)

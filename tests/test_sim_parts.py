@@ -190,3 +190,9 @@ def test_recovery_target_is_the_union_of_the_components_events_gaps_included() -
     # the holder of (2, 3) left the component: what remains reachable is enough
     assert target.met_by(timeline((1, 1), (1, 2)), members[:1])
     assert RecoveryTarget([]).met_by(timeline(), [])
+    # a joiner's snapshot state contains (1, 1) and (1, 2): it needs not hold them yet
+    in_snapshot = {(1, 1), (1, 2)}
+    joiner = timeline((2, 3))
+    assert not target.met_by(joiner, members)
+    assert target.met_by(joiner, members, lambda event: event.ident in in_snapshot)
+    assert not target.met_by(timeline(), members, lambda event: event.ident in in_snapshot)

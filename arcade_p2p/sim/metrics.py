@@ -24,10 +24,11 @@ are None (for example the recovery times of a run without churn).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from arcade_p2p.events import Event
 from arcade_p2p.histogram import Histogram
 from arcade_p2p.session import Session
 from arcade_p2p.timeline import Timeline
@@ -279,12 +280,22 @@ class RecoveryTarget:
                 if log is None or seq not in log.events:
                     yield source, seq
 
-    def met_by(self, timeline: Timeline, reachable: Sequence[Timeline]) -> bool:
-        """Whether ``timeline`` holds every target event that a ``reachable`` peer holds."""
-        return not any(
-            any(other.knows(source, seq) for other in reachable)
-            for source, seq in self.missing(timeline)
-        )
+    def met_by(
+        self,
+        timeline: Timeline,
+        reachable: Sequence[Timeline],
+        in_state: Callable[[Event], bool] = lambda _: False,
+    ) -> bool:
+        """Whether ``timeline`` holds every target event that a ``reachable`` peer holds,
+        or has it in its state already (``in_state``: a joiner's snapshot contains it)."""
+        for source, seq in self.missing(timeline):
+            if not any(other.knows(source, seq) for other in reachable):
+                continue  # nobody it can reach has it
+            held = (other.get(source, seq) for other in reachable)
+            event = next((e for e in held if e is not None), None)
+            if event is None or not in_state(event):
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,9 @@ Measures (see :class:`~arcade_p2p.sim.metrics.SimResult`): the lag of a peer is 
 highest tick among the online peers of its connected component minus its own tick; peers
 still recovering from a return are not pace-sampled (their catch-up is what recovery
 measures). A returning peer has recovered when it holds every event its component held
-when it came back (among those some peer of its current component still holds) and its
+when it came back (among those some peer of its current component still holds), or has it
+in the snapshot state it started from (the older history it fetches afterwards only
+serves others; its simulation already contains those events), and its
 tick is within ``max(2 ticks, the clock's tolerance)`` of its component's highest tick
 (the tolerance is Delta for the paper's clock). A recovery still under way when the
 main phase ends goes on during the settle phase and is counted as finished there
@@ -517,7 +519,10 @@ class _Simulation:
             session = self.slots[index].session
             assert session is not None  # going offline ends a recovery
             caught_up = session.tick >= highest[labels[index]] - self.recovery_tolerance
-            if caught_up and recovery.target.met_by(session.timeline, self._mates(index)):
+            mates = self._mates(index)
+            if caught_up and recovery.target.met_by(
+                session.timeline, mates, session.machine.started_with
+            ):
                 self.recovery_times.append(now - recovery.since)
                 self.recoveries_in_settle += self.main_over
                 del self.recovering[index]
