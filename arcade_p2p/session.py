@@ -438,6 +438,13 @@ class Session:
             self.node.add_peer(address, now=now)
 
     @property
+    def held_seqs(self) -> tuple[int, ...]:
+        """Seqs of the local events held while joining and not stamped yet: they are in
+        no timeline and have not been sent (a process that dies now takes them along)."""
+        with self._guard:
+            return tuple(seq for seq, _, _ in self._held)
+
+    @property
     def joining(self) -> bool:
         """Whether the session holds its simulation while it fetches the history.
 

@@ -194,9 +194,11 @@ def test_input_emitted_while_joining_is_held_and_stamped_at_the_room_s_tick() ->
     assert joiner.joining and joiner.tick <= 1
     held = joiner.emit("key", "early", now=wire.now)
     assert held.tick == HELD_TICK and held.source == 77
+    assert joiner.held_seqs == (held.seq - 1, held.seq)  # its arrival goes first
     while joiner.joining:
         wire.run(0.02)
     room_tick = wire.sessions[0].tick
+    assert joiner.held_seqs == ()  # stamped and sent once in step
     wire.run(1.0)
     own = [e for e in joiner.timeline.all_events() if e.source == 77]
     assert [e.name for e in own] == [JOIN_EVENT, "key"]  # the join first, then the input

@@ -297,7 +297,7 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ),
         ("network speed", f"{_fmt(r.speed_error_pct, ' %', 3)} off {config.fps} ticks/s"),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
-        ("events lost", f"{r.events_lost} of {r.events_total} ({r.events_orphaned} orphaned)"),
+        ("events lost", _lost(r)),
         *(
             [("events too old", f"{r.events_too_old} copies refused (older than the history)")]
             if r.events_too_old
@@ -318,6 +318,13 @@ def format_table(config: SimConfig, result: SimResult) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" if name else "" for name, value in rows)
+
+
+def _lost(result: SimResult) -> str:
+    text = f"{result.events_lost} of {result.events_total} ({result.events_orphaned} orphaned)"
+    if result.events_unsent:  # shown only when there are any (the common case has none)
+        text += f", {result.events_unsent} never sent (held by peers that left joining)"
+    return text
 
 
 def _delta(config: SimConfig, result: SimResult) -> str:

@@ -318,6 +318,9 @@ class SimResult:
         events_lost: Emitted events missing from at least one final timeline.
         events_orphaned: Of those, events no final timeline holds: every peer that had
             one went offline before passing it on (only possible with churn).
+        events_unsent: Events emitted, not counted as lost: input a peer held while it
+            joined (it is stamped only once the peer is in step) and took along when it
+            went offline before that; it was never sent (only possible with churn).
         converged: Every peer reached the same final tick with the same state hash and
             the same event history.
         final_tick: The tick at which state hashes were compared.
@@ -376,6 +379,7 @@ class SimResult:
     events_total: int
     events_lost: int
     events_orphaned: int
+    events_unsent: int
     converged: bool
     final_tick: int
     settle_s: float

@@ -202,6 +202,7 @@ def _result(
         events_total=total,
         events_lost=lost,
         events_orphaned=0,
+        events_unsent=0,
         converged=len(hashes) == 1 and len(digests) == 1,
         final_tick=end_tick,
         settle_s=0.0,

@@ -213,6 +213,8 @@ class _Simulation:
         self.recoveries_unfinished = 0
         self.main_over = False
         self.emitted: dict[int, int] = {}
+        self.unsent: set[tuple[int, int]] = set()
+        """Input held by peers that went offline while joining (never sent)."""
         """Highest seq emitted by each source (a source's seqs are 1, 2, 3, ...)."""
         clock = ClockSettings.for_mode(config.clock, self.session_config.delta_ticks)
         self.recovery_tolerance = max(RECOVERY_TOLERANCE_TICKS, clock.tolerance_ticks)
@@ -363,6 +365,7 @@ class _Simulation:
             slot.suspended = session
         else:
             self.ledger.retire(session)  # the process died: only its counters remain
+            self.unsent.update((session.peer_id, seq) for seq in session.held_seqs)
             slot.player = None
         slot.session = None
         slot.wake_at = INFINITY
@@ -541,9 +544,12 @@ class _Simulation:
         digests = {session.timeline.digest() for session in finals}
         final_tick = self.max_tick if self.max_tick is not None else 0
         reached = all(session.tick == final_tick + 1 for session in finals)
-        lost = orphaned = 0
+        lost = orphaned = unsent = 0
         for source, highest in self.emitted.items():
             for seq in range(1, highest + 1):
+                if (source, seq) in self.unsent:
+                    unsent += 1
+                    continue
                 held = sum(1 for s in finals if s.timeline.knows(source, seq))
                 if held < len(finals):
                     lost += 1
@@ -568,6 +574,7 @@ class _Simulation:
             events_total=sum(self.emitted.values()),
             events_lost=lost,
             events_orphaned=orphaned,
+            events_unsent=unsent,
             converged=len(hashes) == 1 and len(digests) == 1 and reached,
             final_tick=final_tick,
             settle_s=self.settle_s,
