@@ -37,8 +37,11 @@ every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more th
 newest kept snapshot that old and never past a gap in any source), drops older
 snapshots, and makes that snapshot its base and its *history base*: where a replay of the
 whole history starts instead of START. An unknown event older than it is refused by the
-timeline (too old: nobody who forgot that far back can apply it). A joiner, whatever its
-own setting, forgets at once what its snapshot's sender forgot
+timeline (too old: nobody who forgot that far back can apply it). Only a gap in a source
+shows that an event is missing, so after a catch-up replay (a joiner or a returning peer,
+whose history is still arriving) the machine forgets nothing until it has run
+``history_ticks`` ticks in step: the time every peer is given to receive an event. A
+joiner, whatever its own setting, forgets at once what its snapshot's sender forgot
 (:meth:`~arcade_p2p.timeline.Timeline.adopt`), and the sender's history base comes with
 the snapshot: an event between the two bases that the snapshot lacks is replayed from
 there, as START is without forgetting.
@@ -183,7 +186,8 @@ class TimeMachine:
         self.last_rollback_depth = 0
         """Depth of the latest rollback (0: none yet)."""
         self._realtime_from = 0
-        """Ticks below this were a catch-up replay, not simulated in real time."""
+        """Ticks below this were a catch-up replay, not simulated in real time (nor
+        forgotten before ``history_ticks`` more have run)."""
         self._tick = 0
         self._dirty: int | None = None
         self._base: tuple[Coverage, bytes] | None = None
@@ -386,6 +390,8 @@ class TimeMachine:
         keep = self.history_ticks
         timeline = self.timeline
         if keep is None or self._tick - timeline.floor_tick < keep + FORGET_EVERY_TICKS:
+            return
+        if self._tick - keep < self._realtime_from:  # its history may still be coming
             return
         if self._dirty is not None:  # snapshots after the dirty tick are stale: not a base
             return

@@ -109,6 +109,34 @@ def test_a_source_with_a_gap_keeps_its_history_from_the_gap_on() -> None:
     assert timeline.floor_tick > missing.tick  # forgetting goes on past it
 
 
+def test_a_machine_forgets_nothing_it_caught_up_on_before_it_ran_history_ticks_in_step() -> None:
+    """A latecomer that replays the history from START at once has not fetched all of it
+    yet (here source 3's events come later): forgetting right after the replay refused
+    them as too old (and every joiner of its snapshots adopted that floor)."""
+    events = random_events(7, RUN_TICKS)
+    fetched = [e for e in events if e.source != 3]
+    latecomer = TimeMachine(
+        BallsApp(), Timeline(), snapshot_every_ticks=10, history_ticks=HISTORY_TICKS
+    )
+    for event in fetched:
+        latecomer.timeline.insert(event)
+    latecomer.advance(RUN_TICKS, catch_up=True)
+    timeline = latecomer.timeline
+    assert timeline.floor_tick == 0  # in step only now: nothing forgotten yet
+    for event in events:
+        if event.source == 3:
+            assert timeline.insert(event) is InsertOutcome.NEW
+            latecomer.note_event(event)
+    latecomer.advance(RUN_TICKS)
+    keeper = TimeMachine(BallsApp(), Timeline(), snapshot_every_ticks=10)
+    play(keeper, events, RUN_TICKS)
+    assert latecomer.state_hash() == keeper.state_hash()
+    in_step = RUN_TICKS + HISTORY_TICKS + FORGET_EVERY_TICKS
+    latecomer.advance(in_step)  # history_ticks in step: it forgets as usual
+    assert timeline.floor_tick >= in_step - HISTORY_TICKS - FORGET_EVERY_TICKS
+    assert timeline.held < len(timeline) == len(events)
+
+
 def joiner_of(veteran: TimeMachine, tick: int) -> TimeMachine:
     """A machine that starts from ``veteran``'s snapshot at ``tick``, sent through the
     snapshot payload's codec (and the restricted decoder)."""
