@@ -351,7 +351,8 @@ def make_game_churn() -> str:
         ["catch-up replay", f"{r['catch_up_ticks']} ticks (not in rollback %)"],
         [
             "converged, events lost",
-            f"{'yes' if r['converged'] else 'no'}, {r['events_lost']} of {r['events_total']:,}",
+            f"{'yes' if r['converged'] else 'no'}, {r['events_lost']} of {r['events_total']:,}"
+            + (f" ({r['events_unsent']} never sent)" if r["events_unsent"] else ""),
         ],
         ["memory per peer", f"{r['memory_mb_per_peer']:.2f} MiB"],
     ]
