@@ -13,9 +13,11 @@ game does not freeze; what it shows lacks the other side's history a little long
 it did anyway until those events came. Ordinary late input (a shallow repair) is never
 delayed.
 
-The decision depends only on the machine's pending repair, its count of late events and
-``now``. The end of a wait is a wake-up time (:attr:`RepairBatcher.deadline`), so a driver
-that only wakes for work repairs at the same moment as one that wakes every tick.
+``ENABLED = False`` makes every repair run at once (to measure what the wait saves, or
+for a game that prefers that). The decision depends only on the machine's pending
+repair, its count of late events and ``now``. The end of a wait is a wake-up time
+(:attr:`RepairBatcher.deadline`), so a driver that only wakes for work repairs at the
+same moment as one that wakes every tick.
 """
 
 from __future__ import annotations
@@ -24,8 +26,17 @@ import math
 
 from arcade_p2p.machine import TimeMachine
 
-__all__ = ["DEEP_REPAIR_MIN_S", "MAX_WAIT_S", "QUIET_S", "RepairBatcher", "deep_repair_ticks"]
+__all__ = [
+    "DEEP_REPAIR_MIN_S",
+    "ENABLED",
+    "MAX_WAIT_S",
+    "QUIET_S",
+    "RepairBatcher",
+    "deep_repair_ticks",
+]
 
+ENABLED = True
+"""Whether deep repairs wait for the rest of a burst (read at every decision)."""
 DEEP_REPAIR_MIN_S = 0.25
 """A repair reaching no further back than this (in seconds of ticks) never waits."""
 QUIET_S = 0.15
@@ -57,7 +68,7 @@ class RepairBatcher:
     def holds(self, machine: TimeMachine, now: float) -> bool:
         """Whether ``machine``'s pending repair waits at ``now`` (call it before advancing)."""
         dirty = machine.pending_repair
-        if dirty is None or machine.tick - dirty <= self._deep_ticks:
+        if not ENABLED or dirty is None or machine.tick - dirty <= self._deep_ticks:
             self.cancel()
             return False
         late = machine.stats.late_events

@@ -8,6 +8,7 @@ import random
 import pytest
 from pairnet import Wire, make_network, settle_and_compare
 
+from arcade_p2p import repair_batching
 from arcade_p2p import session as session_module
 from arcade_p2p.events import Event
 from arcade_p2p.machine import TimeMachine
@@ -124,3 +125,10 @@ def test_without_batching_the_same_heal_costs_many_deep_rollbacks(
     hashes, _ = settle_and_compare(wire)
     assert len(hashes) == 1
     assert sum(deep_rollbacks(s) for s in wire.sessions) > 8
+
+
+def test_switched_off_a_deep_repair_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repair_batching, "ENABLED", False)
+    machine, batcher = machine_at(400), RepairBatcher(DEEP_TICKS)
+    arrive(machine, Event(100, 1, 1, "key", "up"))
+    assert not batcher.holds(machine, now=0.0)
