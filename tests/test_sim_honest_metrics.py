@@ -88,15 +88,11 @@ def test_a_calm_network_keeps_time() -> None:
 
 
 def test_input_a_peer_held_while_joining_and_took_along_is_unsent_not_lost() -> None:
-    churn = SimConfig(
-        topology="ring",
+    churn = replace(
+        CALM,
         peers=6,
-        latency_ms=20.0,
         rate_per_min=600.0,
         duration_s=60.0,
-        warmup_s=5.0,
-        quiet_s=5.0,
-        fps=25,
         churn_on_s=2.0,  # peers often leave again before they are in step
         churn_off_s=2.0,
         seed=2,
