@@ -50,7 +50,7 @@ VALID = [
         Events(tuple(Event(10 + i, i, i + 1, "key", ["up", i, 1.5]) for i in range(5))),
         Sync(12.5, 4, 12.0, 1, 3.0, 1.0, 0.01, b"12345678", 4, False, ((20, bytes(16), bytes(8)),)),
         Summary(b"abcdefgh", 5, False),
-        Have(((1, 2), (3, 4))),
+        Have(((1, 2, 2), (3, 1, 4))),
         Want(((1, 1, 5),)),
     )
 ]
@@ -143,7 +143,8 @@ def valid_fields(rng: random.Random, kind: int) -> list[object]:
     if kind == 4:
         return [digest, count, rng.random() < 0.5]
     if kind == 5:
-        marks = [some_int(rng, 0, MAX_SOURCE_ID), some_int(rng, 1, 2**63 - 1)]
+        highest = some_int(rng, 1, 2**63 - 1)
+        marks = [some_int(rng, 0, MAX_SOURCE_ID), some_int(rng, -1, highest + 1), highest]
         return [[list(marks) for _ in range(rng.randrange(MAX_HAVE_ITEMS + 1))]]
     first = some_int(rng, 1, 2**62)
     ranges = [some_int(rng, 0, MAX_SOURCE_ID), first, some_int(rng, first, 2**63 - 1)]

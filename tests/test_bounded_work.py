@@ -130,7 +130,10 @@ def test_a_have_naming_many_sources_and_gaps_costs_one_round_of_wants() -> None:
     for i in range(0, len(holes), 20):
         insider.send(Events(tuple(holes[i : i + 20])))
     insider.replies()
-    marks = ((777, MAX_SEQ), *((10_000 + i, MAX_SEQ) for i in range(MAX_HAVE_ITEMS - 1)))
+    marks = (
+        (777, MAX_SEQ, MAX_SEQ),
+        *((10_000 + i, MAX_SEQ, MAX_SEQ) for i in range(MAX_HAVE_ITEMS - 1)),
+    )
     insider.send(Have(marks))
     replies = insider.replies()
     assert 1 < len(replies) <= MAX_WANTS_PER_ROUND
@@ -142,7 +145,7 @@ def test_a_have_naming_many_sources_and_gaps_costs_one_round_of_wants() -> None:
     assert len(ranges) == MAX_RANGE_ITEMS
     assert {r[0] for r in ranges} == {m[0] for m in marks}  # every source's first gap fits
     # a HAVE naming thousands of sources cannot even reach the parser: it is refused
-    body = [5, INSIDER_ID, 7, insider.counter, [[s, 1] for s in range(3000)]]
+    body = [5, INSIDER_ID, 7, insider.counter, [[s, 1, 1] for s in range(3000)]]
     signed = b"AP\x01" + msgpack.packb(body, use_bin_type=True)
     victim.node.receive_datagram(signed + bytes(16), INSIDER_ADDRESS, now=wire.now)
     assert victim.stats().dropped["oversized"] == 1
@@ -162,12 +165,13 @@ def test_a_digest_that_never_matches_is_answered_with_a_few_haves_taking_turns()
     sources = set(victim.timeline.marks())
     assert len(sources) > MAX_HAVE_ITEMS * MAX_HAVES_PER_DIGEST
     advertised: set[int] = set()
-    for _ in range(2):
+    per_answer = MAX_HAVE_ITEMS * MAX_HAVES_PER_DIGEST
+    for _ in range(-(-len(sources) // per_answer)):
         insider.send(Summary(b"nomatch!", 1, False))
         haves = insider.replies()
         assert len(haves) == MAX_HAVES_PER_DIGEST
         advertised |= {
-            source for have in haves if isinstance(have, Have) for source, _ in have.marks
+            source for have in haves if isinstance(have, Have) for source, _, _ in have.marks
         }
     assert advertised == sources  # successive answers cover every source
     hashes, _ = settle_and_compare(wire, seconds=10.0)

@@ -20,6 +20,8 @@ from arcade_p2p.events import MAX_SOURCE_ID, MAX_TICK, Event
 from arcade_p2p.protocol.wire import (
     MAX_CHUNK_INDEXES,
     MAX_DATAGRAM_BYTES,
+    MAX_HAVE_ITEMS,
+    MAX_SEQ,
     MAX_SNAPSHOT_BYTES,
     SNAP_CHUNK_BYTES,
     VERSION,
@@ -45,7 +47,8 @@ SAMPLES: list[Message] = [
     Events((Event(10, 2**40, 1, "key", "left"), Event(11, 3, 7, "chat", {"t": [1, 2.5]}))),
     Sync(1234.5, 7, 1200.0, 2, 99.25, -1.0, 0.0, b"abcdefgh", 3, True),
     Summary(b"12345678", 17, False),
-    Have(((1, 5), (2**62, 9))),
+    Have(((1, 5, 5), (2**62, 3, 9))),
+    Have(tuple((MAX_SOURCE_ID - i, MAX_SEQ - 1, MAX_SEQ) for i in range(MAX_HAVE_ITEMS))),
     Want(((1, 2, 4), (7, 1, 1))),
     Sync(1.0, 7, 1.0, 0, 2.0, 1.0, 0.0, bytes(8), 0, False, ((120, bytes(16), bytes(8)),)),
     StateRequest(120, 32, 32),
@@ -179,7 +182,7 @@ FIELD_CHECKS = {
     "sync", "sync.value", "sync.origin", "sync.stamp", "sync.hops", "sync.sent_at", "sync.echo",
     "sync.echo_hold_s", "sync.digest", "sync.count", "sync.joining",
     "summary", "summary.digest", "summary.count", "summary.joining",
-    "have", "have.marks", "have mark", "source", "seq",
+    "have", "have.marks", "have mark", "source", "seq", "contiguous seq",
     "want", "want.ranges", "want range", "first", "last",
 }  # fmt: skip
 

@@ -32,7 +32,10 @@ after :meth:`GossipNode.get_timer`. Addresses are opaque hashable values.
   not at the next digest. A round starts at ``WANTS_PER_ROUND_START`` WANTs and doubles
   after each round answered in full, up to ``MAX_WANTS_PER_ROUND`` (a joiner fetching a
   long history from many sources needs few round trips); a round whose answers were
-  lost is asked again after ``want_retry_s(rtt)`` at half the size.
+  lost is asked again after ``want_retry_s(rtt)`` at half the size (a timer, not the
+  next HAVE). A HAVE tells, per source, up to which seq the neighbour holds every event
+  and its highest: a round waits only for answers it can count on and asks for the rest
+  (events the neighbour holds above a gap of its own) without waiting for them.
 * **State-hash reports.** Every SYNC also carries this peer's newest state-hash reports
   that this neighbour has not been sent yet (usually one: a report is made every snapshot
   period); reports that arrive go to the :class:`~arcade_p2p.hash_reports.HashReports`,
@@ -167,6 +170,9 @@ class Link:
     have_cursor: int = 0
     marks: dict[int, int] = field(default_factory=dict)
     """The neighbour's advertised high-water marks (from its HAVEs)."""
+    held: dict[int, int] = field(default_factory=dict)
+    """Per source, the seq up to which the neighbour said it holds every event: what a
+    round can count on being answered (it may lack seqs between this and its mark)."""
     have_at: float = float("-inf")
     """When its last HAVE arrived."""
     sync_at: float = float("-inf")
@@ -535,11 +541,12 @@ class GossipNode:
             self._send_have(address)
 
     def _on_have(self, link: Link, have: Have, now: float) -> None:
-        marks = link.marks
+        marks, held = link.marks, link.held
         link.have_at = now
-        for source, highest in have.marks:
+        for source, contiguous, highest in have.marks:
             if source in marks or len(marks) < MAX_REMEMBERED_MARKS:
                 marks[source] = max(marks.get(source, 0), highest)
+                held[source] = max(held.get(source, 0), contiguous)
         self._request(link, now)
         if self.join.joining:
             self._note_caught_up()
@@ -606,12 +613,10 @@ class GossipNode:
             gaps = _needed_first(gaps, floor)
         first_want = gaps[:MAX_RANGE_ITEMS]
         self._send(link.address, Want(tuple(first_want)))
-        link.asked = min(
-            MAX_EVENTS_PER_WANT, sum(last - first + 1 for _, first, last in first_want)
-        )
+        link.asked = min(MAX_EVENTS_PER_WANT, _held_in(first_want, link.held))
         for ranges in itertools.islice(_packed(gaps), link.wants_per_round - 1):
             self._send(link.address, Want(tuple(ranges)))
-            link.asked += sum(last - first + 1 for _, first, last in ranges)
+            link.asked += _held_in(ranges, link.held)
 
     def _on_want(self, link: Link, want: Want) -> None:
         """Queue the wanted events this node holds, at most MAX_EVENTS_PER_WANT of them.
@@ -673,6 +678,8 @@ class GossipNode:
             if link.up:
                 if link.syncs_sent < warmup_syncs:  # warming up
                     deadline = min(deadline, self._next_warmup)
+                if link.asked > 0:  # a round whose answers were lost is asked again
+                    deadline = min(deadline, link.round_deadline)
             elif link.configured:  # dialled and not answering
                 deadline = min(deadline, self._next_hello)
         if self.transfer is not None:
@@ -692,6 +699,8 @@ class GossipNode:
                     link.dialled_at = now  # dialled again from now on
                 self.clock.forget(link.address)
                 log.info("link down: %r (peer %s) silent", link.address, link.peer)
+            if link.up and link.asked > 0 and now >= link.round_deadline:
+                self._request(link, now)  # its answers were lost: ask again, smaller
         if now >= self._next_hello:
             self._next_hello = now + s.hello_interval_s
             for link in self._links.values():
@@ -827,7 +836,11 @@ class GossipNode:
         With more sources than fit, each reply continues where the last one to this
         neighbour stopped, so every source is advertised within a few rounds.
         """
-        marks = sorted(self.timeline.marks().items())
+        timeline = self.timeline
+        marks = []
+        for source, highest in sorted(timeline.marks().items()):
+            log = timeline.source_log(source)
+            marks.append((source, 0 if log is None else log.contiguous, highest))
         per_reply = MAX_HAVE_ITEMS * MAX_HAVES_PER_DIGEST
         link = self._links.get(address)
         if len(marks) > per_reply and link is not None:
@@ -836,6 +849,12 @@ class GossipNode:
             link.have_cursor = start + per_reply
         for i in range(0, min(len(marks), per_reply), MAX_HAVE_ITEMS):
             self._send(address, Have(tuple(marks[i : i + MAX_HAVE_ITEMS])))
+
+
+def _held_in(ranges: Iterable[tuple[int, int, int]], held: Mapping[int, int]) -> int:
+    """How many seqs of ``(source, first, last)`` ranges a neighbour said it holds: the
+    answers a round waits for (the rest it may lack, and they come if it has them)."""
+    return sum(max(0, min(last, held.get(source, 0)) - first + 1) for source, first, last in ranges)
 
 
 def want_retry_s(min_rtt_s: float | None) -> float:

@@ -60,9 +60,9 @@ __all__ = [
 ]
 
 MAGIC = b"AP"
-VERSION = 2
-"""Wire version; 2: keyed BLAKE2b MAC (1: HMAC-SHA256). Peers of other versions are
-dropped (``bad_version``)."""
+VERSION = 3
+"""Wire version; 3: HAVE marks tell the contiguous seq too (2: keyed BLAKE2b MAC; 1:
+HMAC-SHA256). Peers of other versions are dropped (``bad_version``)."""
 MAC_BYTES = 16
 MAX_DATAGRAM_BYTES = 1200
 """Largest datagram sent or accepted (fits a typical path MTU)."""
@@ -77,7 +77,8 @@ DIGEST_BYTES = 8
 MAX_HOPS = 65_535
 MAX_SNAPSHOT_PERIOD_TICKS = 1_000_000
 MAX_RANGE_ITEMS = 64
-MAX_HAVE_ITEMS = 64
+MAX_HAVE_ITEMS = 40
+"""Most marks in one HAVE (at the largest ids and seqs, 40 fit in a datagram)."""
 MAX_REPORT_ITEMS = 8
 SNAP_CHUNK_BYTES = 1100
 """Largest piece of a snapshot carried by one SNAP_CHUNK (the datagram stays < 1200 bytes)."""
@@ -198,10 +199,12 @@ class Have:
     """Part of the sender's high-water marks.
 
     Attributes:
-        marks: ``(source, highest seq)`` pairs.
+        marks: ``(source, contiguous seq, highest seq)``: the sender holds every seq up to
+            the first (so a request for them is answered in full) and some above it, up to
+            the second.
     """
 
-    marks: tuple[tuple[int, int], ...]
+    marks: tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,9 +658,11 @@ def _parse_have(fields: list[Any]) -> Have:
     _arity(fields, 1, "have")
     marks = []
     for item in _list(fields[0], MAX_HAVE_ITEMS, "have.marks"):
-        if not isinstance(item, list) or len(item) != 2:
+        if not isinstance(item, list) or len(item) != 3:
             raise RemoteError("malformed", "have mark")
-        marks.append((_int(item[0], 0, MAX_SOURCE_ID, "source"), _int(item[1], 1, MAX_SEQ, "seq")))
+        highest = _int(item[2], 1, MAX_SEQ, "seq")
+        contiguous = _int(item[1], 0, highest, "contiguous seq")
+        marks.append((_int(item[0], 0, MAX_SOURCE_ID, "source"), contiguous, highest))
     return Have(tuple(marks))
 
 
