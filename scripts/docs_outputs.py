@@ -340,7 +340,8 @@ def make_game_churn() -> str:
         [
             "recovery mean / max",
             f"{_seconds(r['recovery_s_mean'], 2)} s / {_seconds(r['recovery_s_max'], 2)} s "
-            f"({r['recoveries']} returns, {r['recoveries_incomplete']} incomplete)",
+            f"({r['recoveries']} returns, {r['recoveries_incomplete']} incomplete, "
+            f"{r['recoveries_cut_short']} cut short)",
         ],
         [
             "rollback depth p95 / max",

@@ -51,12 +51,14 @@ def test_late_starters_catch_up_outside_the_rollback_denominator() -> None:
     assert result.rollback_pct == 0.0 or result.rollback_count > 0
 
 
-def _plans(return_at: float) -> list[PeerPlan]:
-    """Slot 1 leaves at 10 s and comes back at ``return_at``; the others stay."""
+def _plans(return_at: float, spell_s: float | None = None) -> list[PeerPlan]:
+    """Slot 1 leaves at 10 s and comes back at ``return_at`` (for ``spell_s``, or to the
+    end); the others stay."""
     end = CALM.duration_s
     keys = tuple((float(t), "key", "up") for t in range(1, 25))
     plans = [PeerPlan(slot, ((0.0, end),), keys if slot == 0 else ()) for slot in range(4)]
-    plans[1] = PeerPlan(1, ((0.0, 10.0), (return_at, end)), ())
+    back_until = end if spell_s is None else return_at + spell_s
+    plans[1] = PeerPlan(1, ((0.0, 10.0), (return_at, back_until)), ())
     return plans
 
 
@@ -100,3 +102,14 @@ def test_input_a_peer_held_while_joining_and_took_along_is_unsent_not_lost() -> 
     result = run_simulation(churn)
     assert result.converged and result.events_unsent > 0
     assert result.events_lost + result.events_unsent <= result.events_total
+
+
+def test_a_return_cut_short_by_going_offline_is_counted_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer that goes offline again before it recovered is neither a recovery nor a
+    return left incomplete at the end: its spell was shorter than the recovery."""
+    monkeypatch.setattr(runner, "plan_peers", lambda *args: _plans(12.0, spell_s=0.001))
+    result = run_simulation(CALM)
+    assert result.recoveries_cut_short == 1
+    assert result.recoveries == 0 and result.recoveries_incomplete == 0

@@ -40,6 +40,7 @@ REQUIRED_KEYS = (
     "app",
     "catch_up_ticks",
     "recoveries_incomplete",
+    "recoveries_cut_short",
     "recoveries_in_settle",
     "speed_error_pct",
     "memory_mb_per_peer",

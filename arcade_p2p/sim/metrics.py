@@ -339,8 +339,8 @@ class SimResult:
         lag_ticks_max: Largest lag in ticks.
         recoveries: Returns to the network that completed their recovery (during the
             run or, for returns still recovering when it ended, during the settle phase).
-        recoveries_incomplete: Returns that never completed: cut short by going offline
-            again, or still recovering at the end of the settle phase.
+        recoveries_incomplete: Returns still recovering at the end of the settle phase
+            (online to the end, never in step).
         recovery_s_mean: Mean recovery time in seconds (None without churn). Returns
             still recovering at the end count with their elapsed time (a lower bound);
             those cut short by going offline do not count.
@@ -357,6 +357,8 @@ class SimResult:
             up, in the window (left out of ``rollback_pct``).
         recoveries_in_settle: Of ``recoveries``, those completed during the settle phase
             (every link up, every peer online), after the run proper.
+        recoveries_cut_short: Returns that went offline again before they recovered
+            (an online spell shorter than the recovery; not in the recovery times).
         speed_error_pct: The network's ticks per second of real time over the window
             (the highest tick among online peers at its end minus at its start, over its
             length) against ``fps``, in percent: + runs fast, - runs slow.
@@ -406,6 +408,7 @@ class SimResult:
     app: str = "moving_rect"
     catch_up_ticks: int = 0
     recoveries_in_settle: int = 0
+    recoveries_cut_short: int = 0
     speed_error_pct: float | None = None
     memory_mb_per_peer: float | None = None
     memory_history_mb_per_peer: float | None = None

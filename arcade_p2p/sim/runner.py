@@ -50,7 +50,8 @@ tick is within ``max(2 ticks, the clock's tolerance)`` of its component's highes
 (the tolerance is Delta for the paper's clock). A recovery still under way when the
 main phase ends goes on during the settle phase and is counted as finished there
 (``recoveries_in_settle``); one that never finishes is counted as incomplete, and its
-elapsed time enters the recovery figures as a lower bound. The network's speed is the
+elapsed time enters the recovery figures as a lower bound; one that ends because the peer
+goes offline again first is counted apart (``recoveries_cut_short``). The network's speed is the
 highest tick among online peers at the end of the measured window minus the same at its
 start, against ``fps`` times its length (``speed_error_pct``). Memory is the retained size
 of the live sessions (:mod:`arcade_p2p.sim.memory`) at the end of the main phase, and,
@@ -209,8 +210,8 @@ class _Simulation:
         self.recovering: dict[int, _Recovery] = {}
         self.recovery_times: list[float] = []
         self.recoveries_incomplete = 0
+        self.recoveries_cut_short = 0
         self.recoveries_in_settle = 0
-        self.recoveries_unfinished = 0
         self.main_over = False
         self.emitted: dict[int, int] = {}
         self.unsent: set[tuple[int, int]] = set()
@@ -266,7 +267,6 @@ class _Simulation:
         for recovery in self.recovering.values():  # never finished, even with every link up
             self.recovery_times.append(now - recovery.since)
             self.recoveries_incomplete += 1
-            self.recoveries_unfinished += 1
         self.recovering.clear()
 
     def _schedule_plans(self) -> None:
@@ -372,7 +372,7 @@ class _Simulation:
         slot.wake_token += 1
         self._labels = None
         if self.recovering.pop(slot.index, None) is not None:
-            self.recoveries_incomplete += 1
+            self.recoveries_cut_short += 1
 
     def _input(self, slot: _Slot, name: str | None, payload: object) -> None:
         session = slot.session
@@ -588,8 +588,9 @@ class _Simulation:
             lag_ticks_p50=lags.quantile(0.5),
             lag_ticks_p95=lags.quantile(0.95),
             lag_ticks_max=lags.max,
-            recoveries=len(self.recovery_times) - self.recoveries_unfinished,
+            recoveries=len(self.recovery_times) - self.recoveries_incomplete,
             recoveries_incomplete=self.recoveries_incomplete,
+            recoveries_cut_short=self.recoveries_cut_short,
             recovery_s_mean=mean(self.recovery_times),
             recovery_s_p95=percentile(self.recovery_times, 0.95),
             recovery_s_max=max(self.recovery_times, default=None),
