@@ -293,8 +293,7 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             f"mean {_fmt(r.recovery_s_mean, ' s')}, p95 {_fmt(r.recovery_s_p95, ' s')}, "
             f"max {_fmt(r.recovery_s_max, ' s')} ({r.recoveries} returns, "
             f"{r.recoveries_in_settle} in the settle phase, "
-            f"{r.recoveries_incomplete} incomplete, {r.recoveries_cut_short} cut short by "
-            "going offline)",
+            f"{r.recoveries_incomplete} incomplete, {r.recoveries_cut_short} cut short)",
         ),
         ("network speed", f"{_fmt(r.speed_error_pct, ' %', 3)} off {config.fps} ticks/s"),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
