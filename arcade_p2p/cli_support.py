@@ -111,11 +111,11 @@ def delay_arg(text: str) -> float | str:
 delay_arg.__name__ = "Delta (milliseconds or auto)"  # how argparse names it in errors
 
 ALL_HISTORY = "all"
-"""``--history-s`` value that keeps the whole event history."""
+"""``--history-s`` value that keeps the whole event history in memory (no archive)."""
 
 
 def history_arg(text: str) -> float | str:
-    """Argparse type of ``--history-s``: seconds of history to keep, or ``all``
+    """Argparse type of ``--history-s``: seconds of history to keep in memory, or ``all``
     (:func:`history_s` turns the value into ``SessionConfig.history_s``).
 
     Raises:

@@ -32,19 +32,17 @@ history from START, after which it is an ordinary machine again (later old event
 ordinary rollbacks, so the state converges once the history is complete).
 
 With ``history_ticks`` set, memory stays bounded however long the session runs: about
-every :data:`FORGET_EVERY_TICKS`, the machine forgets the events stamped more than
-``history_ticks`` ago (:meth:`~arcade_p2p.timeline.Timeline.forget_before`, up to the
-newest kept snapshot that old and never past a gap in any source), drops older
-snapshots, and makes that snapshot its base and its *history base*: where a replay of the
-whole history starts instead of START. An unknown event older than it is refused by the
-timeline (too old: nobody who forgot that far back can apply it). Only a gap in a source
-shows that an event is missing, so after a catch-up replay (a joiner or a returning peer,
-whose history is still arriving) the machine forgets nothing until it has run
-``history_ticks`` ticks in step: the time every peer is given to receive an event. A
-joiner, whatever its own setting, forgets at once what its snapshot's sender forgot
-(:meth:`~arcade_p2p.timeline.Timeline.adopt`), and the sender's history base comes with
-the snapshot: an event between the two bases that the snapshot lacks is replayed from
-there, as START is without forgetting.
+every :data:`ARCHIVE_EVERY_TICKS`, the machine moves the events stamped more than
+``history_ticks`` ago out of memory into the timeline's archive on disk
+(:meth:`~arcade_p2p.timeline.Timeline.archive_before`, up to the newest kept snapshot that
+old and never past a gap in any source). Nothing is forgotten: the timeline reads archived
+events back, so an event older than the archive, however late, causes an ordinary rollback
+to the newest kept snapshot at or before it (the snapshot store keeps sparse old ones;
+START is always there) that re-simulates through the archived ticks, exactly as a
+machine that keeps the whole history in memory does. Only a gap in a source shows that an
+event is missing, so after a catch-up replay (a joiner or a returning peer, whose history
+is still arriving) the machine archives nothing until it has run ``history_ticks`` ticks
+in step: the time every peer is given to receive an event.
 
 Presence events (:mod:`arcade_p2p.presence`: a peer's arrival and departure) are applied
 to the machine's :attr:`TimeMachine.presence` in the same order, instead of
@@ -67,17 +65,18 @@ from arcade_p2p.events import Event, is_system_name
 from arcade_p2p.histogram import Histogram
 from arcade_p2p.presence import Change, Presence, pack_snapshot, unpack_snapshot
 from arcade_p2p.snapshots import SnapshotStore
-from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten, Timeline
+from arcade_p2p.timeline import Timeline
 
-__all__ = ["FORGET_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
+__all__ = ["ARCHIVE_EVERY_TICKS", "MAX_EXTRA_COVERAGE", "Coverage", "MachineStats", "TimeMachine"]
 
 log = logging.getLogger(__name__)
 
 MAX_EXTRA_COVERAGE = 4096
 """Most events held above a gap that a snapshot's coverage names one by one."""
-FORGET_EVERY_TICKS = 600
-"""How far the oldest held history may run past ``history_ticks`` before it is forgotten
-(forgetting walks the timeline's sources: done in steps, not every tick)."""
+ARCHIVE_EVERY_TICKS = 500
+"""How far the oldest held history may run past ``history_ticks`` before it is archived
+(an archive step walks the timeline's sources and writes one batch: done in steps, not
+every tick)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +92,12 @@ class Coverage:
             <arcade_p2p.timeline.Timeline.events_digest>` computes it): what a state hash
             of this state is compared with.
         extra: ``(source, seq)`` of further events in the state (held above a gap).
-        forgotten: The part of that history the sender forgot (a joiner adopts it: nobody
-            can send it those events).
-        history_state: The sender's snapshot at ``forgotten.tick``, its *history base*
-            (empty when it forgot nothing): where a joiner replays from, instead of
-            START, when an event older than ``T`` that the state lacks arrives.
     """
 
     tick: int
     marks: Mapping[int, int]
     events_digest: bytes
     extra: frozenset[tuple[int, int]] = frozenset()
-    forgotten: Forgotten = NOTHING_FORGOTTEN
-    history_state: bytes = b""
 
     def covers(self, event: Event) -> bool:
         """Whether ``event`` is already applied in the snapshot's state."""
@@ -153,8 +145,8 @@ class TimeMachine:
         timeline: The events to apply (shared with the gossip layer).
         snapshot_every_ticks: Snapshot period K; snapshots are taken at ``tick % K == 0``.
         dense_snapshots: How many recent snapshots are kept before older ones are thinned.
-        history_ticks: Forget the events stamped more than this many ticks ago (None:
-            keep the whole history; see the module header).
+        history_ticks: Archive the events stamped more than this many ticks ago to disk
+            (None: keep the whole history in memory; see the module header).
     """
 
     def __init__(
@@ -187,13 +179,10 @@ class TimeMachine:
         """Depth of the latest rollback (0: none yet)."""
         self._realtime_from = 0
         """Ticks below this were a catch-up replay, not simulated in real time (nor
-        forgotten before ``history_ticks`` more have run)."""
+        archived before ``history_ticks`` more have run)."""
         self._tick = 0
         self._dirty: int | None = None
         self._base: tuple[Coverage, bytes] | None = None
-        self._history_base: tuple[Coverage, bytes] | None = None
-        """Where a replay of the whole history starts (None: START): the snapshot the
-        history was forgotten behind, this machine's own or a joiner's sender's."""
         """The snapshot the machine started from, while it has not replayed from START."""
         self._resume_fresh = False
         """The next live tick is the base tick: run it without saving it again."""
@@ -220,10 +209,8 @@ class TimeMachine:
         """Make the next :meth:`advance` roll back to ``tick`` if it has already run.
 
         Late events do this through :meth:`note_event`; the determinism checker calls it
-        directly to force rollbacks without changing the input. With forgotten history
-        the rollback reaches back to the base at most (no event before it can change).
+        directly to force rollbacks without changing the input.
         """
-        tick = max(tick, self.timeline.floor_tick)
         if tick < self._tick and (self._dirty is None or tick < self._dirty):
             self._dirty = tick
 
@@ -259,16 +246,11 @@ class TimeMachine:
         self._tick = tick
         self._dirty = None
         self._resume_fresh = True
-        forgotten = coverage.forgotten
-        if forgotten.tick:
-            history = Coverage(forgotten.tick, forgotten.floors, forgotten.digest)
-            self._history_base = (history, coverage.history_state)
-        self.timeline.adopt(forgotten)
         for event in self.timeline.all_events():  # what arrived before the snapshot did
             if event.tick >= tick:
                 break
             if not coverage.covers(event):
-                self.note_event(event)  # replay the history (from the history base)
+                self.note_event(event)  # replay the history from START
                 if self._dirty is not None:
                     break
 
@@ -303,16 +285,7 @@ class TimeMachine:
             for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
-        history = self._history_base
-        coverage = Coverage(
-            tick,
-            marks,
-            self.events_digest(tick),
-            frozenset(extra),
-            timeline.forgotten(),
-            b"" if history is None else history[1],
-        )
-        return coverage, blob
+        return Coverage(tick, marks, self.events_digest(tick), frozenset(extra)), blob
 
     def events_digest(self, tick: int) -> bytes:
         """The digest of the events the state at the start of ``tick`` contains: what its
@@ -382,27 +355,22 @@ class TimeMachine:
             self.stats.catch_up_ticks += target_tick + 1 - start
             self._realtime_from = target_tick + 1
         self.stats.live_events += applied
-        self._forget_old_history()
+        self._archive_old_history()
         return target_tick + 1 - start
 
-    def _forget_old_history(self) -> None:
-        """Forget what is older than ``history_ticks`` (see the module header)."""
+    def _archive_old_history(self) -> None:
+        """Archive what is older than ``history_ticks`` (see the module header)."""
         keep = self.history_ticks
         timeline = self.timeline
-        if keep is None or self._tick - timeline.floor_tick < keep + FORGET_EVERY_TICKS:
+        if keep is None or self._tick - timeline.archive_tick < keep + ARCHIVE_EVERY_TICKS:
             return
         if self._tick - keep < self._realtime_from:  # its history may still be coming
             return
-        if self._dirty is not None:  # snapshots after the dirty tick are stale: not a base
+        if self._dirty is not None:  # snapshots after the dirty tick are stale
             return
-        found = self.snapshots.at_or_before(timeline.forgettable_before(self._tick - keep))
-        if found is None or found[0] <= timeline.floor_tick:
-            return
-        tick, blob = found
-        digest = self.events_digest(tick)  # before the events go
-        timeline.forget_before(tick)
-        self.snapshots.drop_before(tick)
-        self._base = self._history_base = (Coverage(tick, timeline.floors(), digest), blob)
+        found = self.snapshots.at_or_before(timeline.archivable_before(self._tick - keep))
+        if found is not None and found[0] > timeline.archive_tick:
+            timeline.archive_before(found[0])
 
     def repair(self) -> None:
         """Roll back and re-simulate now if a late event made the past dirty."""
@@ -420,8 +388,8 @@ class TimeMachine:
         self.last_rollback_depth = depth
         snapshot = self.snapshots.at_or_before(dirty)
         base = self._base
-        if base is not None and dirty < base[0].tick:  # the base lacks it: replay history
-            self._base = base = self._history_base  # from START if nothing was forgotten
+        if base is not None and dirty < base[0].tick:  # the base lacks it: from START
+            self._base = base = None
             self._resume_fresh = False
         if base is not None and (snapshot is None or snapshot[0] < base[0].tick):
             snapshot = (base[0].tick, base[1])  # thinned away, or a received base

@@ -216,8 +216,9 @@ class PeerRunner:
             self.gossip.wait_for_news(timeout)
 
     def close(self) -> None:
-        """Announce this peer's departure to its neighbours and stop the gossip thread, if
-        any (calling it again does nothing).
+        """Announce this peer's departure to its neighbours, stop the gossip thread, if
+        any, and close the session, which deletes its archived history (calling it again
+        does nothing).
 
         The departure is sent once, best effort: if it is lost, the neighbours notice the
         silence after the link timeout and announce it instead. A runner that has reached
@@ -232,10 +233,10 @@ class PeerRunner:
         session = self.session
         transport = self.transport
         now = time.monotonic()
-        if self.finished or transport.closed or session.leave(now=now) is None:
-            return
-        for data, destination in session.pump_network(now=now):
-            transport.send(data, cast(Address, destination))
+        if not (self.finished or transport.closed or session.leave(now=now) is None):
+            for data, destination in session.pump_network(now=now):
+                transport.send(data, cast(Address, destination))
+        session.close()  # its archived history is no longer needed
 
     def __enter__(self) -> PeerRunner:
         return self

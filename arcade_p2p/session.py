@@ -109,9 +109,9 @@ DEFAULT_AUTO_MAX_MS = 10_000.0
 MAX_DELAY_MS = 600_000.0
 MS_PER_S = 1000.0
 DEFAULT_ROOM = "lobby"
-DEFAULT_HISTORY_S: float | None = None
-"""Seconds of event history a session keeps by default (None: all of it; see
-``SessionConfig.history_s``)."""
+DEFAULT_HISTORY_S: float | None = 60.0
+"""Seconds of event history a session keeps in memory by default (the rest is archived
+to a temporary file; None: all of it in memory; see ``SessionConfig.history_s``)."""
 SETTLED_LAG_TICKS = 2.0
 """A peer whose clock lags the network by more than this is still catching up: the slack
 it measures says more about its own clock than about the path (see
@@ -148,11 +148,13 @@ class SessionConfig:
         presence: Announce this peer's arrival and departure, and neighbours noticed
             gone, as presence events (see :mod:`arcade_p2p.presence`). Every session
             applies the presence events it receives either way.
-        history_s: Seconds of event history each peer keeps (None, the default: all of
-            it). Older events are forgotten behind a snapshot, which bounds memory in long
-            sessions; an event that reaches a peer more than this after its tick (a longer
-            partition, or heavy churn) is refused there as too old and counted, so the
-            peers may no longer converge. See :mod:`arcade_p2p.machine`.
+        history_s: Seconds of event history each peer keeps in memory (default
+            :data:`DEFAULT_HISTORY_S`; None: the whole history). Older events move to the
+            session's archive, an anonymous temporary file deleted when the session is
+            closed or the process ends, which bounds memory in long sessions without
+            changing what the session does: archived events are still served to peers
+            that lack them and re-simulated when an older event arrives late. See
+            :mod:`arcade_p2p.machine`.
     """
 
     fps: int = DEFAULT_FPS
@@ -256,8 +258,9 @@ class SessionStats:
         deliveries: Events of other sources received (not while joining).
         late_deliveries: Of those, the ones that arrived after their tick had run.
         presence_events: Presence events in the timeline (arrivals and departures).
-        events_held: Events of the timeline held in memory (the rest were forgotten
-            behind a snapshot, see ``SessionConfig.history_s``; presence events included).
+        events_held: Events of the timeline held in memory (the rest are archived on
+            disk, see ``SessionConfig.history_s``; presence events included).
+        history_disk_bytes: Size of the timeline's archive file.
     """
 
     tick: int
@@ -279,6 +282,7 @@ class SessionStats:
     late_deliveries: int = 0
     presence_events: int = 0
     events_held: int = 0
+    history_disk_bytes: int = 0
 
 
 class Session:
@@ -408,7 +412,7 @@ class Session:
         insert = self.machine.timeline.insert
         note = self.machine.note_event
         for event in arrivals:
-            if insert(event) is InsertOutcome.NEW:  # not too old for what the machine forgot
+            if insert(event) is InsertOutcome.NEW:
                 note(event)
 
     @property
@@ -502,6 +506,13 @@ class Session:
         if self._split:
             self.machine.timeline.insert(event)
         return event
+
+    def close(self) -> None:
+        """Delete the history archived on disk (the driver calls it once the session has
+        stopped for good; a process that ends deletes it as well)."""
+        with self._guard:
+            self.timeline.close()
+        self.machine.timeline.close()
 
     def _next_seq(self) -> int:
         """The seq of the next own event (under the guard)."""
@@ -649,8 +660,6 @@ class Session:
             with self._guard:
                 if machine.pending_repair is not None:  # it lacks an older event: replay
                     self._snapshots.lost_base()
-                if self._split:  # the node's copy forgets what the sender forgot too
-                    self.timeline.adopt(coverage.forgotten)
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
@@ -674,7 +683,7 @@ class Session:
             if not waits:
                 machine.repair()
         with self._guard:  # reports travel on SYNC; forensics fetch through the node
-            self._forget_like_the_machine()
+            self._archive_like_the_machine()
             if not frozen and machine.pending_repair is None:
                 self.reports.refresh()
             self._snapshots.publish_offer()
@@ -685,13 +694,13 @@ class Session:
                 machine.timeline.insert(event)
         return ran
 
-    def _forget_like_the_machine(self) -> None:
-        """Split: the node's timeline forgets what the machine's forgot (under the guard),
-        as far as its own gaps allow."""
-        floor = self.machine.timeline.floor_tick
+    def _archive_like_the_machine(self) -> None:
+        """Split: the node's timeline archives what the machine's archived (under the
+        guard), as far as its own gaps allow."""
+        archived = self.machine.timeline.archive_tick
         timeline = self.timeline
-        if self._split and floor > timeline.floor_tick:
-            timeline.forget_before(timeline.forgettable_before(floor))
+        if self._split and archived > timeline.archive_tick:
+            timeline.archive_before(timeline.archivable_before(archived))
 
     def pump_network(
         self, *, now: float, datagrams: Iterable[tuple[bytes, Hashable]] = ()
@@ -819,6 +828,7 @@ class Session:
                 late_deliveries=self.late_deliveries,
                 presence_events=self._presence_events,
                 events_held=self.timeline.held,
+                history_disk_bytes=self.timeline.archive.size_bytes,
             )
 
 
@@ -876,8 +886,6 @@ class _SnapshotHost:
         app = self.session.machine.app
         assert isinstance(app, StateApp)  # wants_snapshot() says so
         _, app_blob = unpack_snapshot(blob)  # RemoteError: refused
-        if coverage.history_state:  # loaded later, in a replay: the game's decoder checks it now
-            app.codec.decode(unpack_snapshot(coverage.history_state)[1])
         self.received = (coverage, blob, app.codec.decode(app_blob))
 
     # ------------------------------------------------------------ tick half (guarded)

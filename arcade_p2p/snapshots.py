@@ -63,13 +63,6 @@ class SnapshotStore:
             self._puts_since_thinning = 0
             self._thin(tick)
 
-    def drop_before(self, tick: int) -> None:
-        """Discard the snapshots taken before ``tick`` (history the machine forgot)."""
-        cut = bisect.bisect_left(self._ticks, tick)
-        for old in self._ticks[:cut]:
-            del self._blobs[old]
-        del self._ticks[:cut]
-
     def at_or_before(self, tick: int) -> tuple[int, bytes] | None:
         """The newest snapshot taken at or before ``tick``, as ``(tick, blob)``.
 

@@ -12,33 +12,34 @@ order they arrived in: each event hashes to a 64-bit number and the digest is th
 (mod 2**64) over the events. The timeline keeps the total and one sum per tick, so the
 digest before a recent tick costs one subtraction per later tick that holds events.
 
-History can be *forgotten* to keep memory bounded (:meth:`Timeline.forget_before`): the
-events of each source up to a per-source ``floor`` seq, all stamped before a
-:attr:`Timeline.floor_tick`, are dropped from both indexes but stay *known*: a copy that
-arrives again is a duplicate, the marks and :func:`len` still count them, and the digests
-still include them. A peer forgets what a snapshot of its own covers. An unknown event
-stamped before the floor tick can no longer be applied by anyone who forgot that far back:
-it is refused as :attr:`InsertOutcome.TOO_OLD`.
-A joiner cannot get what its snapshot's sender forgot from anyone: it adopts the sender's
-floors (:meth:`Timeline.adopt`) and fetches the rest of the history as usual.
+Old history can be *archived* to keep memory bounded (:meth:`Timeline.archive_before`):
+the events of each source up to a per-source ``floor`` seq, all stamped before a tick,
+leave both in-memory indexes for the timeline's
+:class:`~arcade_p2p.history_archive.HistoryArchive` (an anonymous temporary file). They
+stay part of the timeline in every respect: a copy that arrives again is a duplicate,
+:meth:`Timeline.get`, :meth:`Timeline.events_in` and :meth:`Timeline.at` read them back,
+the marks and :func:`len` count them and the digests include them. Archiving never passes
+a gap in any source (:meth:`Timeline.archivable_before`), so what is still missing is
+always above the floors, and an unknown event, however old its tick, is held in memory
+like any other new one (archived with the next batch that passes its tick).
+:meth:`Timeline.close` deletes the file.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterator, Mapping
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
 import msgpack
 
-from arcade_p2p.errors import UsageError
 from arcade_p2p.events import Event
+from arcade_p2p.history_archive import HistoryArchive
 
 __all__ = [
-    "NOTHING_FORGOTTEN",
-    "Forgotten",
     "InsertOutcome",
     "SourceLog",
     "Timeline",
@@ -53,42 +54,20 @@ class InsertOutcome(Enum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     """Same ``(source, seq)`` as a known event but different content: dropped."""
-    TOO_OLD = "too_old"
-    """An unknown event stamped before :attr:`Timeline.floor_tick`: history forgotten."""
-
-
-@dataclass(frozen=True, slots=True)
-class Forgotten:
-    """What a timeline forgot (see :meth:`Timeline.forget_before`).
-
-    Attributes:
-        tick: Its floor tick: events stamped before it may be forgotten (0: none are).
-        floors: ``source -> seq``: every seq up to it is forgotten (sources with none
-            forgotten are left out).
-        digest: :meth:`Timeline.events_digest` of ``tick``: the forgotten events' digest.
-    """
-
-    tick: int
-    floors: Mapping[int, int]
-    digest: bytes
-
-
-NOTHING_FORGOTTEN = Forgotten(0, {}, bytes(8))
-"""A timeline that holds its whole history."""
 
 
 @dataclass(slots=True)
 class SourceLog:
-    """The events of one source.
+    """The events of one source held in memory.
 
     Attributes:
-        events: ``seq -> event``.
+        events: ``seq -> event`` (seqs above :attr:`floor`).
         contiguous: Highest ``seq`` such that every seq in ``1..contiguous`` is present.
         highest: Highest ``seq`` present.
         above: The seqs present above ``contiguous``, sorted (usually few: the events that
             arrived ahead of a gap), so that gaps and ranges are found without scanning
             the whole log or walking a huge seq range one number at a time.
-        floor: Every seq in ``1..floor`` is known but no longer held (forgotten history):
+        floor: Every seq in ``1..floor`` is archived (known, but not held in memory):
             ``floor <= contiguous``, and :attr:`events` holds only seqs above it.
     """
 
@@ -117,34 +96,12 @@ class SourceLog:
             joined += 1
         del above[:joined]
 
-    def discard(self, seq: int) -> None:
-        """Drop held seq ``seq`` (above the floor) as if it had never arrived: the marks
-        move back, so it is missing again."""
-        del self.events[seq]
-        if seq <= self.contiguous:
-            self.contiguous = seq - 1
-            self.above = sorted(held for held in self.events if held > seq)
-        else:
-            self.above.remove(seq)
-        if seq == self.highest:
-            self.highest = max(self.floor, max(self.events, default=0))
-
     def raise_floor(self, floor: int) -> list[Event]:
-        """Forget seqs ``1..floor`` (known from now on, held no more); return the events
-        this drops from :attr:`events`."""
-        if floor <= self.floor:
-            return []
-        dropped = [
-            self.events.pop(seq) for seq in range(self.floor + 1, floor + 1) if seq in self.events
-        ]
-        self.floor = floor
-        self.highest = max(self.highest, floor)
-        if floor > self.contiguous:
-            self.contiguous = floor
-            cut = bisect.bisect_right(self.above, floor)
-            del self.above[:cut]
-            self._join_above()
-        return dropped
+        """Take seqs up to ``floor`` (at most :attr:`contiguous`) out of :attr:`events`
+        for the archive; return them by seq."""
+        taken = [self.events.pop(seq) for seq in range(self.floor + 1, floor + 1)]
+        self.floor = max(self.floor, floor)
+        return taken
 
     def gaps(self, upto: int, max_ranges: int | None = None) -> list[tuple[int, int]]:
         """Inclusive seq ranges missing in ``contiguous+1 .. upto``, lowest first.
@@ -168,11 +125,11 @@ class SourceLog:
         return ranges
 
     def events_in(self, first: int, last: int, limit: int) -> list[Event]:
-        """Up to ``limit`` present events with ``first <= seq <= last``, by seq.
+        """Up to ``limit`` held events with ``first <= seq <= last``, by seq.
 
         The work is proportional to what is returned (plus a binary search), however wide
-        the range: this is what answers a WANT. Forgotten seqs (at or below
-        :attr:`floor`) are not returned.
+        the range. Archived seqs (at or below :attr:`floor`) are not returned here
+        (:meth:`Timeline.events_in` adds them).
         """
         first = max(first, self.floor + 1)
         found = [
@@ -192,6 +149,7 @@ class Timeline:
     """All known events, deduplicated and ordered by ``(tick, source, seq)``."""
 
     def __init__(self) -> None:
+        self._archive = HistoryArchive(event_number)
         self._by_tick: dict[int, list[Event]] = {}
         self._by_source: dict[int, SourceLog] = {}
         self._count = 0
@@ -201,18 +159,28 @@ class Timeline:
         """The ticks that hold events, ascending."""
         self._tick_sums: dict[int, int] = {}
         self._total_sum = 0
-        self._floor_tick = 0
+        self._archive_tick = 0
 
     @property
-    def floor_tick(self) -> int:
-        """Events stamped before this tick may have been forgotten (0: the whole history
-        is held). Unknown events stamped before it are refused."""
-        return self._floor_tick
+    def archive_tick(self) -> int:
+        """The tick of the latest archive step: events stamped before it may be archived
+        (0: the whole history is held in memory)."""
+        return self._archive_tick
 
     @property
     def held(self) -> int:
-        """How many events are held in memory (known ones minus the forgotten)."""
-        return sum(len(log.events) for log in self._by_source.values())
+        """How many events are held in memory (the known ones minus the archived)."""
+        return self._count - len(self._archive)
+
+    @property
+    def archive(self) -> HistoryArchive:
+        """Where the archived events are (read-only use: its size, its batches)."""
+        return self._archive
+
+    def close(self) -> None:
+        """Delete the archive's file (call it when the session ends; the timeline cannot
+        read archived events afterwards)."""
+        self._archive.close()
 
     def __len__(self) -> int:
         return self._count
@@ -235,12 +203,10 @@ class Timeline:
         if log is None:
             log = self._by_source[event.source] = SourceLog()
         known = log.events.get(event.seq)
+        if known is None and event.seq <= log.floor:
+            known = self._archive.get(event.source, event.seq)
         if known is not None:
             return InsertOutcome.DUPLICATE if known == event else InsertOutcome.CONFLICT
-        if event.seq <= log.floor:
-            return InsertOutcome.DUPLICATE  # forgotten: its content can no longer be compared
-        if event.tick < self._floor_tick:
-            return InsertOutcome.TOO_OLD
         log.add(event)
         bucket = self._by_tick.get(event.tick)
         if bucket is None:
@@ -258,20 +224,52 @@ class Timeline:
 
     def at(self, tick: int) -> list[Event]:
         """The events of ``tick`` in application order (do not mutate the list)."""
-        return self._by_tick.get(tick, _EMPTY)
+        held = self._by_tick.get(tick, _EMPTY)
+        if tick > self._archive.last_tick:
+            return held
+        archived = self._archive.at(tick)
+        if not archived:
+            return held
+        if held:
+            archived.extend(held)
+            archived.sort(key=_order_key)
+        return archived
 
     def get(self, source: int, seq: int) -> Event | None:
-        """The event ``(source, seq)`` if held (None also when it was forgotten)."""
+        """The event ``(source, seq)`` if known (read back from the archive if need be)."""
         log = self._by_source.get(source)
-        return None if log is None else log.events.get(seq)
+        if log is None:
+            return None
+        if seq <= log.floor:
+            return self._archive.get(source, seq)
+        return log.events.get(seq)
 
     def knows(self, source: int, seq: int) -> bool:
-        """Whether the event ``(source, seq)`` is held or was forgotten."""
+        """Whether the event ``(source, seq)`` is known (held or archived)."""
         log = self._by_source.get(source)
         return log is not None and (seq <= log.floor or seq in log.events)
 
-    def forgettable_before(self, tick: int) -> int:
-        """The latest tick ``<= tick`` before which every event could be forgotten: no
+    def events_in(self, source: int, first: int, last: int, limit: int) -> list[Event]:
+        """Up to ``limit`` known events of ``source`` with ``first <= seq <= last``, by
+        seq (archived ones read back): what answers a WANT.
+
+        The work is proportional to what is returned, however wide the range.
+        """
+        log = self._by_source.get(source)
+        if log is None or limit <= 0:
+            return []
+        found: list[Event] = []
+        get = self._archive.get
+        for seq in range(max(first, 1), min(last, log.floor, max(first, 1) + limit - 1) + 1):
+            event = get(source, seq)
+            assert event is not None  # every seq up to the floor is archived
+            found.append(event)
+        if len(found) < limit and last > log.floor:
+            found.extend(log.events_in(first, last, limit - len(found)))
+        return found
+
+    def archivable_before(self, tick: int) -> int:
+        """The latest tick ``<= tick`` before which every event could be archived: no
         source may have a gap below it (a missing event could be stamped before it).
 
         Ticks are monotonic in seq per source, so a gap's missing events are stamped no
@@ -281,98 +279,45 @@ class Timeline:
         for log in self._by_source.values():
             if log.above:
                 below_gap = log.events.get(log.contiguous)
-                limit = min(limit, self._floor_tick if below_gap is None else below_gap.tick)
-        return max(limit, self._floor_tick)
+                limit = min(limit, self._archive_tick if below_gap is None else below_gap.tick)
+        return max(limit, self._archive_tick)
 
-    def forget_before(self, tick: int) -> int:
-        """Forget every held event stamped before ``tick`` (see the module header).
+    def archive_before(self, tick: int) -> int:
+        """Archive every held event stamped before ``tick`` that no gap precedes (see
+        the module header): one batch of the archive.
 
-        Call it only with a tick from :meth:`forgettable_before`, once the state at the
-        start of ``tick`` is kept elsewhere (a snapshot). Returns how many events went.
+        Call it only with a tick from :meth:`archivable_before`. Returns how many events
+        went to the archive.
         """
-        floors: dict[int, int] = {}
-        for source, log in self._by_source.items():
+        batch: list[Event] = []
+        for log in self._by_source.values():
             seq = log.floor
             while seq < log.contiguous and log.events[seq + 1].tick < tick:
                 seq += 1
-            floors[source] = seq
-        return self._raise_floors(floors, tick)
-
-    def forgotten(self) -> Forgotten:
-        """What this timeline forgot, for a joiner to adopt (see :meth:`adopt`)."""
-        if not self._floor_tick:
-            return NOTHING_FORGOTTEN
-        floors = {source: log.floor for source, log in self._by_source.items() if log.floor}
-        return Forgotten(self._floor_tick, floors, self.events_digest(self._floor_tick))
-
-    def adopt(self, forgotten: Forgotten) -> int:
-        """Forget what another peer forgot: a joiner that starts from its snapshot can get
-        those events from nobody, and knows they are in the snapshot's state.
-
-        Held events stamped before ``forgotten.tick`` that it does not cover are dropped
-        (nobody who forgot that far back can apply them); the digests go on from the
-        other peer's.
-
-        Returns:
-            How many held events were dropped that way.
-        """
-        if forgotten.tick <= self._floor_tick:
+            batch.extend(log.raise_floor(seq))
+        self._archive_tick = max(self._archive_tick, tick)
+        if not batch:
             return 0
-        for source in forgotten.floors:
-            if source not in self._by_source:
-                self._by_source[source] = SourceLog()
-        self._raise_floors(dict(forgotten.floors), forgotten.tick)
-        too_old = [e for e in self.all_events() if e.tick < forgotten.tick]
-        for event in too_old:
-            self._remove(event)
-        later = sum(self._tick_sums.values())
-        self._total_sum = (int.from_bytes(forgotten.digest, "little") + later) & _MASK_64
-        self._digest = None
-        return len(too_old)
-
-    def _raise_floors(self, floors: dict[int, int], tick: int) -> int:
-        """Raise each source's floor, drop what goes below it, and set the floor tick."""
-        dropped = 0
-        for source, floor in floors.items():
-            log = self._by_source[source]
-            before = log.floor
-            gone = log.raise_floor(floor)
-            self._count += max(0, floor - before) - len(gone)
-            for event in gone:
-                self._unindex(event)
-            dropped += len(gone)
-        self._floor_tick = max(self._floor_tick, tick)
-        cut = bisect.bisect_left(self._ticks, self._floor_tick)
-        for old in self._ticks[:cut]:  # no event can be inserted there any more
-            del self._tick_sums[old]
-        del self._ticks[:cut]
-        self._digest = None
-        return dropped
-
-    def _remove(self, event: Event) -> None:
-        """Drop a held event as if it had never arrived."""
-        self._by_source[event.source].discard(event.seq)
-        self._count -= 1
-        number = event_number(event)
-        self._total_sum = (self._total_sum - number) & _MASK_64
-        if event.tick in self._tick_sums:
-            self._tick_sums[event.tick] = (self._tick_sums[event.tick] - number) & _MASK_64
-        self._unindex(event)
-
-    def _unindex(self, event: Event) -> None:
-        """Take ``event`` out of the per-tick index."""
-        bucket = self._by_tick[event.tick]
-        bucket.remove(event)
-        if not bucket:
-            del self._by_tick[event.tick]
+        number_sum = 0
+        by_tick = self._by_tick
+        tick_sums = self._tick_sums
+        for event in batch:
+            number = event_number(event)
+            number_sum += number
+            bucket = by_tick[event.tick]
+            bucket.remove(event)
+            if bucket:
+                tick_sums[event.tick] = (tick_sums[event.tick] - number) & _MASK_64
+            else:
+                del by_tick[event.tick], tick_sums[event.tick]
+        self._ticks = [held for held in self._ticks if held in by_tick]
+        batch.sort(key=_order_key)
+        self._archive.append(batch, number_sum & _MASK_64)
+        return len(batch)
 
     def marks(self) -> dict[int, int]:
         """Per-source high-water marks: ``source -> highest seq present``."""
         return {source: log.highest for source, log in self._by_source.items() if log.highest}
-
-    def floors(self) -> dict[int, int]:
-        """Per-source floors: ``source -> seq`` up to which events are forgotten."""
-        return {source: log.floor for source, log in self._by_source.items()}
 
     def source_log(self, source: int) -> SourceLog | None:
         """The log of one source, if any of its events is known."""
@@ -402,9 +347,12 @@ class Timeline:
         return wanted
 
     def all_events(self) -> Iterator[Event]:
-        """Every event in application order."""
-        for tick in sorted(self._by_tick):
-            yield from self._by_tick[tick]
+        """Every known event in application order (archived ones read back)."""
+        held = (event for tick in sorted(self._by_tick) for event in self._by_tick[tick])
+        if not len(self._archive):
+            yield from held
+            return
+        yield from heapq.merge(self._archive.events(), held, key=_order_key)
 
     def digest(self) -> bytes:
         """A short hash of the high-water marks (equal digests: nothing to exchange)."""
@@ -424,8 +372,8 @@ class Timeline:
 
         Two timelines give the same digest exactly when they hold the same events before
         that tick (barring a 64-bit collision), whatever order the events came in. The
-        state at the start of ``before_tick`` depends on those events only. Forgotten
-        events count; ``before_tick`` must not be below :attr:`floor_tick`.
+        state at the start of ``before_tick`` depends on those events only. Archived
+        events count (a tick they reach reads the batches that straddle it).
 
         Args:
             before_tick: Digest the events stamped before this tick.
@@ -433,11 +381,6 @@ class Timeline:
                 ``tick`` are the set ``digest`` stands for (a state started from a
                 snapshot contains those), not the ones this timeline holds.
         """
-        if before_tick < self._floor_tick:
-            raise UsageError(
-                f"the events before tick {self._floor_tick} were forgotten; "
-                f"no digest before tick {before_tick}"
-            )
         later = self._sum_from(before_tick)
         if base is None:
             return ((self._total_sum - later) & _MASK_64).to_bytes(8, "little")
@@ -446,9 +389,9 @@ class Timeline:
         return ((int.from_bytes(base_digest, "little") + between) & _MASK_64).to_bytes(8, "little")
 
     def _sum_from(self, first_tick: int) -> int:
-        """The sum of the event numbers of the held events with ``tick >= first_tick``."""
+        """The sum of the event numbers of the known events with ``tick >= first_tick``."""
         ticks = self._ticks
-        later = 0
+        later = 0 if first_tick > self._archive.last_tick else self._archive.sum_from(first_tick)
         for tick in ticks[bisect.bisect_left(ticks, first_tick) :]:
             later += self._tick_sums[tick]
         return later

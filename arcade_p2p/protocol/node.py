@@ -206,8 +206,6 @@ class NodeStats:
     events_new: int = 0
     events_duplicate: int = 0
     events_conflict: int = 0
-    events_too_old: int = 0
-    """Unknown events stamped before the history this node forgot (refused)."""
 
 
 class GossipNode:
@@ -477,16 +475,6 @@ class GossipNode:
             elif outcome is InsertOutcome.DUPLICATE:
                 self.stats.events_duplicate += 1
                 self._take_back(address, event)
-            elif outcome is InsertOutcome.TOO_OLD:
-                self.stats.events_too_old += 1
-                self._drop(
-                    RemoteError(
-                        "event_too_old",
-                        f"event {event.ident} of tick {event.tick}: history before tick "
-                        f"{self.timeline.floor_tick} is forgotten",
-                    ),
-                    address,
-                )
             else:
                 self.stats.events_conflict += 1
                 self._drop(RemoteError("event_conflict", f"event {event.ident}"), address)
@@ -625,10 +613,7 @@ class GossipNode:
         """
         budget = MAX_EVENTS_PER_WANT
         for source, first, last in want.ranges:
-            source_log = self.timeline.source_log(source)
-            if source_log is None:
-                continue
-            found = source_log.events_in(first, last, budget)
+            found = self.timeline.events_in(source, first, last, budget)
             for event in found:
                 self._queue_event(link, event)
             budget -= len(found)

@@ -63,7 +63,6 @@ from arcade_p2p.protocol.wire import (
     SnapOffer,
     SnapRequest,
 )
-from arcade_p2p.timeline import NOTHING_FORGOTTEN, Forgotten
 
 __all__ = [
     "OFFER_INTERVAL_S",
@@ -229,10 +228,9 @@ class SnapshotTransfer:
     def outdates_base(self, event: Event) -> bool:
         """Note an event new to the session; whether it is older than the snapshot the
         session started from and missing from it (the machine then replays the history
-        from START, so every event counts again: the floor is gone; not when the sender
-        had forgotten history: nobody can replay it, and the machine keeps its base)."""
+        from START, so every event counts again: the floor is gone)."""
         base = self.base
-        if base is None or base.forgotten.tick or event.tick >= base.tick or base.covers(event):
+        if base is None or event.tick >= base.tick or base.covers(event):
             return False
         self.base = None
         return True
@@ -454,31 +452,24 @@ class SnapshotTransfer:
 def _pack_payload(coverage: Coverage, blob: bytes) -> bytes:
     marks = [[source, mark] for source, mark in sorted(coverage.marks.items())]
     extra = [list(ident) for ident in sorted(coverage.extra)]
-    forgotten = coverage.forgotten
-    floors = [[source, floor] for source, floor in sorted(forgotten.floors.items())]
-    history = [forgotten.tick, forgotten.digest, floors, coverage.history_state]
-    packed: bytes = msgpack.packb([marks + extra, blob, history], use_bin_type=True)
+    packed: bytes = msgpack.packb([marks + extra, blob], use_bin_type=True)
     return packed
 
 
 def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Coverage, bytes]:
-    """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state,
-    [forgotten tick, forgotten digest, [[source, floor], ...], history state]]``.
+    """Validate a received payload: ``[[[source, mark], ..., [source, seq], ...], state]``.
 
     The first entry of a source is its mark (every seq up to it is covered); any further
-    entries of that source name single seqs held above a gap. The last part says what
-    the sender forgot (:class:`~arcade_p2p.timeline.Forgotten`): no later than the
-    snapshot's tick, and within the marks; with the sender's snapshot at the forgotten
-    tick (empty when it forgot nothing), which the game's decoder checks like the state.
-    ``tick`` and ``events_digest`` come with the offer.
+    entries of that source name single seqs held above a gap. ``tick`` and
+    ``events_digest`` come with the offer.
     """
     try:
         body: Any = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types for bad input
         raise RemoteError("malformed", f"snapshot payload: {type(exc).__name__}") from None
-    if not isinstance(body, list) or len(body) != 3:
-        raise RemoteError("malformed", "snapshot payload is not [coverage, state, forgotten]")
-    items, blob, forgotten_fields = body
+    if not isinstance(body, list) or len(body) != 2:
+        raise RemoteError("malformed", "snapshot payload is not [coverage, state]")
+    items, blob = body
     if not isinstance(items, list) or len(items) > MAX_COVERAGE_ITEMS:
         raise RemoteError("malformed", "snapshot coverage")
     if type(blob) is not bytes:
@@ -491,9 +482,7 @@ def _parse_payload(tick: int, events_digest: bytes, payload: bytes) -> tuple[Cov
             extra.add((source, seq))
         else:
             marks[source] = seq
-    forgotten, history_state = _parse_forgotten(tick, forgotten_fields, marks)
-    coverage = Coverage(tick, marks, events_digest, frozenset(extra), forgotten, history_state)
-    return coverage, blob
+    return Coverage(tick, marks, events_digest, frozenset(extra)), blob
 
 
 def _source_and_seq(item: Any, what: str) -> tuple[int, int]:
@@ -508,30 +497,3 @@ def _source_and_seq(item: Any, what: str) -> tuple[int, int]:
     ):
         raise RemoteError("malformed", what)
     return item[0], item[1]
-
-
-def _parse_forgotten(tick: int, fields: Any, marks: Mapping[int, int]) -> tuple[Forgotten, bytes]:
-    """Validate the sender's :class:`~arcade_p2p.timeline.Forgotten` and history state
-    (see :func:`_parse_payload`)."""
-    if not isinstance(fields, list) or len(fields) != 4:
-        raise RemoteError("malformed", "snapshot forgotten history")
-    floor_tick, digest, floors, history_state = fields
-    if type(history_state) is not bytes or bool(history_state) != bool(floor_tick):
-        raise RemoteError("malformed", "snapshot forgotten history state")
-    if type(floor_tick) is not int or not 0 <= floor_tick <= tick:
-        raise RemoteError("malformed", "snapshot forgotten tick")
-    if type(digest) is not bytes or len(digest) != DIGEST_BYTES:
-        raise RemoteError("malformed", "snapshot forgotten digest")
-    if not isinstance(floors, list) or len(floors) > MAX_COVERAGE_ITEMS:
-        raise RemoteError("malformed", "snapshot forgotten floors")
-    parsed: dict[int, int] = {}
-    for item in floors:
-        source, floor = _source_and_seq(item, "snapshot forgotten floor")
-        if source in parsed or not 1 <= floor <= marks.get(source, 0):
-            raise RemoteError("malformed", "snapshot forgotten floor beyond the coverage")
-        parsed[source] = floor
-    if floor_tick == 0 and parsed:
-        raise RemoteError("malformed", "snapshot forgotten floors without a forgotten tick")
-    if not floor_tick:
-        return NOTHING_FORGOTTEN, b""
-    return Forgotten(floor_tick, parsed, digest), history_state

@@ -73,8 +73,8 @@ _OPTIONS = (
         "history_s",
         history_arg,
         "S",
-        "seconds of event history each peer keeps, or all (older events are forgotten "
-        "behind a snapshot)",
+        "seconds of event history each peer keeps in memory, or all (older events move to "
+        "an archive in a temporary file, still served and replayed; history_disk_mb_per_peer)",
     ),
     _Option(
         "--desync-peer",
@@ -84,7 +84,7 @@ _OPTIONS = (
         "make peer ID's state silently diverge once after the warm-up (desync detection)",
     ),
 )
-_DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult", "history_s": "all"}
+_DEFAULT_WORDS = {"jitter_ms": "L/5", "delay_ms": "L x 5 x mult"}
 """How the help shows a default that depends on other options."""
 
 
@@ -298,11 +298,6 @@ def format_table(config: SimConfig, result: SimResult) -> str:
         ("network speed", f"{_fmt(r.speed_error_pct, ' %', 3)} off {config.fps} ticks/s"),
         ("converged", f"{_fmt(r.converged)} (final tick {r.final_tick})"),
         ("events lost", _lost(r)),
-        *(
-            [("events too old", f"{r.events_too_old} copies refused (older than the history)")]
-            if r.events_too_old
-            else []
-        ),
         (
             "desyncs",
             f"{r.desyncs_detected} reported, first {_fmt(r.desync_detect_s, ' s')} "
@@ -314,6 +309,7 @@ def format_table(config: SimConfig, result: SimResult) -> str:
             f"{_fmt(r.memory_mb_per_peer, ' MiB', 3)} per peer "
             f"({_fmt(r.memory_history_mb_per_peer, ' MiB', 3)} event history)",
         ),
+        ("history on disk", f"{_fmt(r.history_disk_mb_per_peer, ' MiB', 3)} per peer (archive)"),
         ("wall time", f"{r.wall_seconds:.2f} s ({r.sim_ticks_per_wall_s:,.0f} ticks/s)"),
     ]
     width = max(len(name) for name, _ in rows)

@@ -78,7 +78,8 @@ class SimConfig:
             one key stretching per run; :meth:`to_dict` shows only whether one is set.
         desync_peer: Id (slot) of a peer whose state silently diverges once, when the
             warm-up ends, to measure desync detection (None: no divergence).
-        history_s: Seconds of event history every session keeps (None: all of it; see
+        history_s: Seconds of event history every session keeps in memory, the rest
+            archived to a temporary file (None: all of it in memory; see
             ``SessionConfig.history_s``).
     """
 

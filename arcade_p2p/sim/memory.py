@@ -9,6 +9,8 @@ the peers hold: timelines, snapshots, the app's state, gossip and clock tables, 
 the event history (the timelines, walked first). It is measured, not estimated: a
 structure that grows makes the figure grow. Memory that Python does not own is not seen
 (for example pymunk's C structures of a live space; its snapshots are bytes, and counted).
+The history a timeline archived to disk is not memory: it is reported apart, as the size
+of the archives' files (:attr:`PeerMemory.disk_mb_per_peer`).
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ class PeerMemory:
     Attributes:
         mb_per_peer: Retained size of everything the peers hold, in MiB per peer.
         history_mb_per_peer: Of that, their timelines (the event history).
+        disk_mb_per_peer: The event history their timelines archived to disk (the
+            archives' file sizes), in MiB per peer: not part of the memory.
     """
 
     mb_per_peer: float
     history_mb_per_peer: float
+    disk_mb_per_peer: float = 0.0
 
 
 def measure_peers(sessions: Sequence[Session]) -> PeerMemory:
@@ -85,5 +90,6 @@ def measure_peers(sessions: Sequence[Session]) -> PeerMemory:
     timelines.update({id(s.machine.timeline): s.machine.timeline for s in sessions})
     history = retained_bytes(timelines.values(), seen)
     rest = retained_bytes(sessions, seen)
+    disk = sum(timeline.archive.size_bytes for timeline in timelines.values())
     peers = len(sessions)
-    return PeerMemory((history + rest) / peers / MB, history / peers / MB)
+    return PeerMemory((history + rest) / peers / MB, history / peers / MB, disk / peers / MB)

@@ -74,7 +74,6 @@ class _Counters:
     delta_ticks_total: int = 0
     deliveries: int = 0
     late_deliveries: int = 0
-    events_too_old: int = 0
     depths: Histogram = field(default_factory=Histogram)
 
     @classmethod
@@ -91,7 +90,6 @@ class _Counters:
             session.delta_ticks_total,
             session.deliveries,
             session.late_deliveries,
-            session.node.stats.events_too_old,
             session.machine.rollback_depths.copy(),
         )
 
@@ -212,10 +210,6 @@ class Ledger:
     def total_live_ticks(self) -> int:
         """Live ticks simulated by every session over the whole run."""
         return sum(entry.now().live_ticks for entry in self._entries)
-
-    def total_events_too_old(self) -> int:
-        """Events refused as older than the history kept, by every session, whole run."""
-        return sum(entry.now().events_too_old for entry in self._entries)
 
 
 @dataclass(slots=True)
@@ -368,8 +362,11 @@ class SimResult:
         memory_history_mb_per_peer: Of that, the event history (the timelines).
         memory_mb_per_peer_series: ``(simulated second, MiB per peer)`` samples (None:
             not asked for, ``--memory-every``).
-        events_too_old: Copies of events refused over the whole run because they were
-            stamped before the history their receiver still kept (``--history-s``).
+        history_disk_mb_per_peer: The event history the live sessions archived to disk
+            at the end of the run (their temporary files, outside ``memory_mb_per_peer``;
+            ``--history-s``), per live peer, in MiB (None: not measured).
+        history_disk_mb_per_peer_series: ``(simulated second, MiB per peer)`` samples of
+            it, taken with ``memory_mb_per_peer_series``.
     """
 
     peers: int
@@ -413,7 +410,8 @@ class SimResult:
     memory_mb_per_peer: float | None = None
     memory_history_mb_per_peer: float | None = None
     memory_mb_per_peer_series: tuple[tuple[float, float], ...] | None = None
-    events_too_old: int = 0
+    history_disk_mb_per_peer: float | None = None
+    history_disk_mb_per_peer_series: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of every figure (stable key names, JSON-ready)."""

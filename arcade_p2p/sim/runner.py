@@ -55,7 +55,9 @@ goes offline again first is counted apart (``recoveries_cut_short``). The networ
 highest tick among online peers at the end of the measured window minus the same at its
 start, against ``fps`` times its length (``speed_error_pct``). Memory is the retained size
 of the live sessions (:mod:`arcade_p2p.sim.memory`) at the end of the main phase, and,
-if asked, every ``memory_every_s`` seconds.
+if asked, every ``memory_every_s`` seconds; the event history they archived to disk is
+measured at the same moments (``history_disk_mb_per_peer``). A session that goes offline
+for good is closed, which deletes its archive.
 """
 
 from __future__ import annotations
@@ -230,7 +232,8 @@ class _Simulation:
         self.diverged_at: float | None = None
         self.memory_every_s: float | None = None
         self.memory_series: list[tuple[float, float]] = []
-        self.memory_mb = self.history_mb = 0.0
+        self.disk_series: list[tuple[float, float]] = []
+        self.memory_mb = self.history_mb = self.disk_mb = 0.0
         self.window_ticks: tuple[int, int] | None = None
         """The network's highest tick at the start and at the end of the measured window."""
 
@@ -261,6 +264,7 @@ class _Simulation:
         self.window_ticks = (self.window_ticks[0], self._network_tick())
         memory = measure_peers(self._live())
         self.memory_mb, self.history_mb = memory.mb_per_peer, memory.history_mb_per_peer
+        self.disk_mb = memory.disk_mb_per_peer
         self.main_over = True
         self._settle()
         now = self.scheduler.now
@@ -365,6 +369,7 @@ class _Simulation:
             slot.suspended = session
         else:
             self.ledger.retire(session)  # the process died: only its counters remain
+            session.close()  # and its archive's file with it
             self.unsent.update((session.peer_id, seq) for seq in session.held_seqs)
             slot.player = None
         slot.session = None
@@ -460,7 +465,9 @@ class _Simulation:
     def _sample_memory(self) -> None:
         now = self.scheduler.now
         self._run_due_ticks()
-        self.memory_series.append((now, measure_peers(self._live()).mb_per_peer))
+        memory = measure_peers(self._live())
+        self.memory_series.append((now, memory.mb_per_peer))
+        self.disk_series.append((now, memory.disk_mb_per_peer))
         assert self.memory_every_s is not None  # only scheduled with a period
         if now + self.memory_every_s <= self.config.duration_s:
             self.scheduler.call_at(now + self.memory_every_s, self._sample_memory)
@@ -601,13 +608,16 @@ class _Simulation:
             desync_detect_s=self._detect_s(),
             app=self.game.name,
             catch_up_ticks=window.catch_up_ticks,
-            events_too_old=self.ledger.total_events_too_old(),
             recoveries_in_settle=self.recoveries_in_settle,
             speed_error_pct=100.0 * ((end_tick - start_tick) / (window_s * config.fps) - 1.0),
             memory_mb_per_peer=self.memory_mb,
             memory_history_mb_per_peer=self.history_mb,
             memory_mb_per_peer_series=(
                 tuple(self.memory_series) if self.memory_every_s is not None else None
+            ),
+            history_disk_mb_per_peer=self.disk_mb,
+            history_disk_mb_per_peer_series=(
+                tuple(self.disk_series) if self.memory_every_s is not None else None
             ),
         )
 
