@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from arcade_p2p.machine import TimeMachine
@@ -189,6 +190,18 @@ class HashReports:
         """The kept reports of neighbour ``peer`` (None: this peer's own), by tick."""
         stored = self._own if peer is None else self._peers.get(peer, {})
         return dict(stored)
+
+    def newest_corroborated(self, peer: int, witnesses: Iterable[int]) -> int | None:
+        """The newest tick where ``peer``'s report equals a report of one of ``witnesses``
+        (state hash and events digest both: that tick's state can be verified)."""
+        theirs = self._peers.get(peer, {})
+        others = [self._peers[witness] for witness in witnesses if witness in self._peers]
+        agreed = [
+            tick
+            for tick, report in theirs.items()
+            if any(other.get(tick) == report for other in others)
+        ]
+        return max(agreed, default=None)
 
     def last_agreed(self, peer: int, before_tick: int) -> int | None:
         """The newest tick before ``before_tick`` where ``peer``'s report equals the own one."""

@@ -839,10 +839,12 @@ class _SnapshotHost:
     to the tick half. So the two meet only through two values kept here, both read and
     written under the guard:
 
-    * :attr:`offer` -- published by the tick half whenever its state-hash reports change:
-      the snapshot of the second newest reported settled tick (other peers have most
-      likely reported that tick too, so a joiner can verify it at once), with its
-      coverage and the digest of the events before it. A joining session offers none.
+    * :attr:`offers` -- published by the tick half whenever its state-hash reports
+      change: the snapshots of the settled ticks it reports, with their coverage and the
+      digest of the events before them. A joiner asks for the newest of those ticks that
+      another of its neighbours reported alike (it can verify that one at once); one that
+      asks for none gets the second newest (other peers have most likely reported that
+      tick too). A joining session offers none.
     * :attr:`received` -- a verified snapshot, decoded by the game's restricted decoder on
       the network side, waiting for the tick half to start the machine from it.
 
@@ -853,7 +855,8 @@ class _SnapshotHost:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.offer: tuple[Coverage, bytes] | None = None
+        self.offers: dict[int, tuple[Coverage, bytes]] = {}
+        self._default_offer = 0
         self.received: tuple[Coverage, bytes, Any] | None = None
         self._offered_from: tuple[object, ...] | None = None
 
@@ -868,8 +871,13 @@ class _SnapshotHost:
             and isinstance(machine.app, StateApp)
         )
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
-        return None if self.session.join.joining else self.offer
+    def snapshot_to_offer(self, tick: int) -> tuple[Coverage, bytes] | None:
+        if self.session.join.joining:
+            return None
+        return self.offers.get(tick) or self.offers.get(self._default_offer)
+
+    def corroborated_tick(self, sender: int, witnesses: list[int]) -> int:
+        return self.session.reports.newest_corroborated(sender, witnesses) or 0
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         reported = self.session.reports.reported_hashes(tick)
@@ -890,13 +898,16 @@ class _SnapshotHost:
 
     # ------------------------------------------------------------ tick half (guarded)
     def publish_offer(self) -> None:
-        """Renew :attr:`offer` if the reports changed since (tick half, under the guard)."""
+        """Renew :attr:`offers` if the reports changed since (tick half, under the guard)."""
         latest = self.session.reports.latest()
         if not latest or latest == self._offered_from:
             return
         self._offered_from = latest
         machine = self.session.machine
-        self.offer = machine.settled_snapshot(latest[min(1, len(latest) - 1)].tick)
+        found = [machine.settled_snapshot(report.tick) for report in latest]
+        self.offers = {snapshot[0].tick: snapshot for snapshot in found if snapshot is not None}
+        default = found[min(1, len(found) - 1)]
+        self._default_offer = 0 if default is None else default[0].tick
 
     def lost_base(self) -> None:
         """The machine will replay the history from START after all (tick half, guarded)."""

@@ -230,10 +230,10 @@ def test_snapshot_requests_encode_at_most_one_payload_and_queue_a_bounded_window
     built = 0
     offer_snapshot = transfer.host.snapshot_to_offer
 
-    def counting() -> object:
+    def counting(tick: int) -> object:
         nonlocal built
         built += 1
-        return offer_snapshot()
+        return offer_snapshot(tick)
 
     transfer.host.snapshot_to_offer = counting  # type: ignore[method-assign]
     offers = []

@@ -199,3 +199,17 @@ def test_a_joiner_that_diverges_is_caught() -> None:
     a.receive(2, b.latest())
     found = a.take_mismatches()
     assert found and found[0].mine.events_digest == found[0].theirs.events_digest
+
+
+def test_the_newest_corroborated_tick_is_the_newest_where_a_witness_reports_alike() -> None:
+    early, late = Event(100, 0, 1, "key", "up"), Event(245, 0, 2, "key", "down")
+    sender = HashReports(_machine([early, late], 300), settle_ticks=25)
+    witness = HashReports(_machine([early], 300), settle_ticks=25)  # lacks the late event
+    joiner = HashReports(_machine([], 1), settle_ticks=25)
+    for peer, reports in ((1, sender), (2, witness)):
+        reports.refresh()
+        joiner.receive(peer, reports.latest())
+    assert [r.tick for r in sender.latest()] == [270, 260, 250, 240]
+    assert joiner.newest_corroborated(1, [2]) == 240  # the last tick before the late event
+    assert joiner.newest_corroborated(1, []) is None
+    assert joiner.newest_corroborated(1, [3]) is None  # nothing heard from peer 3

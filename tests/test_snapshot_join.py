@@ -15,6 +15,8 @@ import random
 
 import pytest
 from pairnet import Wire, make_network, settle_and_compare
+from test_bounded_work import Insider as Requester
+from test_bounded_work import network_with_history
 from test_physics import BallsApp, build_world
 
 from arcade_p2p.errors import RemoteError
@@ -160,11 +162,24 @@ class Insider:
         messages = [self.codec.decode(data).message for data, to in out if to == INSIDER]
         return [m for m in messages if isinstance(m, SnapRequest)]
 
-    def serve(self, tick: int, blob: bytes, *, state_hash: bytes, events_digest: bytes) -> None:
+    def serve(
+        self,
+        tick: int,
+        blob: bytes,
+        *,
+        state_hash: bytes,
+        events_digest: bytes,
+        overtaken: bool = False,
+    ) -> None:
+        """Offer the snapshot and send all its chunks (before the offer if ``overtaken``)."""
         payload = _pack_payload(Coverage(tick, {}, events_digest), blob)
-        self.send(SnapOffer(tick, state_hash, events_digest, len(payload)))
-        for i in range(0, len(payload), SNAP_CHUNK_BYTES):
-            self.send(SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES]))
+        offer = SnapOffer(tick, state_hash, events_digest, len(payload))
+        chunks = [
+            SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES])
+            for i in range(0, len(payload), SNAP_CHUNK_BYTES)
+        ]
+        for message in [*chunks, offer] if overtaken else [offer, *chunks]:
+            self.send(message)
 
 
 def test_a_held_session_lets_go_on_the_sync_it_waited_for() -> None:
@@ -278,3 +293,46 @@ def test_a_lossy_physics_transfer_completes_and_the_join_is_bit_exact() -> None:
     hashes, final = settle_and_compare(wire)
     assert len(hashes) == 1
     assert joiner.tick == final + 1
+
+
+def test_a_sender_offers_the_tick_a_joiner_asks_for_while_it_reports_it() -> None:
+    wire, _ = network_with_history()
+    sender = wire.sessions[0]
+    requester = Requester(sender, wire)
+    requester.replies()
+    newest, default = (r.tick for r in sender.reports.latest()[:2])
+
+    def offered(tick: int) -> int:
+        wire.now += 1.0  # past the interval in which a repeated request gets the same offer
+        requester.send(SnapRequest(tick, ()))
+        (offer,) = [m for m in requester.replies() if isinstance(m, SnapOffer)]
+        return offer.tick
+
+    assert offered(newest) == newest  # one it reports: that one
+    assert offered(0) == default  # none named: the second newest
+    assert offered(newest - 5) == default  # not a tick it reports: the second newest
+
+
+def test_chunks_that_overtake_the_offer_are_kept_not_asked_for_again() -> None:
+    """The offer and the first chunks leave together; on a jittery path a chunk may arrive
+    first. It is kept until the offer arrives (before, the joiner dropped it and asked
+    again after a retry wait)."""
+    wire = make_network([(0, 1)])
+    wire.run(3.0, emit=emitter(wire, 0.03))
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)  # the joiner's only neighbour: accepted unverified
+    assert insider.requests() == [SnapRequest(0, ())]
+    veteran = wire.sessions[0].machine
+    found = veteran.settled_snapshot(veteran.tick - 50)
+    assert found is not None
+    coverage, blob = found
+    insider.serve(
+        coverage.tick,
+        blob,
+        state_hash=snapshot_hash(blob),
+        events_digest=coverage.events_digest,
+        overtaken=True,
+    )
+    transfer = joiner.node.transfer
+    assert transfer is not None and transfer.stats.installed == 1
+    assert insider.requests() == []  # no chunk asked for again

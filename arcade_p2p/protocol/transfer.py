@@ -3,28 +3,32 @@
 How this works: a :class:`SnapshotTransfer` belongs to a gossip node and plays both
 roles; the node hands it the SNAP_* messages and asks it for timers and paced chunks.
 
-* **Joiner.** While its session wants a snapshot (it is joining and still at START), it
-  asks one settled neighbour (SNAP_REQUEST with tick 0). The neighbour answers with an
-  offer (SNAP_OFFER: tick ``T``, the state hash, the payload size) and starts sending the
-  first window of chunks (SNAP_CHUNK, at most :data:`SNAP_CHUNK_BYTES` each). Whenever the
-  chunks asked for have all arrived the joiner asks for the next window of missing ones
-  (SNAP_REQUEST with ``T`` and up to :data:`MAX_CHUNK_INDEXES` indexes); when a window
-  stalls (lost datagrams) it asks for its missing chunks again after
-  ``max(0.1 s, 3 RTT)`` plus the window's pacing time (an unanswered request for an
-  offer is repeated the same way). Once complete, the payload
-  (coverage marks and the state blob, msgpack) is checked *before the state is decoded*:
-  the blob must hash to the offered hash, and that hash must match what a peer other than
-  the sender reported for ``T`` with the same events digest (see
-  :mod:`arcade_p2p.hash_reports`: states are comparable only where the events before
-  ``T`` agree). A tick that no other neighbour has reported with that digest yet is waited
-  for (:data:`VERIFY_WAIT_S`); a joiner whose only settled neighbour is the sender
-  (neighbours that are joining themselves, or whose own snapshot was refused, do not
-  count) accepts the snapshot from that sole neighbour. Only then is the state decoded,
-  by the game's restricted decoder. A mismatching, unverifiable, malformed or
-  refused snapshot is dropped, counted by reason and logged like a bad datagram, and the
-  next neighbour is asked; when none is left, the join replays the history from START.
-* **Sender.** A request with tick 0 is answered with the newest settled snapshot the
-  session offers (a new one at most once per :data:`OFFER_INTERVAL_S` per neighbour,
+* **Joiner.** While its session wants a snapshot (it is joining and still at START), it asks
+  one settled neighbour (SNAP_REQUEST without chunk indexes, naming the newest tick whose
+  report from that neighbour another settled neighbour's report corroborates, or 0). The
+  neighbour answers with an offer (SNAP_OFFER: tick ``T``, the state hash, the payload size)
+  and starts sending the first window of chunks (SNAP_CHUNK, at most
+  :data:`SNAP_CHUNK_BYTES` each; a chunk that overtakes the offer is kept until it arrives).
+  Whenever the chunks asked for have all arrived the joiner asks for the next window of
+  missing ones (SNAP_REQUEST with ``T`` and up to :data:`MAX_CHUNK_INDEXES` indexes); when a
+  window stalls (lost datagrams) it asks for its missing chunks again after ``max(0.1 s, 3
+  RTT)`` plus the window's pacing time (an unanswered request for an offer is repeated the
+  same way). Once complete, the payload (coverage marks and the state blob, msgpack) is
+  checked *before the state is decoded*: the blob must hash to the offered hash, and that
+  hash must match what a peer other than the sender reported for ``T`` with the same events
+  digest (see :mod:`arcade_p2p.hash_reports`: states are comparable only where the events
+  before ``T`` agree). A tick that no other neighbour has reported with that digest yet is
+  waited for (:data:`VERIFY_WAIT_S`), unless the reports now corroborate another tick of the
+  sender's: the joiner then asks the sender for that one (once per tick); a joiner whose
+  only settled neighbour is the sender (neighbours that are joining themselves, or whose own
+  snapshot was refused, do not count) accepts the snapshot from that sole neighbour. Only
+  then is the state decoded, by the game's restricted decoder. A mismatching, unverifiable,
+  malformed or refused snapshot is dropped, counted by reason and logged like a bad
+  datagram, and the next neighbour is asked; when none is left, the join replays the history
+  from START.
+* **Sender.** A request without chunk indexes is answered with the settled snapshot of
+  the tick it names if the session offers that one, else with the one the session offers
+  by default (a new one at most once per :data:`OFFER_INTERVAL_S` per neighbour,
   the same offer again in between; the last :data:`SERVED_SNAPSHOTS` payloads are kept,
   so repeated requests cost no encoding). A
   request for chunks of a kept snapshot queues them (at most one window); one for a
@@ -122,9 +126,14 @@ class SnapshotHost(Protocol):
     def wants_snapshot(self) -> bool:
         """Whether the session would start from a received snapshot now."""
 
-    def snapshot_to_offer(self) -> tuple[Coverage, bytes] | None:
-        """A settled snapshot to serve: its coverage (with the digest of the events its
+    def snapshot_to_offer(self, tick: int) -> tuple[Coverage, bytes] | None:
+        """A settled snapshot to serve, the one of ``tick`` if the session has it ready
+        (0 or otherwise: its newest): its coverage (with the digest of the events its
         state contains) and its state blob (None: nothing to offer)."""
+
+    def corroborated_tick(self, sender: int, witnesses: list[int]) -> int:
+        """The newest tick whose report from ``sender`` equals one from a peer in
+        ``witnesses`` (0: none), so a snapshot of it can be verified at once."""
 
     def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
@@ -162,6 +171,7 @@ class _Fetch:
     address: Address
     peer: int
     deadline: float
+    wanted: int = 0
     tick: int = 0
     state_hash: bytes = NO_HASH
     events_digest: bytes = NO_DIGEST
@@ -171,6 +181,8 @@ class _Fetch:
     retries: int = 0
     complete: bytes | None = None
     verify_until: float = 0.0
+    early: list[SnapChunk] = field(default_factory=list)
+    """Chunks that overtook the offer (they leave together), kept until it arrives."""
 
 
 class SnapshotTransfer:
@@ -269,7 +281,7 @@ class SnapshotTransfer:
             fetch.retries += 1
             if fetch.tick == 0:  # the request or the offer was lost: ask again
                 fetch.deadline = now + self._window_wait(fetch, 0)
-                self._send(fetch.address, SnapRequest(0, ()))
+                self._send(fetch.address, SnapRequest(fetch.wanted, ()))
             else:
                 self.stats.chunk_retries += 1
                 fetch.asked.clear()
@@ -279,10 +291,25 @@ class SnapshotTransfer:
         for address, peer, settled in self._neighbours():
             if settled and peer not in self._tried:
                 self._tried.add(peer)
-                self._fetch = _Fetch(address, peer, 0.0)
-                self._fetch.deadline = now + self._window_wait(self._fetch, 0)
-                self._send(address, SnapRequest(0, ()))
+                self._ask(address, peer, self._corroborated_tick(peer), now)
                 return
+
+    def _ask(self, address: Address, peer: int, wanted: int, now: float) -> None:
+        self._fetch = _Fetch(address, peer, 0.0, wanted)
+        self._fetch.deadline = now + self._window_wait(self._fetch, 0)
+        self._send(address, SnapRequest(wanted, ()))
+
+    def _witnesses(self, sender: int) -> list[int]:
+        """The settled neighbours other than ``sender`` whose reports can verify its
+        snapshot (not those whose own snapshot was refused)."""
+        return [
+            peer
+            for _, peer, settled in self._neighbours()
+            if settled and peer != sender and peer not in self._refused_by
+        ]
+
+    def _corroborated_tick(self, sender: int) -> int:
+        return self.host.corroborated_tick(sender, self._witnesses(sender))
 
     def _give_up(self, fetch: _Fetch, now: float) -> None:
         log.info("snapshot from %r abandoned", fetch.address)
@@ -305,17 +332,24 @@ class SnapshotTransfer:
         fetch.retries = 0
         fetch.asked = set(range(min(fetch.chunks.count, MAX_CHUNK_INDEXES)))  # came with it
         fetch.deadline = now + self._window_wait(fetch, len(fetch.asked))
+        early, fetch.early = fetch.early, []
+        for chunk in early:
+            if chunk.tick == fetch.tick and fetch.complete is None:
+                self._take_chunk(fetch, chunk, now)
 
     def on_chunk(self, address: Address, chunk: SnapChunk, *, now: float) -> None:
         """A piece of the snapshot being fetched arrives."""
         fetch = self._fetch
-        if (
-            fetch is None
-            or fetch.address != address
-            or chunk.tick != fetch.tick
-            or fetch.complete is not None
-        ):
-            return  # late duplicates and answers to an abandoned fetch
+        if fetch is None or fetch.address != address or fetch.complete is not None:
+            return  # answers to an abandoned fetch, late duplicates
+        if fetch.tick == 0:  # it overtook the offer
+            if len(fetch.early) < MAX_CHUNK_INDEXES:
+                fetch.early.append(chunk)
+            return
+        if chunk.tick == fetch.tick:
+            self._take_chunk(fetch, chunk, now)
+
+    def _take_chunk(self, fetch: _Fetch, chunk: SnapChunk, now: float) -> None:
         count = fetch.chunks.count
         expected = min(SNAP_CHUNK_BYTES, fetch.size - chunk.index * SNAP_CHUNK_BYTES)
         if chunk.index >= count or len(chunk.data) != expected:
@@ -356,15 +390,14 @@ class SnapshotTransfer:
             )
             if verdict is Verdict.MISMATCH:
                 raise RemoteError("snapshot_mismatch", f"other peers disagree on {fetch.tick}")
-            if verdict is Verdict.UNKNOWN:
-                alone = all(
-                    peer == fetch.peer or peer in self._refused_by or not settled
-                    for _, peer, settled in self._neighbours()
-                )
-                if not alone and now < fetch.verify_until:
+            if verdict is Verdict.UNKNOWN and self._witnesses(fetch.peer):
+                better = self._corroborated_tick(fetch.peer)
+                if better and better not in (fetch.tick, fetch.wanted):
+                    self._ask(fetch.address, fetch.peer, better, now)  # one it can verify
+                    return
+                if now < fetch.verify_until:
                     return  # wait for another neighbour's report of this tick
-                if not alone:
-                    raise RemoteError("snapshot_unverified", f"nobody else reported {fetch.tick}")
+                raise RemoteError("snapshot_unverified", f"nobody else reported {fetch.tick}")
             self.host.install_snapshot(coverage, blob)
         except RemoteError as exc:
             self.stats.refused += 1
@@ -379,22 +412,24 @@ class SnapshotTransfer:
 
     # ------------------------------------------------------------------ sender side
     def on_request(self, address: Address, request: SnapRequest, *, now: float) -> None:
-        """A joiner asks for an offer or for chunks."""
-        served = self._served.get(request.tick) if request.tick else None
-        if served is None:
-            self._offer(address, now)
+        """A joiner asks for an offer (no chunks) or for chunks."""
+        served = self._served.get(request.tick)
+        if served is None or not request.chunks:
+            self._offer(address, request.tick, now)
             return
         count = chunk_count(served[0].size, SNAP_CHUNK_BYTES)
         for index in request.chunks:
             if index < count:
                 self._queue_chunk(address, request.tick, index)
 
-    def _offer(self, address: Address, now: float) -> None:
-        if now - self._offered_at.get(address, float("-inf")) < OFFER_INTERVAL_S and self._served:
+    def _offer(self, address: Address, wanted: int, now: float) -> None:
+        if wanted in self._served:
+            tick = wanted
+        elif now - self._offered_at.get(address, float("-inf")) < OFFER_INTERVAL_S and self._served:
             tick = next(reversed(self._served))  # a repeated request: the same offer again
         else:
             self._offered_at[address] = now
-            found = self.host.snapshot_to_offer()
+            found = self.host.snapshot_to_offer(wanted)
             if found is None:
                 self._send(address, SnapOffer(0, NO_HASH, NO_DIGEST, 0))
                 return
