@@ -18,8 +18,9 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
   hash must match what a peer other than the sender reported for ``T`` with the same events
   digest (see :mod:`arcade_p2p.hash_reports`: states are comparable only where the events
   before ``T`` agree). A tick that no other neighbour has reported with that digest yet is
-  waited for (:data:`VERIFY_WAIT_S`), unless the reports now corroborate another tick of the
-  sender's: the joiner then asks the sender for that one (once per tick); a joiner whose
+  waited for (:data:`VERIFY_WAIT_S`), unless the request named no tick and the reports now
+  corroborate one of the sender's: the joiner then asks the sender for that one (once per
+  fetch, so changing reports cannot keep it asking); a joiner whose
   only settled neighbour is the sender (neighbours that are joining themselves, or whose own
   snapshot was refused, do not count) accepts the snapshot from that sole neighbour. Only
   then is the state decoded, by the game's restricted decoder. A mismatching, unverifiable,
@@ -391,9 +392,9 @@ class SnapshotTransfer:
             if verdict is Verdict.MISMATCH:
                 raise RemoteError("snapshot_mismatch", f"other peers disagree on {fetch.tick}")
             if verdict is Verdict.UNKNOWN and self._witnesses(fetch.peer):
-                better = self._corroborated_tick(fetch.peer)
-                if better and better not in (fetch.tick, fetch.wanted):
-                    self._ask(fetch.address, fetch.peer, better, now)  # one it can verify
+                better = self._corroborated_tick(fetch.peer) if not fetch.wanted else 0
+                if better and better != fetch.tick:  # ask once for one it can verify
+                    self._ask(fetch.address, fetch.peer, better, now)
                     return
                 if now < fetch.verify_until:
                     return  # wait for another neighbour's report of this tick
