@@ -117,8 +117,15 @@ class PeerRunner:
 
     @property
     def finished(self) -> bool:
-        """Whether ``max_tick`` is set and has been simulated."""
-        return self.max_tick is not None and self.session.tick > self.max_tick
+        """Whether ``max_tick`` is set and has been simulated with every event that has
+        arrived so far (an event that reaches a finished peer late is repaired first, and a
+        deep repair may wait for more late events: see :mod:`arcade_p2p.repair_batching`)."""
+        session = self.session
+        return (
+            self.max_tick is not None
+            and session.tick > self.max_tick
+            and session.machine.pending_repair is None
+        )
 
     def pump(self, now: float) -> int:
         """Do everything that is due at ``now``, without blocking.

@@ -515,7 +515,8 @@ class SymmetricWindow(arcade.Window):
 
     @property
     def finished(self) -> bool:
-        """Whether ``max_tick`` is set and has been simulated."""
+        """Whether ``max_tick`` is set and has been simulated with every event that has
+        arrived so far (see :attr:`PeerRunner.finished`)."""
         return self._runner.finished
 
     @property

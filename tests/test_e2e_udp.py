@@ -10,12 +10,13 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from arcade_p2p.demo import PeerProcess
 from arcade_p2p.peer_report import PeerReport
+from arcade_p2p.repair_batching import deep_repair_ticks
 from arcade_p2p.runner import PeerRunner
 from arcade_p2p.session import Session, SessionConfig
 from arcade_p2p.sim.moving_rect import MovingRectApp
@@ -161,3 +162,39 @@ def test_runner_run_stops_when_told_and_calls_its_hook() -> None:
         assert session.tick == 11 and runner.finished
         assert wakes == sorted(wakes) and len(wakes) >= 1
         assert runner.next_wakeup(time.monotonic()) == session.network_timer()
+
+
+def test_a_runner_is_finished_only_once_an_event_that_reached_it_late_is_repaired() -> None:
+    """An event stamped before ``max_tick`` that arrives after the runner simulated it is
+    repaired before the runner says it is finished (a deep repair waits a little for more
+    late events first), so a finished runner's state hash is final."""
+    config = SessionConfig(delay_ms=0)
+    late_ticks = 3 * deep_repair_ticks(config.fps, max_delta_ticks=1)
+    with UdpTransport() as ta, UdpTransport() as tb:
+        now = time.monotonic()
+        a = Session(MovingRectApp(), peer_id=1, config=config, now=now)
+        b = Session(MovingRectApp(), peer_id=2, config=config, now=now)
+        b.add_peer(ta.address, now=now)
+        ra = PeerRunner(a, ta, gossip_thread=False)
+        rb = PeerRunner(b, tb, gossip_thread=False)
+        pump_until([ra, rb], lambda: not b.joining and a.stats().neighbours == 1)
+        event = b.emit("key", "up", now=time.monotonic())  # held by b until b is pumped
+        ra.max_tick = rb.max_tick = event.tick + late_ticks
+        pump_until([ra], lambda: ra.finished)  # b is silent meanwhile
+        pump_until([ra, rb], lambda: a.timeline.get(event.source, event.seq) is not None)
+        assert a.machine.pending_repair == event.tick  # a deep repair waits a little
+        assert not ra.finished
+        pump_until([ra, rb], lambda: ra.finished and rb.finished)
+        assert a.machine.stats.rollbacks >= 1 and a.state_hash() == b.state_hash()
+
+
+def pump_until(runners: list[PeerRunner], done: Callable[[], bool]) -> None:
+    """Pump ``runners`` in real time until ``done()`` (within :data:`DEADLINE_S`)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not done():
+        now = time.monotonic()
+        assert now < deadline, [r.session.stats() for r in runners]
+        for runner in runners:
+            runner.pump(now)
+        wakeup = min(runner.next_wakeup(now) for runner in runners)
+        runners[0].wait(min(wakeup, now + 0.01) - time.monotonic())
