@@ -194,24 +194,12 @@ class HashReports:
     def newest_corroborated(self, peer: int, witnesses: Iterable[int]) -> int | None:
         """The newest tick where ``peer``'s report equals a report of one of ``witnesses``
         (state hash and events digest both: that tick's state can be verified)."""
-        theirs = self._peers.get(peer, {})
         others = [self._peers[witness] for witness in witnesses if witness in self._peers]
-        agreed = [
-            tick
-            for tick, report in theirs.items()
-            if any(other.get(tick) == report for other in others)
-        ]
-        return max(agreed, default=None)
+        return _newest_alike(self._peers.get(peer, {}), others)
 
     def last_agreed(self, peer: int, before_tick: int) -> int | None:
         """The newest tick before ``before_tick`` where ``peer``'s report equals the own one."""
-        stored = self._peers.get(peer, {})
-        agreed = [
-            tick
-            for tick, theirs in stored.items()
-            if tick < before_tick and self._own.get(tick) == theirs
-        ]
-        return max(agreed, default=None)
+        return _newest_alike(self._peers.get(peer, {}), [self._own], before_tick)
 
     def take_mismatches(self) -> list[Mismatch]:
         """The desyncs found since the last call (each comparison that failed, once)."""
@@ -238,6 +226,21 @@ _NONE: list[Mismatch] = []
 def snapshot_hash(blob: bytes) -> bytes:
     """The state hash of a saved state, as reported (:func:`arcade_p2p.app.state_hash` in hex)."""
     return hashlib.blake2b(blob, digest_size=STATE_HASH_BYTES).digest()
+
+
+def _newest_alike(
+    reports: dict[int, HashReport],
+    others: list[dict[int, HashReport]],
+    before_tick: float = float("inf"),
+) -> int | None:
+    """The newest tick before ``before_tick`` where ``reports`` has the same report as one
+    of ``others`` (None: no such tick)."""
+    alike = [
+        tick
+        for tick, report in reports.items()
+        if tick < before_tick and any(other.get(tick) == report for other in others)
+    ]
+    return max(alike, default=None)
 
 
 def _trim(reports: dict[int, HashReport]) -> None:

@@ -841,10 +841,10 @@ class _SnapshotHost:
 
     * :attr:`offers` -- published by the tick half whenever its state-hash reports
       change: the snapshots of the settled ticks it reports, with their coverage and the
-      digest of the events before them. A joiner asks for the newest of those ticks that
-      another of its neighbours reported alike (it can verify that one at once); one that
-      asks for none gets the second newest (other peers have most likely reported that
-      tick too). A joining session offers none.
+      digest of the events before them (built once per snapshot, like the reports). A
+      joiner asks for the newest of those ticks that another of its neighbours reported
+      alike (it can verify that one at once); one that asks for none gets the second
+      newest (other peers have most likely reported that tick too). A joining session offers none.
     * :attr:`received` -- a verified snapshot, decoded by the game's restricted decoder on
       the network side, waiting for the tick half to start the machine from it.
 
@@ -903,11 +903,19 @@ class _SnapshotHost:
         if not latest or latest == self._offered_from:
             return
         self._offered_from = latest
-        machine = self.session.machine
-        found = [machine.settled_snapshot(report.tick) for report in latest]
+        found = [self._offer_of(report.tick) for report in latest]
         self.offers = {snapshot[0].tick: snapshot for snapshot in found if snapshot is not None}
         default = found[min(1, len(found) - 1)]
         self._default_offer = 0 if default is None else default[0].tick
+
+    def _offer_of(self, tick: int) -> tuple[Coverage, bytes] | None:
+        """The settled snapshot of ``tick``: the published one while the machine still
+        holds the same snapshot object (no rollback rewrote it, so no event before ``tick``
+        arrived since), so each snapshot's coverage is built once, not on every renewal."""
+        kept = self.offers.get(tick)
+        if kept is not None and kept[1] is self.session.reports.snapshot(tick):
+            return kept
+        return self.session.machine.settled_snapshot(tick)
 
     def lost_base(self) -> None:
         """The machine will replay the history from START after all (tick half, guarded)."""

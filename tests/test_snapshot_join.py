@@ -336,3 +336,24 @@ def test_chunks_that_overtake_the_offer_are_kept_not_asked_for_again() -> None:
     transfer = joiner.node.transfer
     assert transfer is not None and transfer.stats.installed == 1
     assert insider.requests() == []  # no chunk asked for again
+
+
+def test_a_sender_builds_each_offered_snapshot_once_not_on_every_renewal() -> None:
+    """The offers are renewed whenever the reports change (one new tick per snapshot
+    period); the ticks still reported keep the offer built for them."""
+    wire = make_network([(0, 1)])
+    sender = wire.sessions[0]
+    built: list[int] = []
+    settled_snapshot = sender.machine.settled_snapshot
+
+    def counted(before_tick: int) -> tuple[Coverage, bytes] | None:
+        built.append(before_tick)
+        return settled_snapshot(before_tick)
+
+    sender.machine.settled_snapshot = counted  # type: ignore[method-assign]
+    wire.run(6.0)  # no input: no rollback rewrites a snapshot
+    reported = {report.tick for report in sender.reports.latest()}
+    offers = sender._snapshots.offers
+    assert set(offers) == reported and len(reported) > 1
+    assert sorted(built) == sorted(set(built))  # each tick's offer was built once
+    assert all(offers[tick][1] is sender.reports.snapshot(tick) for tick in reported)
