@@ -26,13 +26,10 @@ continued from its own restored copy at ``T`` (so the join is bit-exact, pymunk 
 and the snapshot is kept as the *base*, the oldest point the machine can return to. A
 :class:`Coverage` says which events before ``T`` the snapshot already contains (per
 source, every seq up to a mark); such events, when they arrive, only fill the timeline.
-An event before ``T`` that the snapshot does not contain (a healed partition, or an event
-still on its way to the snapshot's sender) cannot be applied on top of the base. A machine
-that has run nothing past its base (a joiner still holding) may then start again from
-another snapshot that contains it; otherwise, at its next advance, the machine drops the
-base and re-simulates the whole history from START, after which it is an ordinary machine
-again (later old events cause ordinary rollbacks, so the state converges once the history
-is complete).
+An event before ``T`` that the snapshot does not contain (a healed partition) cannot be
+applied on top of the base: the machine then drops the base and re-simulates the whole
+history from START, after which it is an ordinary machine again (later old events cause
+ordinary rollbacks, so the state converges once the history is complete).
 
 With ``history_ticks`` set, memory stays bounded however long the session runs: about
 every :data:`ARCHIVE_EVERY_TICKS`, the machine moves the events stamped more than
@@ -229,20 +226,15 @@ class TimeMachine:
                 passes a decoder for untrusted bytes, whose errors propagate and leave the
                 machine as it was.
 
-        A machine that started from a snapshot and has run nothing past it may start again
-        from another one (its base lacked an older event: see the module header).
-
         Raises:
-            UsageError: The machine has already simulated past START (or past the
-                snapshot it started from), or the tick is not a snapshot tick.
+            UsageError: The machine has already simulated past START, or the tick is not
+                a snapshot tick.
             RemoteError: The snapshot is malformed (the machine is unchanged).
         """
         tick = coverage.tick
         every = self.snapshots.every_ticks
-        if not self.at_start_or_base:
-            raise UsageError(
-                "only a machine at START or at the snapshot it started from can start from one"
-            )
+        if self._tick > 1 or self._base is not None:
+            raise UsageError("only a machine still at START can start from a snapshot")
         if tick <= 0 or tick % every:
             raise UsageError(f"a snapshot tick is a positive multiple of {every}, got {tick}")
         entries, app_blob = unpack_snapshot(blob)
@@ -261,15 +253,6 @@ class TimeMachine:
                 self.note_event(event)  # replay the history from START
                 if self._dirty is not None:
                     break
-
-    @property
-    def at_start_or_base(self) -> bool:
-        """Whether the machine has run nothing past START, or past the snapshot it started
-        from (it may then start from a snapshot)."""
-        base = self._base
-        if base is None:
-            return self._tick <= 1
-        return self._tick == base[0].tick
 
     def settled_snapshot(self, before_tick: int) -> tuple[Coverage, bytes] | None:
         """The newest snapshot at or before ``before_tick`` and what it covers (for a joiner).

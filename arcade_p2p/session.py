@@ -654,16 +654,12 @@ class Session:
             held = join.joining
             target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
             released = held and not join.joining
-        if received is not None and not machine.at_start_or_base:
-            received = None  # the hold ended as it arrived: the machine moved on without it
-            with self._guard:
-                self._snapshots.lost_base()
         if received is not None:  # a verified snapshot: start from it, then ask again
             coverage, blob, state = received
             machine.start_from(coverage, blob, load=lambda _: _set_state(machine.app, state))
             with self._guard:
-                if machine.pending_repair is not None:  # it lacks an older event:
-                    self._snapshots.lost_base()  # another one, or replay from START
+                if machine.pending_repair is not None:  # it lacks an older event: replay
+                    self._snapshots.lost_base()
                 target = join.limit(self.clock.due_tick(now), tick=machine.tick, now=now)
                 released = held and not join.joining
         if max_tick is not None:
@@ -854,8 +850,7 @@ class _SnapshotHost:
 
     A session wants a snapshot while it is joining, has not simulated past START and has
     none waiting, if its app can load a state from another process (a
-    :class:`~arcade_p2p.app.StateApp`); and again, while it still holds, if the snapshot it
-    started from lacks an older event (another one saves replaying the history from START).
+    :class:`~arcade_p2p.app.StateApp`).
     """
 
     def __init__(self, session: Session) -> None:
@@ -868,13 +863,11 @@ class _SnapshotHost:
     def wants_snapshot(self) -> bool:
         session = self.session
         machine = session.machine
-        transfer = session.node.transfer
-        assert transfer is not None  # the session always hands the node a snapshot host
         return (
             session.join.joining
             and self.received is None
-            and transfer.base is None  # none yet, or it lacked an older event
-            and machine.at_start_or_base
+            and machine.tick <= 1
+            and machine.base_tick is None
             and isinstance(machine.app, StateApp)
         )
 
@@ -925,11 +918,10 @@ class _SnapshotHost:
         return self.session.machine.settled_snapshot(tick)
 
     def lost_base(self) -> None:
-        """The snapshot just started from lacks an older event: fetch another one while
-        the join holds, else replay the history from START (tick half, guarded)."""
+        """The machine will replay the history from START after all (tick half, guarded)."""
         transfer = self.session.node.transfer
         assert transfer is not None  # the session always hands the node a snapshot host
-        transfer.lose_base()
+        transfer.base = None
         self.session.join.note_behind()
 
     def take_received(self) -> tuple[Coverage, bytes, Any] | None:

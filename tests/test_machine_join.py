@@ -92,29 +92,6 @@ def test_an_uncovered_event_that_comes_before_the_rest_of_the_history_still_conv
     assert new.state_hash() == old.state_hash()
 
 
-def test_a_machine_still_at_its_snapshot_starts_again_from_one_with_the_older_event() -> None:
-    """A joiner still holding when an event its snapshot lacks arrives takes another
-    snapshot that contains it, and runs bit-identically with no replay from START."""
-    new = joiner_of(veteran(EVENTS, JOIN_TICK + 30), JOIN_TICK)  # it lacks OLD
-    deliver(new, [OLD])
-    assert new.pending_repair == OLD.tick and new.at_start_or_base  # nothing run past it
-    with_old = veteran([*EVENTS, OLD], JOIN_TICK + 30)
-    found = with_old.settled_snapshot(JOIN_TICK + 20)
-    assert found is not None and found[0].covers(OLD)
-    app = new.app
-    assert isinstance(app, BallsApp)
-    new.start_from(*found, load=app.load_remote_state)
-    assert new.pending_repair is None and new.base_tick == JOIN_TICK + 20
-    deliver(new, EVENTS)  # the snapshot covers what is before its tick
-    deliver(with_old, EVENTS)  # those after JOIN_TICK + 30 as well
-    new.advance(TICKS)
-    with_old.advance(TICKS)
-    assert new.stats.rollbacks == 0 and new.base_tick == JOIN_TICK + 20
-    assert new.state_hash() == with_old.state_hash()
-    with pytest.raises(UsageError):  # it has run past its base now
-        new.start_from(*found, load=app.load_remote_state)
-
-
 def test_only_a_machine_at_start_can_start_from_a_snapshot() -> None:
     old = veteran(EVENTS, JOIN_TICK)
     found = old.settled_snapshot(JOIN_TICK)

@@ -26,7 +26,6 @@ from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.transfer import _pack_payload
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
-    Events,
     Have,
     Hello,
     Message,
@@ -171,11 +170,9 @@ class Insider:
         state_hash: bytes,
         events_digest: bytes,
         overtaken: bool = False,
-        coverage: Coverage | None = None,
     ) -> None:
-        """Offer the snapshot and send all its chunks (before the offer if ``overtaken``),
-        with ``coverage`` (default: one that names no event)."""
-        payload = _pack_payload(coverage or Coverage(tick, {}, events_digest), blob)
+        """Offer the snapshot and send all its chunks (before the offer if ``overtaken``)."""
+        payload = _pack_payload(Coverage(tick, {}, events_digest), blob)
         offer = SnapOffer(tick, state_hash, events_digest, len(payload))
         chunks = [
             SnapChunk(tick, i // SNAP_CHUNK_BYTES, payload[i : i + SNAP_CHUNK_BYTES])
@@ -360,51 +357,3 @@ def test_a_sender_builds_each_offered_snapshot_once_not_on_every_renewal() -> No
     assert set(offers) == reported and len(reported) > 1
     assert sorted(built) == sorted(set(built))  # each tick's offer was built once
     assert all(offers[tick][1] is sender.reports.snapshot(tick) for tick in reported)
-
-
-def test_a_joiner_whose_snapshot_lacks_an_older_event_fetches_another_while_it_holds() -> None:
-    """An event older than the snapshot a joiner started from, missing from it, arrives
-    while the joiner still holds: instead of replaying the history from START it fetches
-    another snapshot (any neighbour may be asked again) and joins from that one."""
-    wire = make_network([(0, 1)])
-    wire.run(3.0, emit=emitter(wire, 0.03))
-    joiner = new_joiner(wire)
-    insider = Insider(joiner, wire)  # its only neighbour for now: accepted unverified
-    assert insider.requests() == [SnapRequest(0, ())]
-    veteran = wire.sessions[0]
-    found = veteran.machine.settled_snapshot(veteran.tick - 50)
-    assert found is not None
-    coverage, blob = found
-    # served with a coverage that names no event: every event before its tick is missing
-    insider.serve(
-        coverage.tick, blob, state_hash=snapshot_hash(blob), events_digest=coverage.events_digest
-    )
-    joiner.pump_ticks(now=wire.now)
-    machine, transfer = joiner.machine, joiner.node.transfer
-    assert transfer is not None and transfer.stats.installed == 1
-    assert machine.base_tick == coverage.tick and joiner.joining
-    older = next(e for e in veteran.timeline.all_events() if e.name == "key")
-    assert older.tick < coverage.tick
-    insider.send(Events((older,)))
-    assert transfer.stats.outdated == 1
-    joiner.node.handle_timer(now=wire.now)
-    assert insider.requests() == [SnapRequest(0, ())]  # it asks again, the same neighbour too
-    joiner.pump_ticks(now=wire.now)
-    assert machine.pending_repair == older.tick and machine.base_tick == coverage.tick
-    newer = veteran.machine.settled_snapshot(veteran.tick - 20)
-    assert newer is not None and newer[0].covers(older)
-    insider.serve(
-        newer[0].tick,
-        newer[1],
-        state_hash=snapshot_hash(newer[1]),
-        events_digest=newer[0].events_digest,
-        coverage=newer[0],
-    )
-    joiner.pump_ticks(now=wire.now)
-    assert transfer.stats.installed == 2, dict(joiner.node.dropped)
-    assert machine.base_tick == newer[0].tick and machine.pending_repair is None
-    wire.join(joiner, [0])  # an honest neighbour for the rest of the history
-    back_in_step(wire, joiner, 5.0)
-    assert machine.base_tick == newer[0].tick and machine.stats.rollbacks == 0  # not from START
-    hashes, _ = settle_and_compare(wire)
-    assert len(hashes) == 1

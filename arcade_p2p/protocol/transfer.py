@@ -26,9 +26,7 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
   then is the state decoded, by the game's restricted decoder. A mismatching, unverifiable,
   malformed or refused snapshot is dropped, counted by reason and logged like a bad
   datagram, and the next neighbour is asked; when none is left, the join replays the history
-  from START. A snapshot that turns out to lack an older event (it was on its way to the
-  sender, or a healed partition) while the joiner still holds is replaced the same way, by
-  one fetched from any neighbour again (:meth:`SnapshotTransfer.lose_base`).
+  from START.
 * **Sender.** A request without chunk indexes is answered with the settled snapshot of
   the tick it names if the session offers that one, else with the one the session offers
   by default (a new one at most once per :data:`OFFER_INTERVAL_S` per neighbour,
@@ -157,7 +155,6 @@ class TransferStats:
         installed: Received snapshots the session started from.
         refused: Received snapshots dropped (the reasons are in the node's drop counts).
         chunk_retries: Windows asked again because chunks were lost.
-        outdated: Snapshots started from that turned out to lack an older event.
     """
 
     offers_sent: int = 0
@@ -166,7 +163,6 @@ class TransferStats:
     installed: int = 0
     refused: int = 0
     chunk_retries: int = 0
-    outdated: int = 0
 
 
 @dataclass(slots=True)
@@ -244,21 +240,13 @@ class SnapshotTransfer:
 
     def outdates_base(self, event: Event) -> bool:
         """Note an event new to the session; whether it is older than the snapshot the
-        session started from and missing from it (see :meth:`lose_base`)."""
+        session started from and missing from it (the machine then replays the history
+        from START, so every event counts again: the floor is gone)."""
         base = self.base
         if base is None or event.tick >= base.tick or base.covers(event):
             return False
-        self.lose_base()
-        return True
-
-    def lose_base(self) -> None:
-        """The snapshot the session started from lacks an older event: the floor is gone
-        (every event counts again). A session still holding at that snapshot fetches
-        another one, from any neighbour again (they may hold that event by now);
-        otherwise its machine replays the history from START."""
         self.base = None
-        self.stats.outdated += 1
-        self._tried.clear()
+        return True
 
     @property
     def fetching(self) -> bool:
