@@ -55,6 +55,7 @@ state hashes cover it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -260,9 +261,10 @@ class TimeMachine:
         It runs no tick: with a repair pending, it picks a snapshot at or before the
         dirty tick (later ones are stale). So the snapshot contains every event of the
         timeline stamped before its tick; the coverage names, per source, the seqs held
-        without a gap, plus up to :data:`MAX_EXTRA_COVERAGE` events held above a gap
-        (beyond those, a joiner that receives one re-simulates from START: rare, and
-        exact either way).
+        without a gap up to the newest one stamped before the snapshot's tick (those
+        after it are not in the state), plus up to :data:`MAX_EXTRA_COVERAGE` events of
+        the state held above that mark (beyond those, a joiner that receives one
+        re-simulates from START: rare, and exact either way).
 
         Returns:
             ``(coverage, blob)``, or None when no snapshot that old is kept (or it is
@@ -281,8 +283,15 @@ class TimeMachine:
         for source in timeline.marks():
             log = timeline.source_log(source)
             assert log is not None  # a source with a mark has a log
-            marks[source] = log.contiguous
-            for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
+            # The newest seqs held are often stamped at ``tick`` or later: not in the state.
+            # The mark stops below them, so a joiner counts them among the events its
+            # state still needs (it fetches those first and holds until it has them).
+            mark = log.contiguous
+            while mark > log.floor and log.events[mark].tick >= tick:
+                mark -= 1
+            marks[source] = mark
+            held_above = itertools.chain(range(mark + 1, log.contiguous + 1), log.above)
+            for seq in itertools.islice(held_above, max(0, MAX_EXTRA_COVERAGE - len(extra))):
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
         return Coverage(tick, marks, self.events_digest(tick), frozenset(extra)), blob

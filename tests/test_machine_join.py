@@ -92,6 +92,24 @@ def test_an_uncovered_event_that_comes_before_the_rest_of_the_history_still_conv
     assert new.state_hash() == old.state_hash()
 
 
+def test_the_coverage_stops_below_the_events_stamped_at_or_after_the_snapshot_tick() -> None:
+    """The sender holds events stamped at the snapshot's tick or later (its newest input):
+    they are not in the state, so the mark stops below them and a joiner, whose floor the
+    mark is, fetches them first and holds until it has them."""
+    source = 7
+    pushes = [Event(90 + 5 * i, source, i + 1, "push", [10 * i, 50]) for i in range(6)]
+    old = veteran([*EVENTS, *pushes], JOIN_TICK + 30)  # ticks 90, 95, then 100 to 115
+    found = old.settled_snapshot(JOIN_TICK)
+    assert found is not None
+    coverage = found[0]
+    assert coverage.marks[source] == 2 and not coverage.extra
+    assert [e for e in pushes if coverage.covers(e)] == pushes[:2]
+    new = joiner_of(old, JOIN_TICK)
+    deliver(new, [*EVENTS, *pushes])
+    new.advance(JOIN_TICK + 30)
+    assert new.stats.rollbacks == 0 and new.state_hash() == old.state_hash()
+
+
 def test_only_a_machine_at_start_can_start_from_a_snapshot() -> None:
     old = veteran(EVENTS, JOIN_TICK)
     found = old.settled_snapshot(JOIN_TICK)
