@@ -55,7 +55,6 @@ state hashes cover it.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -263,7 +262,7 @@ class TimeMachine:
         timeline stamped before its tick; the coverage names, per source, the seqs held
         without a gap up to the newest one stamped before the snapshot's tick (those
         after it are not in the state), plus up to :data:`MAX_EXTRA_COVERAGE` events of
-        the state held above that mark (beyond those, a joiner that receives one
+        the state held above a gap (beyond those, a joiner that receives one
         re-simulates from START: rare, and exact either way).
 
         Returns:
@@ -290,8 +289,7 @@ class TimeMachine:
             while mark > log.floor and log.events[mark].tick >= tick:
                 mark -= 1
             marks[source] = mark
-            held_above = itertools.chain(range(mark + 1, log.contiguous + 1), log.above)
-            for seq in itertools.islice(held_above, max(0, MAX_EXTRA_COVERAGE - len(extra))):
+            for seq in log.above[: max(0, MAX_EXTRA_COVERAGE - len(extra))]:
                 if log.events[seq].tick < tick:
                     extra.append((source, seq))
         return Coverage(tick, marks, self.events_digest(tick), frozenset(extra)), blob

@@ -844,7 +844,8 @@ class _SnapshotHost:
       digest of the events before them (built once per snapshot, like the reports). A
       joiner asks for the newest of those ticks that another of its neighbours reported
       alike (it can verify that one at once); one that asks for none gets the second
-      newest (other peers have most likely reported that tick too). A joining session offers none.
+      newest (other peers have most likely reported that tick too). A joining session
+      offers none.
     * :attr:`received` -- a verified snapshot, decoded by the game's restricted decoder on
       the network side, waiting for the tick half to start the machine from it.
 
