@@ -20,12 +20,14 @@ from test_bounded_work import network_with_history
 from test_physics import BallsApp, build_world
 
 from arcade_p2p.errors import RemoteError
+from arcade_p2p.events import Event
 from arcade_p2p.hash_reports import snapshot_hash
 from arcade_p2p.machine import Coverage
 from arcade_p2p.presence import Presence, pack_snapshot
 from arcade_p2p.protocol.transfer import _pack_payload
 from arcade_p2p.protocol.wire import (
     SNAP_CHUNK_BYTES,
+    Events,
     Have,
     Hello,
     Message,
@@ -203,6 +205,24 @@ def test_a_held_session_lets_go_on_the_sync_it_waited_for() -> None:
     insider.send(Sync(tick, INSIDER_ID, tick, 0, wire.now, -1.0, 0.0, bytes(8), 0, False))
     joiner.pump_ticks(now=wire.now)
     assert not joiner.joining and joiner.tick >= tick - 1
+
+
+def test_a_joiner_does_not_hold_for_an_event_its_neighbour_lacks_too() -> None:
+    """A source's event that never left its peer (it went offline first) is a gap in
+    every history: a neighbour advertises its source's highest seq above that gap. A
+    joiner replaying from START that holds all its neighbour holds lets go at once, not
+    at the join timeout; the event, should it exist somewhere, arrives like any late one."""
+    wire = make_network([(0, 1)])
+    joiner = new_joiner(wire)
+    insider = Insider(joiner, wire)
+    insider.send(SnapOffer(0, bytes(16), bytes(8), 0))  # no snapshot: replay from START
+    source = 777
+    held = [Event(2 + seq, source, seq, "key", "up") for seq in (1, 2, 4, 5)]  # 3 never sent
+    insider.send(Events(tuple(held)))
+    insider.send(Have(((source, 2, 5),)))  # holds up to 2 without a gap, and up to 5
+    joiner.pump_ticks(now=wire.now)
+    assert all(joiner.timeline.knows(source, seq) for seq in (1, 2, 4, 5))
+    assert not joiner.joining
 
 
 def test_a_snapshot_that_would_run_code_is_refused_and_the_joiner_recovers(

@@ -553,12 +553,16 @@ class GossipNode:
 
     def _note_caught_up(self) -> None:
         """Joining: tell the join state once this node holds, of every event that each
-        settled neighbour has advertised, all those the session's state still needs
-        (those above the snapshot's floor; without a snapshot, all of them).
+        settled neighbour has advertised holding without a gap (its HAVE's contiguous
+        mark), all those the session's state still needs (those above the snapshot's
+        floor; without a snapshot, all of them).
 
         At game rates two timelines are rarely equal at any instant (events are always in
         flight), so waiting for an equal digest would hold a joiner until its timeout;
-        what arrives after the neighbours' advertisements is flooded to it anyway.
+        what arrives after the neighbours' advertisements is flooded to it anyway. A
+        neighbour's gap is not waited for: an event that never left its peer (which went
+        offline first) is a gap in every history, and would hold the joiner until its
+        timeout; what a neighbour holds above its gap is asked for all the same.
         """
         settled = [link for link in self._links.values() if link.up and link.settled]
         since = self.join.held_since
@@ -569,7 +573,7 @@ class GossipNode:
         floor = self._floor()
         timeline = self.timeline
         for link in settled:
-            for source, gaps in timeline.missing(link.marks).items():
+            for source, gaps in timeline.missing(link.held).items():
                 if gaps[-1][1] > floor.get(source, 0):
                     return
         self.join.note_synced()
