@@ -8,9 +8,10 @@ runs no tick past START, its clock catches up at once instead of gradually (noth
 shown yet, so there is no transition to smooth) and its gossip node tells neighbours it is
 joining. It settles again once the gossip node calls :meth:`JoinState.note_synced`: a
 neighbour that is not itself joining reports the same history digest, or the session
-holds every event its settled neighbours have advertised that its state needs (at game
-rates two histories are rarely equal at any instant; a session started from a snapshot
-needs only the events above what the snapshot contains). Otherwise it settles when
+holds every event its settled neighbours have advertised holding without a gap that its
+state needs (at game rates two histories are rarely equal at any instant; a session
+started from a snapshot needs only the events above what the snapshot contains).
+Otherwise it settles when
 ``timeout_s`` passes. Meanwhile it runs nothing (not even repairs), so the history it
 fetched is applied in one forward pass instead of a rollback per arrival. While a
 snapshot to start from is being fetched (see :mod:`arcade_p2p.protocol.transfer`), a
