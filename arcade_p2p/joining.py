@@ -11,9 +11,9 @@ neighbour that is not itself joining reports the same history digest, or the ses
 holds every event its settled neighbours have advertised holding without a gap that its
 state needs (at game rates two histories are rarely equal at any instant; a session
 started from a snapshot needs only the events above what the snapshot contains).
-Otherwise it settles when
-``timeout_s`` passes. Meanwhile it runs nothing (not even repairs), so the history it
-fetched is applied in one forward pass instead of a rollback per arrival. While a
+Otherwise it settles when ``timeout_s`` passes. Meanwhile it runs nothing (not even
+repairs), so the history it fetched is applied in one forward pass instead of a rollback
+per arrival. While a
 snapshot to start from is being fetched (see :mod:`arcade_p2p.protocol.transfer`), a
 matching history does not end the hold: the snapshot saves replaying the history from
 START (only the timeout does). A session whose snapshot turns out to lack an older
