@@ -880,14 +880,7 @@ class _SnapshotHost:
     def corroborated_tick(self, sender: int, witnesses: list[int]) -> int:
         return self.session.reports.newest_corroborated(sender, witnesses) or 0
 
-    def verdict(
-        self,
-        tick: int,
-        state_hash: bytes,
-        events_digest: bytes,
-        sender: int,
-        witnesses: list[int],
-    ) -> Verdict:
+    def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         reported = self.session.reports.reported_hashes(tick)
         others = [
             hashed
@@ -896,11 +889,7 @@ class _SnapshotHost:
         ]
         if state_hash in others:
             return Verdict.MATCH
-        if others:
-            return Verdict.MISMATCH
-        if witnesses and all(peer in reported for peer in witnesses):
-            return Verdict.DIVERGED
-        return Verdict.UNKNOWN
+        return Verdict.MISMATCH if others else Verdict.UNKNOWN
 
     def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
         app = self.session.machine.app

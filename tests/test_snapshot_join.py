@@ -280,35 +280,6 @@ def test_a_snapshot_that_other_peers_contradict_is_refused_before_it_is_decoded(
     assert len(hashes) == 1
 
 
-def test_a_snapshot_every_witness_reported_from_another_history_is_not_waited_for() -> None:
-    """Waiting cannot verify a snapshot whose tick every other neighbour has already
-    reported with another events digest (another history): it is refused at once, not
-    after the verification wait, and the joiner asks its next neighbour."""
-    wire = make_network([(0, 1)])
-    wire.run(3.0, emit=emitter(wire, 0.03))
-    joiner = new_joiner(wire)
-    insider = Insider(joiner, wire)
-    assert insider.requests() == [SnapRequest(0, ())]  # the insider is asked first
-    wire.join(joiner, [0])
-    honest = wire.sessions[0].peer_id
-    while not joiner.reports.reported_hashes(tick := wire.sessions[0].reports.latest()[0].tick):
-        assert wire.now < 6.0
-        wire.run(0.01)
-    reported_hash, digest = joiner.reports.reported_hashes(tick)[honest]
-    other_history = bytes(8)
-    assert other_history != digest
-    blob = wire.sessions[0].reports.snapshot(tick)
-    assert blob is not None and snapshot_hash(blob) == reported_hash
-    insider.serve(tick, blob, state_hash=reported_hash, events_digest=other_history)
-    assert joiner.node.dropped["snapshot_unverified"] == 1  # at once: no time has passed
-    transfer = joiner.node.transfer
-    assert transfer is not None and transfer.stats.refused == 1 and transfer.fetching
-    back_in_step(wire, joiner, 5.0)  # from the honest neighbour instead
-    assert transfer.stats.installed == 1
-    hashes, _ = settle_and_compare(wire)
-    assert len(hashes) == 1
-
-
 BALLS = 100
 
 

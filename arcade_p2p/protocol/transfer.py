@@ -18,12 +18,11 @@ roles; the node hands it the SNAP_* messages and asks it for timers and paced ch
   hash must match what a peer other than the sender reported for ``T`` with the same events
   digest (see :mod:`arcade_p2p.hash_reports`: states are comparable only where the events
   before ``T`` agree). A tick that no other neighbour has reported with that digest yet is
-  waited for (:data:`VERIFY_WAIT_S`; not once every other neighbour has reported it from
-  another history, which waiting cannot change), unless the request named no tick and the
-  reports now corroborate one of the sender's: the joiner then asks the sender for that one
-  (once per fetch, so changing reports cannot keep it asking); a joiner whose only settled
-  neighbour is the sender (neighbours that are joining themselves, or whose own snapshot
-  was refused, do not count) accepts the snapshot from that sole neighbour. Only
+  waited for (:data:`VERIFY_WAIT_S`), unless the request named no tick and the reports now
+  corroborate one of the sender's: the joiner then asks the sender for that one (once per
+  fetch, so changing reports cannot keep it asking); a joiner whose
+  only settled neighbour is the sender (neighbours that are joining themselves, or whose own
+  snapshot was refused, do not count) accepts the snapshot from that sole neighbour. Only
   then is the state decoded, by the game's restricted decoder. A mismatching, unverifiable,
   malformed or refused snapshot is dropped, counted by reason and logged like a bad
   datagram, and the next neighbour is asked; when none is left, the join replays the history
@@ -120,9 +119,6 @@ class Verdict(Enum):
     """Peers other than the sender reported the same events digest, all with another hash."""
     UNKNOWN = "unknown"
     """No peer other than the sender has reported the tick with the same events digest."""
-    DIVERGED = "diverged"
-    """Every witness has reported the tick, each from another history (another events
-    digest): waiting cannot verify the snapshot."""
 
 
 class SnapshotHost(Protocol):
@@ -140,17 +136,9 @@ class SnapshotHost(Protocol):
         """The newest tick whose report from ``sender`` equals one from a peer in
         ``witnesses`` (0: none), so a snapshot of it can be verified at once."""
 
-    def verdict(
-        self,
-        tick: int,
-        state_hash: bytes,
-        events_digest: bytes,
-        sender: int,
-        witnesses: list[int],
-    ) -> Verdict:
+    def verdict(self, tick: int, state_hash: bytes, events_digest: bytes, sender: int) -> Verdict:
         """Check ``state_hash`` for ``tick`` against what peers other than ``sender`` report
-        with the same ``events_digest`` (DIVERGED: every one of ``witnesses`` reported
-        ``tick`` with another digest)."""
+        with the same ``events_digest``."""
 
     def install_snapshot(self, coverage: Coverage, blob: bytes) -> None:
         """Start from the snapshot (raises RemoteError if the blob is refused)."""
@@ -398,20 +386,19 @@ class SnapshotTransfer:
             coverage, blob = _parse_payload(fetch.tick, fetch.events_digest, payload)
             if snapshot_hash(blob) != fetch.state_hash:
                 raise RemoteError("snapshot_hash", f"snapshot of tick {fetch.tick}")
-            witnesses = self._witnesses(fetch.peer)
             verdict = self.host.verdict(
-                fetch.tick, fetch.state_hash, fetch.events_digest, fetch.peer, witnesses
+                fetch.tick, fetch.state_hash, fetch.events_digest, fetch.peer
             )
             if verdict is Verdict.MISMATCH:
                 raise RemoteError("snapshot_mismatch", f"other peers disagree on {fetch.tick}")
-            if verdict is not Verdict.MATCH and witnesses:
+            if verdict is Verdict.UNKNOWN and self._witnesses(fetch.peer):
                 better = self._corroborated_tick(fetch.peer) if not fetch.wanted else 0
                 if better and better != fetch.tick:  # ask once for one it can verify
                     self._ask(fetch.address, fetch.peer, better, now)
                     return
-                if verdict is Verdict.UNKNOWN and now < fetch.verify_until:
+                if now < fetch.verify_until:
                     return  # wait for another neighbour's report of this tick
-                raise RemoteError("snapshot_unverified", f"nobody else vouches for {fetch.tick}")
+                raise RemoteError("snapshot_unverified", f"nobody else reported {fetch.tick}")
             self.host.install_snapshot(coverage, blob)
         except RemoteError as exc:
             self.stats.refused += 1
