@@ -13,11 +13,11 @@ state needs (at game rates two histories are rarely equal at any instant; a sess
 started from a snapshot needs only the events above what the snapshot contains).
 Otherwise it settles when ``timeout_s`` passes. Meanwhile it runs nothing (not even
 repairs), so the history it fetched is applied in one forward pass instead of a rollback
-per arrival. While a
-snapshot to start from is being fetched (see :mod:`arcade_p2p.protocol.transfer`), a
-matching history does not end the hold: the snapshot saves replaying the history from
-START (only the timeout does). A session whose snapshot turns out to lack an older
-event (:meth:`JoinState.note_behind`) needs the whole history again.
+per arrival. While a snapshot to start from is being fetched (see
+:mod:`arcade_p2p.protocol.transfer`), a matching history does not end the hold: the
+snapshot saves replaying the history from START (only the timeout does). A session whose
+snapshot turns out to lack an older event (:meth:`JoinState.note_behind`) needs the whole
+history again.
 
 This module is the only owner of these flags: the session, the clock and the gossip node
 read them here.
